@@ -1,0 +1,228 @@
+"""Settings: one pydantic-settings model, read from `MAMFAST_*` variables and `.env`.
+
+Settings are loaded once per process entry point (CLI command, worker start)
+and passed down; nothing here is a module-level singleton. Secrets are
+`SecretStr`, so printing a Settings object never shows them, and a
+validation failure is reported as one line per bad key without its value.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import platformdirs
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from mamfast.errors import ConfigError
+
+ENV_PREFIX = "MAMFAST_"
+DEFAULT_EXTENSIONS = (".m4b", ".mp3", ".m4a", ".jpg", ".jpeg", ".png", ".pdf", ".cue")
+
+CsvList = Annotated[list[str], NoDecode]
+
+
+def _split_csv(value: Any) -> Any:
+    """Lists come from the environment as `a,b,c` (or a JSON list, also accepted)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            import json
+
+            return json.loads(text)
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return value
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("mamfast", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every key is documented in `.env.example` (a test keeps the two in step)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    # --- where things live -------------------------------------------------
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://host:port/db or unix:///path.sock; unset = private Redis for `run`",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    library_dir: Path | None = None
+    seed_dir: Path | None = None
+    torrent_dir: Path | None = None
+
+    # --- torrent -----------------------------------------------------------
+    announce_url: SecretStr | None = None
+    torrent_source: str = "MAM"
+    torrent_backend: Literal["builtin", "mkbrr"] = "builtin"
+    torrent_piece_length: int | None = Field(default=None, ge=15, le=27)
+    torrent_max_piece_length: int = Field(default=24, ge=15, le=27)
+    torrent_workers: int | None = Field(default=None, ge=1, le=64)
+    mkbrr_cmd: str = "mkbrr"
+    mkbrr_preset: str = "mam"
+    mkbrr_preset_file: Path | None = None
+    mkbrr_path_map: str = ""
+    mkbrr_timeout: float = Field(default=900.0, gt=0)
+
+    # --- naming and staging ------------------------------------------------
+    ripper_tag: str = ""
+    naming_file: Path | None = None
+    path_limit: int = Field(default=225, ge=80, le=1024)
+    scan_depth: int = Field(default=3, ge=1, le=10)
+    settle_seconds: float = Field(default=120.0, ge=0)
+    allowed_extensions: CsvList = Field(default_factory=lambda: list(DEFAULT_EXTENSIONS))
+    stage_copy_fallback: bool = False
+    puid: int | None = Field(default=None, validation_alias=AliasChoices("MAMFAST_PUID", "PUID"))
+    pgid: int | None = Field(default=None, validation_alias=AliasChoices("MAMFAST_PGID", "PGID"))
+    umask: str | None = Field(default=None, validation_alias=AliasChoices("MAMFAST_UMASK", "UMASK"))
+
+    # --- metadata ----------------------------------------------------------
+    audnex_url: str = "https://api.audnex.us"
+    audnex_regions: CsvList = Field(default_factory=lambda: ["us"])
+    audnex_required: bool = False
+    audnex_rate_per_minute: int = Field(default=60, ge=1, le=100)
+    audnex_timeout: float = Field(default=20.0, gt=0)
+    audnex_cache_ttl: int = Field(default=7 * 24 * 3600, ge=0)
+    mediainfo_cmd: str | None = None
+    mediainfo_timeout: float = Field(default=60.0, gt=0)
+    categories_file: Path | None = None
+    description_template: Path | None = None
+    description_signature: bool = True
+
+    # --- qBittorrent -------------------------------------------------------
+    qbit_url: str | None = None
+    qbit_username: str = "admin"
+    qbit_password: SecretStr | None = None
+    qbit_category: str = "mamfast"
+    qbit_tags: CsvList = Field(default_factory=lambda: ["mamfast"])
+    qbit_paused: bool = False
+    qbit_skip_checking: bool = True
+    qbit_path_map: str = ""
+    qbit_seed_timeout: float = Field(default=60.0, gt=0)
+
+    # --- engine ------------------------------------------------------------
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_base_seconds: float = Field(default=10.0, gt=0)
+    retry_max_seconds: float = Field(default=900.0, gt=0)
+    lock_ttl: float = Field(default=20.0, ge=2)
+    reconcile_seconds: int = Field(default=10, ge=1, le=60)
+    stage_timeout: float = Field(default=900.0, gt=0)
+    hash_timeout: float = Field(default=6 * 3600.0, gt=0)
+    worker_jobs: int = Field(default=4, ge=1, le=64)
+    hash_jobs: int = Field(default=1, ge=1, le=16)
+
+    # --- scheduling and notifications ---------------------------------------
+    scan_interval_minutes: float = Field(default=15.0, gt=0)
+    notify_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    notify_events: CsvList = Field(default_factory=lambda: ["ready", "complete", "needs_attention"])
+    log_level: str = "INFO"
+
+    _split = field_validator(
+        "allowed_extensions",
+        "audnex_regions",
+        "qbit_tags",
+        "notify_events",
+        "notify_urls",
+        mode="before",
+    )(_split_csv)
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _dotted_lowercase(cls, value: list[str]) -> list[str]:
+        return [v.lower() if v.startswith(".") else f".{v.lower()}" for v in value]
+
+    @field_validator("umask")
+    @classmethod
+    def _octal_umask(cls, value: str | None) -> str | None:
+        if value is not None:
+            int(value, 8)  # raises ValueError -> reported against UMASK
+        return value
+
+    @field_validator("notify_events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        known = {"ready", "complete", "needs_attention"}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown event(s) {sorted(unknown)}; use {sorted(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_dirs(self) -> Settings:
+        # Seed and torrent folders default to the data dir so a first run needs no setup.
+        if self.seed_dir is None:
+            self.seed_dir = self.data_dir / "seed"
+        if self.torrent_dir is None:
+            self.torrent_dir = self.data_dir / "torrents"
+        return self
+
+    # Typed accessors: the validator above guarantees these are set.
+    @property
+    def seed_path(self) -> Path:
+        assert self.seed_dir is not None
+        return self.seed_dir
+
+    @property
+    def torrent_path(self) -> Path:
+        assert self.torrent_dir is not None
+        return self.torrent_dir
+
+    def secret(self, name: str) -> str | None:
+        value = getattr(self, name)
+        return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+def env_name(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings or raise ConfigError with one line per bad key (values never shown)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_input=False, include_url=False):
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        lines.append(f"{env_name(field)}: {err['msg']}")
+    return "invalid setting: " + "; ".join(lines)
+
+
+def settings_env_names() -> set[str]:
+    """Every environment name a user may set (for `.env.example` checks and docs)."""
+    names: set[str] = set()
+    for field, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        if isinstance(alias, AliasChoices):
+            names.update(str(choice) for choice in alias.choices)
+        else:
+            names.add(env_name(field))
+    return names
+
+
+def process_umask(settings: Settings) -> None:
+    """Apply UMASK to this process (files we create inherit it)."""
+    if settings.umask is not None:
+        os.umask(int(settings.umask, 8))

@@ -1,0 +1,123 @@
+"""Operator actions on releases: retry, reset. Each is a fenced write under the lock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mamfast import keys, locks
+from mamfast.errors import LockBusyError
+from mamfast.models import Release, Stage, Status
+from mamfast.pipeline import dispatch, rewind
+from mamfast.resources import Resources
+
+ADMIN_LOCK_WAIT = 5.0
+
+
+@dataclass
+class ActionResult:
+    asin: str
+    ok: bool
+    message: str
+
+
+async def _locked_update(res: Resources, asin: str, purpose: str, change: _Change) -> ActionResult:
+    try:
+        async with locks.held(
+            res.redis,
+            keys.release_lock(asin),
+            ttl=res.settings.lock_ttl,
+            purpose=purpose,
+            fence_key=keys.fence(asin),
+            wait=ADMIN_LOCK_WAIT,
+        ) as lease:
+            record = await res.store.get(asin)
+            if record is None:
+                return ActionResult(asin, False, f"no release with ASIN {asin}")
+            changed = change.apply(record)
+            if changed is None:
+                return ActionResult(asin, False, change.refusal(record))
+            stored = await res.store.commit(
+                changed,
+                token=lease.token,
+                expected_run=record.run,
+                forget_infohash=change.forget(record),
+            )
+    except LockBusyError as exc:
+        return ActionResult(
+            asin, False, f"{asin} is being processed ({exc.message}); try again shortly"
+        )
+    await dispatch(res.redis, res.stages, stored)
+    return ActionResult(asin, True, f"{asin}: {stored.stage} queued (job {stored.job_id})")
+
+
+class _Change:
+    def apply(self, record: Release) -> Release | None:
+        return None
+
+    def refusal(self, record: Release) -> str:
+        return f"{record.asin}: nothing to do ({record.status}, stage {record.stage})"
+
+    def forget(self, record: Release) -> str | None:
+        return None
+
+
+class _Retry(_Change):
+    """Give a failed release a fresh attempt budget at the stage where it stopped."""
+
+    def apply(self, record: Release) -> Release | None:
+        if record.status not in (Status.NEEDS_ATTENTION, Status.RETRYING):
+            return None
+        if record.stage is Stage.DONE:
+            return None
+        attempts = {k: v for k, v in record.attempts.items() if k != record.stage.value}
+        return record.model_copy(
+            update={
+                "status": Status.QUEUED,
+                "run": record.run + 1,
+                "attempts": attempts,
+                "last_error": None,
+                "error_type": None,
+                "next_attempt_at": None,
+            }
+        )
+
+    def refusal(self, record: Release) -> str:
+        return f"{record.asin} has not failed (status {record.status}); nothing to retry"
+
+
+@dataclass
+class _Reset(_Change):
+    """Force `stage` and every later stage to run again."""
+
+    stage: Stage
+    forget_torrent: bool = False
+
+    def apply(self, record: Release) -> Release | None:
+        reset = rewind(record, self.stage, note=f"reset: {self.stage} forced by operator")
+        if self.forget_torrent:
+            reset = reset.model_copy(update={"infohash": None, "torrent_path": None})
+        return reset
+
+    def forget(self, record: Release) -> str | None:
+        return record.infohash if self.forget_torrent and record.infohash else None
+
+
+async def retry(res: Resources, asin: str) -> ActionResult:
+    return await _locked_update(res, asin, "mamfast retry", _Retry())
+
+
+async def retry_all_failed(res: Resources) -> list[ActionResult]:
+    failed = [r.asin for r in await res.store.all() if r.status is Status.NEEDS_ATTENTION]
+    return [await retry(res, asin) for asin in failed]
+
+
+async def reset(
+    res: Resources, asin: str, stage: Stage, *, forget_torrent: bool = False
+) -> ActionResult:
+    if stage is Stage.DONE:
+        return ActionResult(
+            asin, False, "choose a stage to re-run: stage, metadata, torrent, upload"
+        )
+    if forget_torrent and stage in (Stage.UPLOAD,):
+        return ActionResult(asin, False, "--forget-torrent needs --stage torrent or earlier")
+    return await _locked_update(res, asin, "mamfast reset", _Reset(stage, forget_torrent))

@@ -1,0 +1,66 @@
+"""Redis key names, in one place so `locks`, `status` and the docs agree.
+
+Everything of ours lives under `mamfast:`; arq's own keys stay under the queue
+names below (`mamfast:queue`, `mamfast:queue:hash`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+PREFIX = "mamfast:"
+DEFAULT_QUEUE = "mamfast:queue"
+HASH_QUEUE = "mamfast:queue:hash"
+QUEUES = {"default": DEFAULT_QUEUE, "hash": HASH_QUEUE}
+
+RELEASES = PREFIX + "releases"  # zset asin -> created (epoch s)
+ACTIVE = PREFIX + "active"  # set of non-terminal asins (the reconciler's work list)
+LOCK_PREFIX = PREFIX + "lock:"
+SCAN_LOCK = LOCK_PREFIX + "scan"
+RECONCILE_LOCK = LOCK_PREFIX + "reconcile"
+WORKER_PREFIX = PREFIX + "worker:"
+
+
+def release(asin: str) -> str:
+    return f"{PREFIX}release:{asin}"
+
+
+def fence(asin: str) -> str:
+    return f"{PREFIX}fence:{asin}"
+
+
+def release_lock(asin: str) -> str:
+    return f"{LOCK_PREFIX}release:{asin}"
+
+
+def infohash_lock(infohash: str) -> str:
+    return f"{LOCK_PREFIX}infohash:{infohash}"
+
+
+def infohash_owner(infohash: str) -> str:
+    return f"{PREFIX}infohash:{infohash}"
+
+
+def suspect(job_id: str) -> str:
+    return f"{PREFIX}suspect:{job_id}"
+
+
+def hostname() -> str:
+    # In a container HOSTNAME is the container id, which the healthcheck shares.
+    return os.environ.get("HOSTNAME") or socket.gethostname()
+
+
+def worker(host: str, pid: int, queue: str) -> str:
+    return f"{WORKER_PREFIX}{host}:{pid}:{queue_label(queue)}"
+
+
+def arq_health(queue: str, host: str) -> str:
+    return f"{PREFIX}health:{queue_label(queue)}:{host}"
+
+
+def queue_label(queue: str) -> str:
+    for label, name in QUEUES.items():
+        if name == queue:
+            return label
+    return queue

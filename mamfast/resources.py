@@ -1,0 +1,68 @@
+"""Per-worker resources, created at worker start and passed to every stage.
+
+Nothing here is global: a worker (or a test) builds one `Resources` in its
+startup hook, puts it in arq's `ctx`, and closes it on shutdown. Two workers
+in one process (as `mamfast run` does) each get their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from arq.connections import ArqRedis
+
+from mamfast import keys
+from mamfast.config import Settings
+from mamfast.store import ReleaseStore
+
+if TYPE_CHECKING:
+    from mamfast.models import Stage
+    from mamfast.pipeline import StageSpec
+
+Closer = Callable[[], Awaitable[None]]
+PROGRESS_TTL = 3600
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    redis: ArqRedis
+    stages: Mapping[Stage, StageSpec]
+    store: ReleaseStore = field(init=False)
+    _closers: list[Closer] = field(default_factory=list)
+    _progress_at: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.store = ReleaseStore(self.redis)
+
+    def on_close(self, closer: Closer) -> None:
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                await closer()
+        self._closers.clear()
+
+    async def report_progress(self, asin: str, stage: str, done: int, total: int) -> None:
+        """Publish progress for live views; rate-limited to a few writes per second."""
+        now = time.monotonic()
+        if done < total and now - self._progress_at.get(asin, 0.0) < 0.25:
+            return
+        self._progress_at[asin] = now
+        key = f"{keys.PREFIX}progress:{asin}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping={"stage": stage, "done": done, "total": total})
+            pipe.expire(key, PROGRESS_TTL)
+            await pipe.execute()
+
+
+async def open_resources(
+    settings: Settings, redis: ArqRedis, stages: Mapping[Stage, StageSpec]
+) -> Resources:
+    """Everything a worker's stages need, created once at worker start."""
+    return Resources(settings=settings, redis=redis, stages=stages)

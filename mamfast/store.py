@@ -1,0 +1,194 @@
+"""Checkpoint store: one Redis hash per release, written by fenced compare-and-set.
+
+Redis (with AOF) is the source of truth; arq is only the transport. A write
+that advances a release goes through one Lua script that checks, atomically:
+
+* the fencing token is the newest one handed out for this release, so a worker
+  whose lock expired (paused, partitioned) cannot overwrite newer progress;
+* the record's dispatch counter (`run`) is the one the writer read, so a stale
+  job cannot commit;
+* an infohash, once recorded, never changes and belongs to one release only,
+  so one release can never become two torrents.
+
+The hash keeps the full record as JSON in `doc`, plus the few fields the
+script compares (`run`, `infohash`) and the ones cheap listings read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+
+from mamfast import keys
+from mamfast.errors import FenceRejectedError, InfohashMismatchError, StaleJobError
+from mamfast.models import Release, utcnow
+
+# KEYS: release hash, releases zset, active set
+# ARGV: doc, run, stage, status, infohash, terminal (0/1), asin, created epoch
+_CREATE = """
+if redis.call('exists', KEYS[1]) == 1 then
+  return redis.call('hget', KEYS[1], 'doc')
+end
+redis.call('hset', KEYS[1], 'doc', ARGV[1], 'run', ARGV[2], 'stage', ARGV[3],
+           'status', ARGV[4], 'infohash', ARGV[5])
+redis.call('zadd', KEYS[2], ARGV[8], ARGV[7])
+if ARGV[6] == '1' then redis.call('srem', KEYS[3], ARGV[7])
+else redis.call('sadd', KEYS[3], ARGV[7]) end
+return false
+"""
+
+# KEYS: release hash, fence counter, active set, infohash owner (new), infohash owner (old)
+# ARGV: token, expected run, doc, run, stage, status, infohash, terminal, asin, forget infohash
+_COMMIT = """
+if redis.call('exists', KEYS[1]) == 0 then return 'missing' end
+local newest = tonumber(redis.call('get', KEYS[2]) or '0')
+if tonumber(ARGV[1]) < newest then return 'fenced' end
+if redis.call('hget', KEYS[1], 'run') ~= ARGV[2] then return 'stale' end
+local recorded = redis.call('hget', KEYS[1], 'infohash') or ''
+if ARGV[7] ~= recorded then
+  if recorded ~= '' and ARGV[10] ~= '1' then return 'infohash:' .. recorded end
+  if ARGV[7] ~= '' then
+    local owner = redis.call('get', KEYS[4])
+    if owner and owner ~= ARGV[9] then return 'owner:' .. owner end
+    redis.call('set', KEYS[4], ARGV[9])
+  end
+  if recorded ~= '' then redis.call('del', KEYS[5]) end
+end
+redis.call('hset', KEYS[1], 'doc', ARGV[3], 'run', ARGV[4], 'stage', ARGV[5],
+           'status', ARGV[6], 'infohash', ARGV[7], 'fence', ARGV[1])
+if ARGV[8] == '1' then redis.call('srem', KEYS[3], ARGV[9])
+else redis.call('sadd', KEYS[3], ARGV[9]) end
+return 'ok'
+"""
+
+
+class ReleaseStore:
+    """Typed access to release records; every method is one or two round trips."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._create = redis.register_script(_CREATE)
+        self._commit = redis.register_script(_COMMIT)
+
+    async def get(self, asin: str) -> Release | None:
+        doc = await self._redis.hget(keys.release(asin), "doc")  # type: ignore[misc]
+        return Release.model_validate_json(doc) if doc else None
+
+    async def get_many(self, asins: Sequence[str]) -> list[Release]:
+        if not asins:
+            return []
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for asin in asins:
+                pipe.hget(keys.release(asin), "doc")
+            docs = await pipe.execute()
+        return [Release.model_validate_json(doc) for doc in docs if doc]
+
+    async def asins(self) -> list[str]:
+        return [_text(a) for a in await self._redis.zrange(keys.RELEASES, 0, -1)]
+
+    async def active_asins(self) -> list[str]:
+        members = await self._redis.smembers(keys.ACTIVE)  # type: ignore[misc]
+        return sorted(_text(a) for a in members)
+
+    async def all(self) -> list[Release]:
+        return await self.get_many(await self.asins())
+
+    async def create(self, release: Release) -> tuple[Release, bool]:
+        """Create the record unless one exists; returns (stored record, created?)."""
+        existing = await self._create(
+            keys=[keys.release(release.asin), keys.RELEASES, keys.ACTIVE],
+            args=[
+                release.model_dump_json(),
+                release.run,
+                release.stage.value,
+                release.status.value,
+                release.infohash or "",
+                "1" if release.terminal else "0",
+                release.asin,
+                int(release.created_at.timestamp()),
+            ],
+        )
+        if existing:
+            return Release.model_validate_json(existing), False
+        if release.infohash:
+            await self._redis.set(keys.infohash_owner(release.infohash), release.asin, nx=True)
+        return release, True
+
+    async def commit(
+        self,
+        release: Release,
+        *,
+        token: int,
+        expected_run: int,
+        forget_infohash: str | None = None,
+    ) -> Release:
+        """Write `release` if the fence and run still match; returns what was stored."""
+        stored = release.model_copy(update={"updated_at": utcnow()})
+        old_hash = forget_infohash or ""
+        result = _text(
+            await self._commit(
+                keys=[
+                    keys.release(stored.asin),
+                    keys.fence(stored.asin),
+                    keys.ACTIVE,
+                    keys.infohash_owner(stored.infohash or "-"),
+                    keys.infohash_owner(old_hash or "-"),
+                ],
+                args=[
+                    token,
+                    expected_run,
+                    stored.model_dump_json(),
+                    stored.run,
+                    stored.stage.value,
+                    stored.status.value,
+                    stored.infohash or "",
+                    "1" if stored.terminal else "0",
+                    stored.asin,
+                    "1" if forget_infohash else "0",
+                ],
+            )
+        )
+        _raise_for(result, stored)
+        return stored
+
+    async def fence_value(self, asin: str) -> int:
+        value = await self._redis.get(keys.fence(asin))
+        return int(value) if value else 0
+
+    async def infohash_owner(self, infohash: str) -> str | None:
+        value = await self._redis.get(keys.infohash_owner(infohash))
+        return _text(value) if value else None
+
+
+def _raise_for(result: str, release: Release) -> None:
+    if result == "ok":
+        return
+    if result == "fenced":
+        raise FenceRejectedError(
+            f"{release.asin}: checkpoint refused, a newer worker holds this release",
+            hint="this worker's lock expired; the newer holder's progress is kept",
+        )
+    if result in ("stale", "missing"):
+        raise StaleJobError(f"{release.asin}: the record changed under this job ({result})")
+    kind, _, other = result.partition(":")
+    if kind == "infohash":
+        raise InfohashMismatchError(
+            f"{release.asin}: the torrent would get infohash {release.infohash}, but {other} "
+            "is already recorded for this release; refusing to make a second torrent",
+            hint=f"if the files really changed on purpose, run `mamfast reset {release.asin} "
+            "--stage torrent --forget-torrent`",
+        )
+    raise InfohashMismatchError(
+        f"{release.asin}: infohash {release.infohash} already belongs to release {other}",
+        hint="two releases have identical content; keep one and delete the other's folder",
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def asin_list(values: Iterable[Any]) -> list[str]:
+    return [_text(v) for v in values]

@@ -1,0 +1,87 @@
+"""Shared fixtures: a private Redis (AOF on, free loopback port) and settings.
+
+The machine's own Redis on 127.0.0.1:6379 is never touched: every test
+session starts its own server in a temp directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from arq.connections import ArqRedis
+
+from mamfast.config import Settings
+from mamfast.connections import connect
+from mamfast.embedded import RedisServer, free_port
+from mamfast.pipeline import Pipeline
+from mamfast.resources import Resources, open_resources
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """A developer's MAMFAST_* variables must not leak into tests."""
+    saved = {k: v for k, v in os.environ.items() if k.startswith("MAMFAST_")}
+    for key in saved:
+        del os.environ[key]
+    yield
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(home=tmp_path_factory.mktemp("redis"), port=free_port(), fsync="everysec")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[ArqRedis]:
+    if not redis_server.ping():  # a test that restarted it may have left it down
+        redis_server.start()
+    pool = await connect(redis_server.url)
+    await pool.flushdb()
+    yield pool
+    await pool.aclose()
+
+
+def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
+    library = tmp_path / "library"
+    library.mkdir(exist_ok=True)
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "data_dir": tmp_path / "data",
+        "library_dir": library,
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.5,
+        "lock_ttl": 3.0,
+        "reconcile_seconds": 1,
+        "settle_seconds": 0,
+        "audnex_url": "http://127.0.0.1:9",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
+    return make_settings(tmp_path, redis_server.url)
+
+
+@pytest.fixture
+async def make_resources(settings: Settings, redis: ArqRedis) -> AsyncIterator[Any]:
+    made: list[Resources] = []
+
+    async def factory(stages: Pipeline, **overrides: Any) -> Resources:
+        chosen = settings.model_copy(update=overrides) if overrides else settings
+        res = await open_resources(chosen, redis, stages)
+        made.append(res)
+        return res
+
+    yield factory
+    for res in made:
+        await res.close()

@@ -1,0 +1,270 @@
+"""The pipeline engine with instrumented stages, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+from pathlib import Path
+
+import pytest
+from arq.jobs import Job, JobStatus
+
+from mamfast import control, keys, locks
+from mamfast.errors import FenceRejectedError, InfohashMismatchError
+from mamfast.models import Release, Stage, Status
+from mamfast.pipeline import reconcile, submit
+from tests.support.drain import drain
+from tests.support.engine_stages import calls, instrumented_pipeline, plan
+
+ASIN = "B0TESTAAAA"
+
+
+def release(asin: str = ASIN) -> Release:
+    return Release(asin=asin, title="A Book", author="An Author", source_dir="/library/a")
+
+
+def starts(log: list[str], asin: str = ASIN) -> list[str]:
+    return [c.split(":")[1] for c in log if c.startswith(asin) and c.endswith(":start")]
+
+
+async def test_double_enqueue_gives_one_job_per_stage(make_resources, settings):
+    res = await make_resources(instrumented_pipeline())
+    outcomes = await asyncio.gather(*(submit(res, release()) for _ in range(10)))
+    assert sum(o.created for o in outcomes) == 1
+    assert sum(o.enqueued for o in outcomes) == 1
+    assert await res.redis.zcard(keys.DEFAULT_QUEUE) == 1
+
+    await drain(settings, res.stages, res.store)
+    again = await submit(res, release())  # re-enqueue of a finished release: nothing to do
+    assert not again.created and not again.enqueued
+
+    assert starts(await calls(res)) == ["stage", "metadata", "torrent", "upload"]
+    final = await res.store.get(ASIN)
+    assert final is not None
+    assert (final.stage, final.status) == (Stage.DONE, Status.READY)
+    assert all(final.checkpoints.model_dump().values())
+    assert final.infohash
+
+
+async def test_transient_errors_retry_then_succeed(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline())
+    await redis.hset(plan(ASIN, "metadata"), "transient", 2)
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY
+    assert final.attempts == {"metadata": 2}
+    assert final.last_error is None
+    assert starts(await calls(res)).count("metadata") == 3
+
+
+async def test_attempts_exhausted_needs_attention_with_advice(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline(), max_attempts=3)
+    await redis.hset(plan(ASIN, "torrent"), "transient", 100)
+    await submit(res, release())
+    await drain(res.settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None
+    assert (final.stage, final.status) == (Stage.TORRENT, Status.NEEDS_ATTENTION)
+    assert final.attempts["torrent"] == 3
+    assert final.error_type == "TransientError"
+    assert "gave up after 3 attempts" in (final.last_error or "")
+    assert f"mamfast retry {ASIN}" in (final.last_error or "")
+    assert final.first_failed_at is not None
+
+
+async def test_permanent_error_stops_at_once_and_retry_resumes(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline())
+    await redis.hset(plan(ASIN, "metadata"), "permanent", 1)
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    failed = await res.store.get(ASIN)
+    assert failed is not None and failed.status is Status.NEEDS_ATTENTION
+    assert failed.attempts == {"metadata": 1}
+    assert failed.last_error == "metadata: simulated bad input. What to do: fix the input file"
+    assert failed.error_type == "InputError"
+
+    await redis.delete(plan(ASIN, "metadata"))
+    result = await control.retry(res, ASIN)
+    assert result.ok, result.message
+    await drain(settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY
+    assert starts(await calls(res)) == ["stage", "metadata", "metadata", "torrent", "upload"]
+
+
+async def test_missing_artifact_rewinds_to_its_stage(make_resources, settings, redis, tmp_path):
+    res = await make_resources(instrumented_pipeline())
+    staged = tmp_path / "seed" / "Book"
+    await redis.hset(plan(ASIN, "stage"), "dir", str(staged))
+    await redis.hset(plan(ASIN, "torrent"), "permanent", 1)
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+
+    staged.rmdir()  # the staged folder vanished while the release waited
+    await redis.delete(plan(ASIN, "torrent"))
+    assert (await control.retry(res, ASIN)).ok
+    await drain(settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY
+    assert staged.is_dir()
+    assert starts(await calls(res)) == [
+        "stage",
+        "metadata",
+        "torrent",  # first pass, torrent failed
+        "stage",
+        "metadata",
+        "torrent",
+        "upload",  # resumed: staged dir was gone
+    ]
+    assert any(w.startswith("resume:") for w in final.warnings)
+
+
+async def test_reset_forces_stage_and_later_ones(make_resources, settings):
+    res = await make_resources(instrumented_pipeline())
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    before = await res.store.get(ASIN)
+    assert before is not None
+
+    result = await control.reset(res, ASIN, Stage.TORRENT)
+    assert result.ok, result.message
+    await drain(settings, res.stages, res.store)
+    after = await res.store.get(ASIN)
+    assert after is not None and after.status is Status.READY
+    assert after.infohash == before.infohash
+    assert starts(await calls(res))[-2:] == ["torrent", "upload"]
+
+
+async def test_stale_lock_holder_write_is_fenced(make_resources):
+    res = await make_resources(instrumented_pipeline())
+    await submit(res, release())
+    record = await res.store.get(ASIN)
+    assert record is not None
+    lock = keys.release_lock(ASIN)
+
+    old = await locks.try_acquire(
+        res.redis, lock, ttl=0.2, purpose="old", fence_key=keys.fence(ASIN)
+    )
+    assert old is not None
+    await asyncio.sleep(0.3)  # the old holder pauses; its lease expires
+    new = await locks.try_acquire(res.redis, lock, ttl=5, purpose="new", fence_key=keys.fence(ASIN))
+    assert new is not None and new.token > old.token
+
+    progressed = record.model_copy(update={"title": "newer progress"})
+    await res.store.commit(progressed, token=new.token, expected_run=record.run)
+    stale = record.model_copy(update={"title": "stale overwrite"})
+    with pytest.raises(FenceRejectedError):
+        await res.store.commit(stale, token=old.token, expected_run=record.run)
+    stored = await res.store.get(ASIN)
+    assert stored is not None and stored.title == "newer progress"
+
+
+async def test_worker_that_loses_its_lock_mid_stage_cannot_commit(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline())
+    await redis.hset(plan(ASIN, "stage"), "sleep", 1.0)
+    await submit(res, release())
+
+    async def steal() -> None:
+        while not await redis.exists(keys.release_lock(ASIN)):
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+        # Simulate expiry under a paused holder and a takeover by someone else.
+        await redis.delete(keys.release_lock(ASIN))
+        thief = await locks.try_acquire(
+            redis, keys.release_lock(ASIN), ttl=30, purpose="thief", fence_key=keys.fence(ASIN)
+        )
+        assert thief is not None
+
+    thief = asyncio.create_task(steal())
+    with pytest.raises(TimeoutError):
+        await drain(settings, res.stages, res.store, timeout=3)
+    await thief
+    record = await res.store.get(ASIN)
+    assert record is not None
+    assert record.stage is Stage.STAGE and record.checkpoints.staged_at is None
+
+
+async def test_infohash_never_changes_once_recorded(make_resources, settings):
+    res = await make_resources(instrumented_pipeline())
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    record = await res.store.get(ASIN)
+    assert record is not None and record.infohash
+    lease = await locks.acquire(
+        res.redis, keys.release_lock(ASIN), ttl=5, purpose="t", fence_key=keys.fence(ASIN)
+    )
+    other = record.model_copy(update={"infohash": "f" * 40})
+    with pytest.raises(InfohashMismatchError, match="refusing to make a second torrent"):
+        await res.store.commit(other, token=lease.token, expected_run=record.run)
+
+
+async def test_infohash_belongs_to_one_release(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline())
+    same = "a" * 40
+    for asin in ("B0TESTAAAA", "B0TESTBBBB"):
+        await redis.hset(plan(asin, "torrent"), "infohash", same)
+        await submit(res, release(asin))
+    await drain(settings, res.stages, res.store)
+    records = {r.asin: r for r in await res.store.all()}
+    statuses = sorted(r.status for r in records.values())
+    assert statuses == [Status.NEEDS_ATTENTION, Status.READY]
+    loser = next(r for r in records.values() if r.status is Status.NEEDS_ATTENTION)
+    assert "already belongs to release" in (loser.last_error or "")
+
+
+async def test_reconciler_reenqueues_a_vanished_job(make_resources, redis):
+    res = await make_resources(instrumented_pipeline())
+    outcome = await submit(res, release())
+    job_id = outcome.release.job_id
+    # The job vanishes (Redis data lost, or a crash between commit and enqueue).
+    await redis.zrem(keys.DEFAULT_QUEUE, job_id)
+    await redis.delete(f"arq:job:{job_id}")
+    assert await Job(job_id, redis, _queue_name=keys.DEFAULT_QUEUE).status() is JobStatus.not_found
+
+    report = await reconcile(res)
+    assert report.enqueued == [ASIN]
+    assert await Job(job_id, redis, _queue_name=keys.DEFAULT_QUEUE).status() is JobStatus.queued
+    assert (await reconcile(res)).enqueued == []  # idempotent
+
+
+async def test_reconciler_redispatches_job_of_a_dead_worker(make_resources, redis):
+    res = await make_resources(instrumented_pipeline())
+    outcome = await submit(res, release())
+    job_id = outcome.release.job_id
+    # A worker claimed the job and died: arq's in-progress key outlives it, no lock is held.
+    await redis.set(f"arq:in-progress:{job_id}", b"1", ex=3600)
+
+    first = await reconcile(res, grace=0.2)
+    assert first.suspects == [ASIN] and first.redispatched == []
+    await asyncio.sleep(0.3)
+    second = await reconcile(res, grace=0.2)
+    assert second.redispatched == [ASIN]
+    record = await res.store.get(ASIN)
+    assert record is not None and record.run == outcome.release.run + 1
+    assert (
+        await Job(record.job_id, redis, _queue_name=keys.DEFAULT_QUEUE).status() is JobStatus.queued
+    )
+
+
+async def test_pickled_payload_is_refused_not_executed(
+    make_resources, settings, redis, tmp_path: Path
+):
+    res = await make_resources(instrumented_pipeline())
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):  # type: ignore[no-untyped-def]
+            return (Path.touch, (marker,))
+
+    payload = pickle.dumps(
+        {"f": "run_stage", "a": [ASIN, "stage"], "k": {}, "t": 1, "et": 0, "x": Exploit()}
+    )
+    await redis.psetex("arq:job:planted", 60_000, payload)
+    await redis.zadd(keys.DEFAULT_QUEUE, {"planted": 1})
+    await submit(res, release())  # a legitimate release alongside
+    await drain(settings, res.stages, res.store)
+    assert not marker.exists()
+    assert await redis.zscore(keys.DEFAULT_QUEUE, "planted") is None
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY

@@ -1,0 +1,1 @@
+"""arq worker settings, job functions and the in-process worker runner."""

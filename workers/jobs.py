@@ -1,0 +1,84 @@
+"""The arq job functions and worker hooks: thin wrappers around `mamfast.pipeline`.
+
+Hooks never let an exception escape once the worker is running (arq would die
+in its poll loop); startup may fail, and should, on a bad setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from typing import Any
+
+from mamfast import keys, pipeline
+from mamfast.config import load_settings
+from mamfast.resources import Resources, open_resources
+
+log = logging.getLogger("mamfast.worker")
+
+HEARTBEAT_SECONDS = 5
+HEARTBEAT_TTL = 15
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = ctx.get("settings") or load_settings()
+    stages = ctx.get("stages")
+    if stages is None:
+        from mamfast.stages import default_pipeline
+
+        stages = default_pipeline(settings)
+    res = await open_resources(settings, ctx["redis"], stages)
+    ctx["res"] = res
+    ctx["_heartbeat"] = asyncio.create_task(
+        _heartbeat(res, ctx.get("queue", keys.DEFAULT_QUEUE)), name="mamfast heartbeat"
+    )
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    task = ctx.pop("_heartbeat", None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    res: Resources | None = ctx.get("res")
+    if res is not None:
+        with contextlib.suppress(Exception):
+            await res.redis.delete(_worker_key(ctx.get("queue", keys.DEFAULT_QUEUE)))
+        await res.close()
+
+
+async def run_stage(ctx: dict[str, Any], asin: str, stage: str) -> str:
+    return await pipeline.run_stage(ctx["res"], asin, stage, ctx["job_id"])
+
+
+async def reconcile(ctx: dict[str, Any]) -> str:
+    try:
+        report = await pipeline.reconcile(ctx["res"])
+    except Exception:  # a cron failure must not take the worker down
+        log.exception("reconciler pass failed; the next pass will try again")
+        return "failed"
+    return (
+        f"checked={report.checked} enqueued={len(report.enqueued)} "
+        f"redispatched={len(report.redispatched)}"
+    )
+
+
+def _worker_key(queue: str) -> str:
+    return keys.worker(keys.hostname(), os.getpid(), queue)
+
+
+async def _heartbeat(res: Resources, queue: str) -> None:
+    """Per-process liveness (`mamfast health`), independent of arq's per-queue key."""
+    key = _worker_key(queue)
+    started = time.time()
+    while True:
+        body = {"host": keys.hostname(), "pid": os.getpid(), "queue": queue, "started": started}
+        try:
+            await res.redis.set(key, json.dumps(body), ex=HEARTBEAT_TTL)
+        except Exception as exc:  # Redis restarting: the next beat will tell
+            log.warning("heartbeat failed: %s", exc)
+        await asyncio.sleep(HEARTBEAT_SECONDS)

@@ -1,0 +1,104 @@
+"""arq worker settings.
+
+arq reads only a settings class's *own* attributes (inherited ones are
+silently ignored), so each class below is built from one function and has all
+of its attributes set directly. Both use the JSON serializer, a per-host health
+key refreshed every 10 s, and arq retries high enough that only our own
+attempt budget (`MAMFAST_MAX_ATTEMPTS`) decides when a release gives up.
+
+    arq workers.settings.WorkerSettings            # stage, metadata, upload + reconciler
+    arq workers.settings.HashWorkerSettings        # torrent hashing
+    arq workers.settings.WorkerSettings --check    # health check
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq import cron, func
+from arq.connections import RedisSettings
+from arq.worker import Worker
+
+from mamfast import keys, serializer
+from mamfast.config import Settings, load_settings
+from mamfast.connections import redis_settings
+from mamfast.embedded import default_redis_url
+from workers import jobs
+
+HEALTH_CHECK_INTERVAL = 10
+ARQ_MAX_TRIES = 10_000  # cancellations and lock waits are not failures; we count our own
+
+
+def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
+    """Keyword arguments for `arq.worker.Worker` serving `queue`."""
+    is_hash = queue == keys.HASH_QUEUE
+    stage_timeout = settings.hash_timeout if is_hash else settings.stage_timeout
+    options: dict[str, Any] = {
+        "functions": [
+            func(
+                jobs.run_stage,
+                name="run_stage",
+                timeout=stage_timeout + 60,
+                max_tries=ARQ_MAX_TRIES,
+            )
+        ],
+        "queue_name": queue,
+        "redis_settings": worker_redis_settings(settings),
+        "on_startup": jobs.startup,
+        "on_shutdown": jobs.shutdown,
+        "job_serializer": serializer.dumps,
+        "job_deserializer": serializer.loads,
+        "health_check_interval": HEALTH_CHECK_INTERVAL,
+        "health_check_key": keys.arq_health(queue, keys.hostname()),
+        "max_jobs": settings.hash_jobs if is_hash else settings.worker_jobs,
+        "max_tries": ARQ_MAX_TRIES,
+        "keep_result": 0,  # our record is the result; a kept result would block re-enqueue
+        "expires_extra_ms": 30 * 24 * 3600 * 1000,
+        "poll_delay": 0.5,
+        "ctx": {"settings": settings, "queue": queue},
+    }
+    if not is_hash:
+        seconds = set(range(0, 60, settings.reconcile_seconds))
+        options["cron_jobs"] = [
+            cron(
+                jobs.reconcile,
+                name="reconcile",
+                second=seconds,
+                run_at_startup=True,
+                unique=True,
+                timeout=120,
+                keep_result=0,
+                max_tries=1,
+            )
+        ]
+    return options
+
+
+def worker_redis_settings(settings: Settings) -> RedisSettings:
+    # Never fall back to arq's localhost:6379: without a URL we mean the private Redis.
+    return redis_settings(settings.secret("redis_url") or default_redis_url(settings))
+
+
+def build_worker(
+    settings: Settings,
+    queue: str,
+    *,
+    burst: bool = False,
+    stages: Any = None,
+    handle_signals: bool = True,
+) -> Worker:
+    options = worker_options(settings, queue)
+    if stages is not None:
+        options["ctx"]["stages"] = stages
+    return Worker(**options, burst=burst, handle_signals=handle_signals)
+
+
+_CLASSES = {"WorkerSettings": keys.DEFAULT_QUEUE, "HashWorkerSettings": keys.HASH_QUEUE}
+
+
+def __getattr__(name: str) -> type:
+    # Built on first access (by the arq CLI), not at import: importing this module
+    # must not read the environment, and each class gets its own attributes.
+    if name in _CLASSES:
+        return type(name, (), worker_options(load_settings(), _CLASSES[name]))
+    raise AttributeError(name)
