@@ -1,0 +1,1 @@
+"""The `mamfast` command line (Typer + Rich); one module per command group."""

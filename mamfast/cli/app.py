@@ -1,0 +1,18 @@
+"""`mamfast`: the root command; each group lives in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="mamfast",
+    help="Prepare Libation audiobooks for MyAnonaMouse: stage, describe, hash, seed.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# Command groups register themselves here, one line each.
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,79 @@
+"""Helpers every command uses: settings, Redis, error reporting, output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from mamfast.config import Settings, load_settings
+from mamfast.connections import connect, redis_url
+from mamfast.errors import ConfigError, MamfastError
+from mamfast.resources import Resources, open_resources
+
+T = TypeVar("T")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str, *, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def settings_or_exit(**overrides: Any) -> Settings:
+    try:
+        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a MamfastError becomes one plain line and exit 1."""
+    try:
+        return asyncio.run(main)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+    except MamfastError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+
+
+@contextlib.asynccontextmanager
+async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[Resources]:
+    """Redis plus the release store for one command (no stage clients needed)."""
+    redis = await connect(redis_url(settings), retries=2)
+    if stages is None:
+        from mamfast.stages import default_pipeline
+
+        stages = default_pipeline(settings)
+    res = await open_resources(settings, redis, stages)
+    try:
+        yield res
+    finally:
+        await res.close()
+        await redis.aclose()
+
+
+def with_resources(settings: Settings, body: Callable[[Resources], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with resources(settings) as res:
+            return await body(res)
+
+    return run_async(main())
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -1,0 +1,57 @@
+"""Settings: names, validation messages, secrets, and `.env.example` in step."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mamfast.config import load_settings, settings_env_names
+from mamfast.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def example_keys() -> set[str]:
+    text = (ROOT / ".env.example").read_text()
+    return set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.M))
+
+
+def test_env_example_lists_every_setting_and_nothing_else():
+    names = settings_env_names()
+    documented = example_keys()
+    # PUID/PGID/UMASK are also accepted with the MAMFAST_ prefix; the short form is documented.
+    aliases = {f"MAMFAST_{n}" for n in ("PUID", "PGID", "UMASK")}
+    assert documented - names == set()
+    assert names - aliases - documented == set()
+
+
+def test_invalid_setting_names_the_key_in_one_line(monkeypatch):
+    monkeypatch.setenv("MAMFAST_MAX_ATTEMPTS", "lots")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    message = str(info.value)
+    assert "MAMFAST_MAX_ATTEMPTS" in message and "\n" not in message
+    assert "lots" not in message  # values are never echoed (they may be secrets)
+
+
+def test_secrets_never_print(monkeypatch):
+    monkeypatch.setenv("MAMFAST_ANNOUNCE_URL", "https://t.example/tracker.php/PASSKEY123/announce")
+    monkeypatch.setenv("MAMFAST_QBIT_PASSWORD", "hunter2")
+    settings = load_settings(_env_file=None)
+    assert "PASSKEY123" not in repr(settings) and "hunter2" not in repr(settings)
+    assert settings.secret("qbit_password") == "hunter2"
+
+
+def test_lists_and_defaults(monkeypatch, tmp_path):
+    monkeypatch.setenv("MAMFAST_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("MAMFAST_AUDNEX_REGIONS", "uk, us")
+    monkeypatch.setenv("MAMFAST_ALLOWED_EXTENSIONS", "M4B,jpg")
+    monkeypatch.setenv("PUID", "99")
+    settings = load_settings(_env_file=None)
+    assert settings.audnex_regions == ["uk", "us"]
+    assert settings.allowed_extensions == [".m4b", ".jpg"]
+    assert settings.puid == 99
+    assert settings.seed_path == tmp_path / "seed"
+    assert settings.torrent_path == tmp_path / "torrents"
