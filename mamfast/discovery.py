@@ -102,6 +102,9 @@ class Settling(BaseModel):
     changed_seconds_ago: float
     ready_in_seconds: float
 
+    def __str__(self) -> str:  # listings print the folder
+        return str(self.path)
+
 
 class DuplicateAsin(BaseModel):
     """Several folders claim one ASIN: none of them is processed until one remains."""
