@@ -57,11 +57,21 @@ USER_AGENT = "mamfast/0.1 (audiobook uploader helper)"
 class AudnexNotFoundError(MamfastError):
     """No region has this ASIN (not a failure by itself: the stage decides)."""
 
-    def __init__(self, asin: str, tried: Sequence[str]) -> None:
-        where = ", ".join(tried) if tried else "no region"
-        super().__init__(f"{asin} not found in {where}")
+    def __init__(self, asin: str, regions: Sequence[str], reasons: Sequence[str] = ()) -> None:
         self.asin = asin
-        self.tried = list(tried)
+        self.regions = list(regions)
+        self.reasons = list(reasons)
+        details = [f"{r} ({why})" if why else r for r, why in zip(regions, reasons, strict=False)]
+        if not regions:
+            details = list(reasons) or ["no region"]
+        super().__init__(f"{asin} not found in {', '.join(details)}")
+
+    @property
+    def short(self) -> str:
+        """ "not found in us, uk" for warnings."""
+        if not self.regions:
+            return "; ".join(self.reasons) or "not found"
+        return f"not found in {', '.join(self.regions)}"
 
 
 @dataclass(frozen=True)
@@ -170,17 +180,19 @@ class AudnexClient:
         """
         asin = asin.strip().upper()
         if not ASIN_RE.match(asin):
-            raise AudnexNotFoundError(asin, [f"nowhere ({asin!r} is not an Audible ASIN)"])
+            raise AudnexNotFoundError(asin, [], [f"{asin!r} is not an Audible ASIN"])
         tried: list[str] = []
+        reasons: list[str] = []
         for region in self.regions:
             entry, cached = await self._fetch("book", asin, region, Book)
             if entry.status == "missing":
-                tried.append(f"{region} ({entry.reason})" if entry.reason else region)
+                tried.append(region)
+                reasons.append(entry.reason)
                 continue
             book = _validated(Book, entry.body, self._url("book", asin), 200)
             chapters = await self.chapters(asin, region)
             return Found(book=book, chapters=chapters, region=region, from_cache=cached)
-        raise AudnexNotFoundError(asin, tried)
+        raise AudnexNotFoundError(asin, tried, reasons)
 
     async def chapters(self, asin: str, region: str) -> Chapters | None:
         """Chapters are a bonus: when Audnex has none, MediaInfo's chapter menu stands in."""
