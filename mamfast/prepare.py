@@ -126,7 +126,7 @@ async def lookup_audnex(
     A garbage answer (MetadataError) always propagates: it is an error on the release.
     """
     if client is None:
-        problem = "not asked (--no-audnex)"
+        problem = "skipped: --no-audnex"
     else:
         try:
             return await client.lookup(asin), None
@@ -142,7 +142,7 @@ async def lookup_audnex(
             hint="MAMFAST_AUDNEX_REQUIRED is true, so this waits for Audnex; set it to false "
             "to go on with Libation's metadata, or check MAMFAST_AUDNEX_REGIONS",
         )
-    log.warning("%s: going on without Audnex (%s)", asin, problem)
+    log.info("%s: going on without Audnex (%s)", asin, problem)
     return None, problem
 
 

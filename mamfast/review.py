@@ -85,7 +85,7 @@ def _source_checks(facts: BookFacts, audnex_problem: str | None) -> list[str]:
     if facts.source != "audnex":
         why = f" ({audnex_problem})" if audnex_problem else ""
         out.append(
-            f"Audnex had no record{why}, so title, series and description come from "
+            f"Audnex could not help{why}, so title, series and description come from "
             "Libation's metadata: compare them with the book's Audible page."
         )
     if facts.swapped:

@@ -232,7 +232,7 @@ async def test_audnex_not_found_goes_on_with_libation_metadata(stage_res, tmp_pa
     assert "First line.[br][br]Second paragraph." in text
     review = result.updates["review"]
     assert review[0].startswith("No cover URL") and "cover.jpg" in review[0]
-    assert any("Audnex had no record (not found in us, uk)" in s for s in review)
+    assert any("Audnex could not help (not found in us, uk)" in s for s in review)
     assert result.updates["details"]["metadata"]["source"] == "libation"
 
 

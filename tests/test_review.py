@@ -93,5 +93,5 @@ def test_libation_fallback_and_guessed_series_are_called_out():
         }
     )
     checks = review(fastfill(), facts, AUDIO, audnex_problem="not found in us").checks
-    assert checks[0].startswith("Audnex had no record (not found in us)")
+    assert checks[0].startswith("Audnex could not help (not found in us)")
     assert "The series 'Spice and Wolf' #12 was read from the title: check it." in checks
