@@ -150,17 +150,15 @@ async def main() -> None:
     def med(rows: list[tuple[float, float]], i: int) -> float:
         return statistics.median(r[i] for r in rows)
 
+    d_ms, d_cmd = med(direct, 0), med(direct, 1)
+    e_ms, b_ms = med(engine, 0), med(bare, 0)
     print(f"releases={args.releases} rounds={args.rounds} hops/round={args.releases * 4}")
     print(
-        f"direct  : {med(direct, 0):6.2f} ms/hop of engine work  {med(direct, 1):5.1f} Redis commands/hop"
+        f"direct  : {d_ms:6.2f} ms/hop of engine work, {d_cmd:.1f} Redis commands/hop (incl. Lua)"
     )
-    print(
-        f"workers : {med(engine, 0):6.2f} ms/hop wall             ({1000 / med(engine, 0):.0f} hops/s)"
-    )
-    print(
-        f"bare arq: {med(bare, 0):6.2f} ms/hop wall             ({1000 / med(bare, 0):.0f} hops/s)"
-    )
-    print(f"ratio   : {med(engine, 0) / med(bare, 0):.2f}x bare arq's wall time per hop")
+    print(f"workers : {e_ms:6.2f} ms/hop wall ({1000 / e_ms:.0f} hops/s)")
+    print(f"bare arq: {b_ms:6.2f} ms/hop wall ({1000 / b_ms:.0f} hops/s)")
+    print(f"ratio   : {e_ms / b_ms:.2f}x bare arq's wall time per hop")
 
 
 if __name__ == "__main__":
