@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from mamfast import keys
+from mamfast import keys, notify
 from mamfast.config import Settings
 from mamfast.connections import connect
 from mamfast.embedded import embedded_server
@@ -95,6 +95,7 @@ async def run(
                     if not await finished():
                         await serve(ready, queues, stages=stages, stop_when=finished)
                     state.releases = await res.store.get_many(state.asins)
+                await notify.flush(res)
                 return RunResult(scan=state.scan, releases=state.releases)
             finally:
                 await res.close()

@@ -70,7 +70,16 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
                 timeout=120,
                 keep_result=0,
                 max_tries=1,
-            )
+            ),
+            cron(
+                jobs.flush_notifications,
+                name="notify",
+                second={15, 45},
+                unique=True,
+                timeout=120,
+                keep_result=0,
+                max_tries=1,
+            ),
         ]
     return options
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import pipeline_cmds, run_cmds
+from mamfast.cli import notify_cmds, pipeline_cmds, run_cmds
 
 app = typer.Typer(
     name="mamfast",
@@ -16,6 +16,7 @@ app = typer.Typer(
 # Command groups register themselves here, one line each.
 pipeline_cmds.register(app)
 run_cmds.register(app)
+notify_cmds.register(app)
 
 
 def main() -> None:
