@@ -76,6 +76,18 @@ async def flush_notifications(ctx: dict[str, Any]) -> str:
     return f"sent={sum(r.ok for r in results)} failed={sum(not r.ok for r in results)}"
 
 
+async def scheduled_scan(ctx: dict[str, Any]) -> str:
+    """The scheduler as an arq cron: scans when one is due (also after downtime)."""
+    from mamfast import scheduler
+
+    try:
+        report = await scheduler.scan_if_due(ctx["res"])
+    except Exception:
+        log.exception("scheduled scan failed; the next pass will try again")
+        return "failed"
+    return "not due" if report is None else f"new={report.new}"
+
+
 def _worker_key(queue: str) -> str:
     return keys.worker(keys.hostname(), os.getpid(), queue)
 

@@ -72,6 +72,16 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
                 max_tries=1,
             ),
             cron(
+                jobs.scheduled_scan,
+                name="scan",
+                second={30},
+                run_at_startup=True,
+                unique=True,
+                timeout=1800,
+                keep_result=0,
+                max_tries=1,
+            ),
+            cron(
                 jobs.flush_notifications,
                 name="notify",
                 second={15, 45},
