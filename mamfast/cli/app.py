@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import pipeline_cmds
+from mamfast.cli import naming_cmds, pipeline_cmds
 
 app = typer.Typer(
     name="mamfast",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 # Command groups register themselves here, one line each.
 pipeline_cmds.register(app)
+naming_cmds.register(app)
 
 
 def main() -> None:
