@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import pathvalidate
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from mamfast.errors import ConfigError, InputError
@@ -57,6 +56,7 @@ _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
 _BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 )
+_UNPORTABLE = re.compile(r'[\x00-\x1f\x7f"*/:<>?\\|]')
 _SANITIZE_MAP = (
     ("/", "-"),
     ("\\", "-"),
@@ -676,13 +676,6 @@ def sanitize_component(text: str) -> str:
     for char, replacement in _SANITIZE_MAP:
         result = result.replace(char, replacement)
     result = "".join(c if unicodedata.category(c) != "Cc" else " " for c in result)
-    # Reserved names (CON, NUL...) are kept: a component is never a whole file name here.
-    result = pathvalidate.sanitize_filename(
-        _WS.sub(" ", result),
-        platform="universal",
-        max_len=None,
-        reserved_name_handler=pathvalidate.handler.ReservedNameHandler.as_is,
-    )
     return _WS.sub(" ", result).strip(" .-–—")
 
 
@@ -867,7 +860,9 @@ def _nbytes(text: str) -> int:
 def _check_portable(folder: str, names: Iterable[str]) -> None:
     # Belt and braces: every component was sanitised, so this only fires on a bug.
     for name in (folder, *names):
-        pathvalidate.validate_filename(name, platform="universal", max_len=MAX_NAME_BYTES)
+        bad = _UNPORTABLE.search(name)
+        if bad or name.endswith((" ", ".")) or _nbytes(name) > MAX_NAME_BYTES:
+            raise ValueError(f"bug: unportable name {name!r}")
 
 
 def natural_key(name: str) -> list[Any]:

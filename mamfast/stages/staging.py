@@ -191,7 +191,8 @@ def _build_fresh(
     _make_dirs(partial, settings)
     for src_name, dst_name in staged.naming.files.items():
         _place(source / src_name, partial / dst_name, staged, settings)
-    _fsync_dir(partial)
+    # No fsync: if a crash loses the rename or a link after the checkpoint, the engine's
+    # artifact check (artifacts_missing) finds the folder or file gone and stages again.
     try:
         partial.rename(target)
     except OSError as exc:
@@ -201,8 +202,6 @@ def _build_fresh(
         _remove_tree(partial)
         staged.linked = staged.copied = 0
         _complete_existing(source, target, staged, settings)
-        return
-    _fsync_dir(seed)
 
 
 def _complete_existing(source: Path, target: Path, staged: Staged, settings: Settings) -> None:
@@ -329,15 +328,6 @@ def _remove_tree(path: Path) -> None:
         path.unlink()
     else:
         shutil.rmtree(path)  # removes links to the library's files, never the files themselves
-
-
-def _fsync_dir(path: Path) -> None:
-    # The new names must survive a power cut before the checkpoint says "staged".
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _nearest_existing(path: Path) -> Path:
