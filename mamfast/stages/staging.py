@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings
-from mamfast.discovery import FileSelection, select_files
+from mamfast.discovery import FileSelection, parse_folder_name, select_files
 from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
@@ -152,9 +152,13 @@ def plan_release(
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise InputError(f"{source}: {selection.problem}", hint="fix the book folder and retry")
+    book = release.book
+    if not book.title:  # e.g. a record imported from the old state file
+        title = release.title or parse_folder_name(source.name).title or source.name
+        book = book.model_copy(update={"title": title})
     naming = mam_names(
         release.asin,
-        release.book,
+        book,
         selection.files,
         rules,
         tag=settings.ripper_tag,
