@@ -506,7 +506,7 @@ class _Scan:
 
     def _parse(self, folder: Path, boundary: Path, names: list[str], signature: str) -> _CacheEntry:
         try:
-            candidate = build_candidate(folder, names, self.settings, boundary=boundary)
+            candidate = _build_candidate(folder, names, self.settings, boundary=boundary)
         except _RejectedError as exc:
             return _CacheEntry(signature=signature, reject=str(exc))
         return _CacheEntry(signature=signature, candidate=candidate)
@@ -590,7 +590,7 @@ def _looks_like_a_book(name: str, files: Sequence[str]) -> bool:
 # --------------------------------------------------------------------------- one book folder
 
 
-def build_candidate(
+def _build_candidate(
     folder: Path, names: Sequence[str], settings: Settings, *, boundary: Path
 ) -> Candidate:
     """Turn one book folder into a Candidate, or raise _RejectedError saying why not."""
@@ -647,7 +647,7 @@ def _choose_asin(
     usable = [(source, value) for source, value in found if valid_asin(value)]
     if not usable:
         if found:
-            shown = ", ".join(f"{value!r} in the {where(source)}" for source, value in found)
+            shown = ", ".join(f"{value!r} in the {_where(source)}" for source, value in found)
             raise _RejectedError(
                 f"no valid ASIN: found {shown}, but an ASIN is B + 9 letters/digits or an ISBN-10"
             )
@@ -657,14 +657,14 @@ def _choose_asin(
         )
     source, asin = usable[0]
     warnings = [
-        f"asin: the {where(other)} says {value}, but {asin} from the {where(source)} is used"
+        f"asin: the {_where(other)} says {value}, but {asin} from the {_where(source)} is used"
         for other, value in found
         if value != asin
     ]
     return asin, source, warnings
 
 
-def where(source: str) -> str:
+def _where(source: str) -> str:
     return {"metadata": "metadata file", "folder": "folder name", "file": "audio file name"}[source]
 
 

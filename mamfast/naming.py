@@ -515,7 +515,7 @@ def normalize_title_subtitle(
     if (
         rules.title_subtitle_normalization.enabled
         and sub
-        and _is_series_number(head, names)
+        and _is_series_number(head, names, series_position)
         and not _mentions(sub, names)
         and not _is_generic(sub, rules)
     ):
@@ -540,7 +540,12 @@ def _mentions(text: str, names: Sequence[str]) -> bool:
     return any(name in lowered for name in names)
 
 
-def _is_series_number(text: str, names: Sequence[str]) -> bool:
+def _is_series_number(text: str, names: Sequence[str], position: str | None) -> bool:
+    """ "Series 7", "Series, Vol. 7", "Series (Light Novel) Book 7", or just "Book 7"."""
+    if position and re.fullmatch(
+        rf"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?0*{re.escape(position.strip())}", text, re.I
+    ):
+        return True
     for name in names:
         pattern = (
             rf"^{re.escape(name)}(?:\s*\((?:light novel|manga)\))?\s*[,:]?\s*"

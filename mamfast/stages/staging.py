@@ -76,7 +76,9 @@ def artifacts_missing(release: Release) -> str | None:
 def check_same_filesystem(settings: Settings) -> str | None:
     """None when the library and seed folder share a filesystem, else what is wrong and the fix.
 
-    For a worker to call once at start; staging also checks every link.
+    For a worker to call once at start (staging also handles EXDEV on every link). The
+    problem is returned even when MAMFAST_STAGE_COPY_FALLBACK is on: the caller decides
+    whether to refuse to start or to log a warning that staging will copy.
     """
     if settings.library_dir is None:
         return None
