@@ -333,3 +333,18 @@ async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
         assert staged == record.staged_files
         assert all(inode(folder / name) in source_inodes for name in staged)
     assert len(records["B0MP3BOOK1"].staged_files) == 5  # every part, both covers
+
+
+def test_hostile_metadata_cannot_escape_the_seed_folder(settings):
+    assert settings.library_dir is not None
+    book(
+        settings.library_dir / "Evil/Evil Book [B0EVIL0001]",
+        ["a.m4b"],
+        metadata=audible("B0EVIL0001", "../../../../etc/x\x00y", authors=["../../root"]),
+    )
+    age(settings.library_dir)
+    (candidate,) = discover(settings).releases
+    staged = stage_release(settings, candidate.to_release(), RULES)
+    assert staged.folder.parent == settings.seed_path
+    assert staged.folder.name == "etc-x y (2020) (root) {ASIN.B0EVIL0001}"
+    assert os.listdir(settings.seed_path) == [staged.folder.name]
