@@ -735,9 +735,9 @@ def name_parts(asin: str, book: BookInfo, rules: NamingRules) -> NameParts:
         head = clean_title(book.title, rules, for_folder=True)
         return NameParts(asin=asin, head=head, year=year, author=authors[0] if authors else None)
     arc = None
-    if rules.mam_path.include_arc:
+    if rules.mam_path.include_arc and series:
         parts = normalize_title_subtitle(
-            book.title, book.subtitle or None, series.name if series else None, None, rules
+            book.title, book.subtitle or None, series.name, series.position, rules
         )
         arc = clean_title(parts.arc, rules, for_folder=True) if parts.arc else None
     return NameParts(
