@@ -13,10 +13,10 @@ import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
-from mamfast.discovery import DiscoveryReport, discover
 from pydantic import BaseModel, Field
 
-from mamfast import control, keys, locks
+from mamfast import control, keys, locks, notify
+from mamfast.discovery import DiscoveryReport, discover
 from mamfast.errors import LockBusyError, MamfastError
 from mamfast.models import Release
 from mamfast.pipeline import submit
@@ -88,6 +88,9 @@ async def enqueue(
             if wanted and candidate.asin not in wanted:
                 continue
             releases.append(await _submit_one(res, candidate.to_release(), dry_run))
+        if not dry_run:
+            submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
+            await notify.record_batch(res, submitted)
     return EnqueueReport(releases=releases, discovery=report)
 
 

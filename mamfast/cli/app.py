@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import naming_cmds, pipeline_cmds
+from mamfast.cli import naming_cmds, notify_cmds, pipeline_cmds, run_cmds
 
 app = typer.Typer(
     name="mamfast",
@@ -15,6 +15,8 @@ app = typer.Typer(
 )
 # Command groups register themselves here, one line each.
 pipeline_cmds.register(app)
+run_cmds.register(app)
+notify_cmds.register(app)
 naming_cmds.register(app)
 
 

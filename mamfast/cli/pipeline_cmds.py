@@ -33,6 +33,7 @@ QUEUE_CHOICES = {
 def register(app: typer.Typer) -> None:
     app.command()(enqueue)
     app.command()(worker)
+    app.command()(scheduler)
     app.command()(status)
     app.command()(retry)
     app.command()(reset)
@@ -91,6 +92,23 @@ def worker(
     settings = settings_or_exit()
     setup_logging(settings.log_level)
     run_async(serve(settings, QUEUE_CHOICES[queue], burst=burst))
+
+
+def scheduler() -> None:
+    """Rescan the library on schedule (catching up missed scans) and when files change."""
+    from mamfast import scheduler as schedule
+    from mamfast.cli.common import resources
+
+    settings = settings_or_exit()
+    if settings.library_dir is None:
+        fail("MAMFAST_LIBRARY_DIR is not set: nothing to watch", code=2)
+    setup_logging(settings.log_level)
+
+    async def main() -> None:
+        async with resources(settings) as res, schedule.stopping_on_signals() as stop:
+            await schedule.run(res, stop)
+
+    run_async(main())
 
 
 def status(
