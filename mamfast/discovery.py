@@ -25,7 +25,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -410,6 +410,12 @@ class _Scan:
     def _settle(self) -> float:
         return self.settings.settle_seconds
 
+    @property
+    def _settings_key(self) -> str:
+        # Settings that change a folder's outcome are part of its cache key (as is the
+        # library root), so changing them re-reads the folder instead of trusting the cache.
+        return ",".join(self.settings.allowed_extensions)
+
     def walk_root(self, root: Path) -> None:
         if not root.is_dir():
             self.rejects.append(Reject(path=root, reason="does not exist or is not a folder"))
@@ -417,87 +423,90 @@ class _Scan:
         real = root.resolve()
         library = self.settings.library_dir.resolve() if self.settings.library_dir else None
         boundary = library if library and real.is_relative_to(library) else real
-        self._visit(real, boundary, depth=0)
+        self._visit(str(real), boundary, depth=0)
 
-    def _visit(self, folder: Path, boundary: Path, depth: int) -> None:
-        if str(folder) in self.visited:
+    # The walk works on str paths: pathlib objects for 10,000s of folders cost more than
+    # the system calls themselves.
+    def _visit(self, folder: str, boundary: Path, depth: int) -> None:
+        if folder in self.visited:
             return
-        self.visited.add(str(folder))
+        self.visited.add(folder)
         self.stats.folders += 1
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: natural_key(e.name))
+            with os.scandir(folder) as listing:
+                entries = list(listing)  # order does not matter: the report is sorted
         except OSError as exc:
-            self._reject(folder, f"cannot be read: {exc.strerror or exc}")
+            self._reject(Path(folder), f"cannot be read: {exc.strerror or exc}")
             return
         files = [e for e in entries if _is_file(e)]
-        subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "@", "#"))]
         names = [e.name for e in files]
         if any(_suffix(n) in AUDIO_EXTENSIONS for n in names):
             self._examine(folder, boundary, files)
             return  # a book folder's subfolders are part of the book, not releases
-        if _looks_like_a_book(folder.name, names) or (
+        subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "@", "#"))]
+        if _looks_like_a_book(os.path.basename(folder), names) or (  # noqa: PTH119
             not subdirs and any(n.lower() not in JUNK_FILES and n[0] != "." for n in names)
         ):
             selection = select_files(names, self.settings.allowed_extensions)
-            self._reject(folder, selection.problem or "no audio files")
+            self._reject(Path(folder), selection.problem or "no audio files")
         if depth >= self.settings.scan_depth:
             return
         for entry in subdirs:
-            target = Path(entry.path)
+            target = entry.path
             if entry.is_symlink():
-                resolved = target.resolve()
+                resolved = Path(target).resolve()
                 if not resolved.is_relative_to(boundary):
                     self._reject(
-                        target, f"is a symlink to {resolved}, outside the library: not followed"
+                        Path(target),
+                        f"is a symlink to {resolved}, outside the library: not followed",
                     )
                     continue
-                target = resolved
+                target = str(resolved)
             self._visit(target, boundary, depth + 1)
 
-    def _examine(self, folder: Path, boundary: Path, files: list[os.DirEntry[str]]) -> None:
-        key = str(folder)
-        self.seen.add(key)
+    def _examine(self, folder: str, boundary: Path, files: list[os.DirEntry[str]]) -> None:
+        self.seen.add(folder)
         try:
             stats = {e.name: _stat_inside(e, boundary) for e in files}
-            folder_mtime = folder.stat().st_mtime_ns
+            folder_mtime = os.stat(folder).st_mtime_ns  # noqa: PTH116 (str paths: see _visit)
         except _OutsideLibraryError as exc:
-            self._reject(folder, str(exc))
+            self._reject(Path(folder), str(exc))
             return
         except FileNotFoundError:  # a file vanished mid-scan: Libation is moving things
             self.settling.append(
-                Settling(path=folder, changed_seconds_ago=0.0, ready_in_seconds=self._settle)
+                Settling(path=Path(folder), changed_seconds_ago=0.0, ready_in_seconds=self._settle)
             )
             return
         except OSError as exc:
-            self._reject(folder, f"cannot be read: {exc.strerror or exc}")
+            self._reject(Path(folder), f"cannot be read: {exc.strerror or exc}")
             return
         newest = max([folder_mtime, *(s[1] for s in stats.values())]) / 1e9
         age = max(self.now - newest, 0.0)
         if age < self._settle:
             self.settling.append(
                 Settling(
-                    path=folder,
+                    path=Path(folder),
                     changed_seconds_ago=round(age, 1),
                     ready_in_seconds=round(self._settle - age, 1),
                 )
             )
             return
-        signature = _signature(folder_mtime, stats, self.settings, boundary)
-        entry = self.cache.get(key, signature)
+        signature = f"{folder_mtime}|{boundary}|{self._settings_key}|{_files_key(stats)}"
+        entry = self.cache.get(folder, signature)
         if entry is None:
-            entry = self._parse(folder, boundary, sorted(stats), signature)
-            self.cache.put(key, entry)
+            entry = self._parse(Path(folder), boundary, sorted(stats), signature)
+            self.cache.put(folder, entry)
             self.stats.examined += 1
         else:
             self.stats.from_cache += 1
         if entry.candidate is not None:
             self.candidates.append(entry.candidate)
         else:
-            self.rejects.append(Reject(path=folder, reason=entry.reject or "unusable"))
+            self.rejects.append(Reject(path=Path(folder), reason=entry.reject or "unusable"))
 
     def _parse(self, folder: Path, boundary: Path, names: list[str], signature: str) -> _CacheEntry:
         try:
-            candidate = build_candidate(folder, names, self.settings, boundary=boundary)
+            candidate = _build_candidate(folder, names, self.settings, boundary=boundary)
         except _RejectedError as exc:
             return _CacheEntry(signature=signature, reject=str(exc))
         return _CacheEntry(signature=signature, candidate=candidate)
@@ -542,7 +551,8 @@ class _OutsideLibraryError(Exception):
 
 
 def _suffix(name: str) -> str:
-    return PurePath(name).suffix.lower()
+    dot = name.rfind(".")
+    return name[dot:].lower() if dot > 0 else ""
 
 
 def _is_file(entry: os.DirEntry[str]) -> bool:
@@ -564,13 +574,8 @@ def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
-def _signature(
-    folder_mtime: int, stats: dict[str, tuple[int, int]], settings: Settings, boundary: Path
-) -> str:
-    # What changes the outcome is part of the key (settings, the library root), so a change
-    # rescans the folder instead of answering from the cache.
-    files = ";".join(f"{n}:{s}:{m}" for n, (s, m) in sorted(stats.items()))
-    return f"{folder_mtime}|{boundary}|{','.join(settings.allowed_extensions)}|{files}"
+def _files_key(stats: dict[str, tuple[int, int]]) -> str:
+    return ";".join(f"{n}:{s}:{m}" for n, (s, m) in sorted(stats.items()))
 
 
 def _looks_like_a_book(name: str, files: Sequence[str]) -> bool:
@@ -585,7 +590,7 @@ def _looks_like_a_book(name: str, files: Sequence[str]) -> bool:
 # --------------------------------------------------------------------------- one book folder
 
 
-def build_candidate(
+def _build_candidate(
     folder: Path, names: Sequence[str], settings: Settings, *, boundary: Path
 ) -> Candidate:
     """Turn one book folder into a Candidate, or raise _RejectedError saying why not."""
@@ -642,7 +647,7 @@ def _choose_asin(
     usable = [(source, value) for source, value in found if valid_asin(value)]
     if not usable:
         if found:
-            shown = ", ".join(f"{value!r} in the {where(source)}" for source, value in found)
+            shown = ", ".join(f"{value!r} in the {_where(source)}" for source, value in found)
             raise _RejectedError(
                 f"no valid ASIN: found {shown}, but an ASIN is B + 9 letters/digits or an ISBN-10"
             )
@@ -652,14 +657,14 @@ def _choose_asin(
         )
     source, asin = usable[0]
     warnings = [
-        f"asin: the {where(other)} says {value}, but {asin} from the {where(source)} is used"
+        f"asin: the {_where(other)} says {value}, but {asin} from the {_where(source)} is used"
         for other, value in found
         if value != asin
     ]
     return asin, source, warnings
 
 
-def where(source: str) -> str:
+def _where(source: str) -> str:
     return {"metadata": "metadata file", "folder": "folder name", "file": "audio file name"}[source]
 
 

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import pathvalidate
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from mamfast.errors import ConfigError, InputError
@@ -57,6 +56,7 @@ _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
 _BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 )
+_UNPORTABLE = re.compile(r'[\x00-\x1f\x7f"*/:<>?\\|]')
 _SANITIZE_MAP = (
     ("/", "-"),
     ("\\", "-"),
@@ -515,7 +515,7 @@ def normalize_title_subtitle(
     if (
         rules.title_subtitle_normalization.enabled
         and sub
-        and _is_series_number(head, names)
+        and _is_series_number(head, names, series_position)
         and not _mentions(sub, names)
         and not _is_generic(sub, rules)
     ):
@@ -540,7 +540,12 @@ def _mentions(text: str, names: Sequence[str]) -> bool:
     return any(name in lowered for name in names)
 
 
-def _is_series_number(text: str, names: Sequence[str]) -> bool:
+def _is_series_number(text: str, names: Sequence[str], position: str | None) -> bool:
+    """ "Series 7", "Series, Vol. 7", "Series (Light Novel) Book 7", or just "Book 7"."""
+    if position and re.fullmatch(
+        rf"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?0*{re.escape(position.strip())}", text, re.I
+    ):
+        return True
     for name in names:
         pattern = (
             rf"^{re.escape(name)}(?:\s*\((?:light novel|manga)\))?\s*[,:]?\s*"
@@ -676,13 +681,6 @@ def sanitize_component(text: str) -> str:
     for char, replacement in _SANITIZE_MAP:
         result = result.replace(char, replacement)
     result = "".join(c if unicodedata.category(c) != "Cc" else " " for c in result)
-    # Reserved names (CON, NUL...) are kept: a component is never a whole file name here.
-    result = pathvalidate.sanitize_filename(
-        _WS.sub(" ", result),
-        platform="universal",
-        max_len=None,
-        reserved_name_handler=pathvalidate.handler.ReservedNameHandler.as_is,
-    )
     return _WS.sub(" ", result).strip(" .-–—")
 
 
@@ -737,9 +735,9 @@ def name_parts(asin: str, book: BookInfo, rules: NamingRules) -> NameParts:
         head = clean_title(book.title, rules, for_folder=True)
         return NameParts(asin=asin, head=head, year=year, author=authors[0] if authors else None)
     arc = None
-    if rules.mam_path.include_arc:
+    if rules.mam_path.include_arc and series:
         parts = normalize_title_subtitle(
-            book.title, book.subtitle or None, series.name if series else None, None, rules
+            book.title, book.subtitle or None, series.name, series.position, rules
         )
         arc = clean_title(parts.arc, rules, for_folder=True) if parts.arc else None
     return NameParts(
@@ -867,7 +865,9 @@ def _nbytes(text: str) -> int:
 def _check_portable(folder: str, names: Iterable[str]) -> None:
     # Belt and braces: every component was sanitised, so this only fires on a bug.
     for name in (folder, *names):
-        pathvalidate.validate_filename(name, platform="universal", max_len=MAX_NAME_BYTES)
+        bad = _UNPORTABLE.search(name)
+        if bad or name.endswith((" ", ".")) or _nbytes(name) > MAX_NAME_BYTES:
+            raise ValueError(f"bug: unportable name {name!r}")
 
 
 def natural_key(name: str) -> list[Any]:

@@ -386,6 +386,8 @@ NORMALIZATION = [
      "The Great Adventure", "Part One", None, False),
     ("Primal Hunter 2", "A LitRPG Adventure", "Primal Hunter", "2",
      "Primal Hunter 2", "A LitRPG Adventure", None, False),
+    ("Book 7", "The Real Name", "Some Series", "7",
+     "The Real Name", "Book 7", "The Real Name", True),  # the title is only the position
     ("Trapped in a Dating Sim", "The World of Otome Games is Tough for Mobs (Light Novel), Vol. 1",
      "The World of Otome Games is Tough for Mobs", "1", "Trapped in a Dating Sim",
      "The World of Otome Games is Tough for Mobs (Light Novel), Vol. 1",

@@ -281,3 +281,70 @@ async def test_bad_input_needs_attention_with_a_reason(make_resources, settings)
     assert record is not None and record.status is Status.NEEDS_ATTENTION
     assert record.error_type == "InputError"
     assert "is gone" in (record.last_error or "") and "What to do" in (record.last_error or "")
+
+
+def test_a_record_without_book_data_is_named_from_its_title(settings, kings):
+    bare = kings.model_copy(update={"book": BookInfo(), "title": "Imported Title"})
+    staged = stage_release(settings, bare, RULES)
+    assert staged.folder.name == "Imported Title {ASIN.B003ZWFO7E}"
+
+
+async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
+    from mamfast.enqueue import enqueue
+
+    library = settings.library_dir
+    assert library is not None
+    book(
+        library / "Brandon Sanderson/The Stormlight Archive/The Way of Kings [B003ZWFO7E]",
+        ["The Way of Kings.m4b", "cover.jpg"],
+        metadata=audible(
+            "B003ZWFO7E",
+            "The Way of Kings",
+            authors=["Brandon Sanderson"],
+            series=("The Stormlight Archive", "1"),
+        ),
+    )
+    book(
+        library / "Terry Pratchett/Discworld/Guards! Guards! vol_08 [B0MP3BOOK1]",
+        [f"Part {i}.mp3" for i in range(1, 4)] + ["cover.jpg", "back.png"],
+    )
+    book(library / "Andy Weir/Project Hail Mary [B08G9PRS1K]", ["Project Hail Mary.m4b"])
+    book(library / "Nobody/Mystery Book", ["book.m4b"])
+    book(library / "Twins/One [B0DUPDUPDU]", ["a.m4b"])
+    book(library / "Twins/Two {ASIN.B0DUPDUPDU}", ["b.m4b"])
+    age(library)
+
+    res = await make_resources(staging_pipeline())
+    report = await enqueue(res)
+    assert sorted(r.asin for r in report.releases) == ["B003ZWFO7E", "B08G9PRS1K", "B0MP3BOOK1"]
+    assert [r.reason[:6] for r in report.discovery.rejects] == ["no ASI"]
+    assert report.discovery.duplicates[0].asin == "B0DUPDUPDU"
+    await drain(settings, res.stages, res.store)
+
+    records = {r.asin: r for r in await res.store.all()}
+    assert {r.status for r in records.values()} == {Status.READY}
+    assert Path(records["B0MP3BOOK1"].staging_dir or "").name == (
+        "Discworld vol_08 (Terry Pratchett) {ASIN.B0MP3BOOK1}"
+    )
+    for record in records.values():
+        folder = Path(record.staging_dir or "")
+        source_inodes = {inode(p) for p in Path(record.source_dir or "").iterdir()}
+        staged = sorted(os.listdir(folder))
+        assert staged == record.staged_files
+        assert all(inode(folder / name) in source_inodes for name in staged)
+    assert len(records["B0MP3BOOK1"].staged_files) == 5  # every part, both covers
+
+
+def test_hostile_metadata_cannot_escape_the_seed_folder(settings):
+    assert settings.library_dir is not None
+    book(
+        settings.library_dir / "Evil/Evil Book [B0EVIL0001]",
+        ["a.m4b"],
+        metadata=audible("B0EVIL0001", "../../../../etc/x\x00y", authors=["../../root"]),
+    )
+    age(settings.library_dir)
+    (candidate,) = discover(settings).releases
+    staged = stage_release(settings, candidate.to_release(), RULES)
+    assert staged.folder.parent == settings.seed_path
+    assert staged.folder.name == "etc-x y (2020) (root) {ASIN.B0EVIL0001}"
+    assert os.listdir(settings.seed_path) == [staged.folder.name]

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings
-from mamfast.discovery import FileSelection, select_files
+from mamfast.discovery import FileSelection, parse_folder_name, select_files
 from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
@@ -76,7 +76,9 @@ def artifacts_missing(release: Release) -> str | None:
 def check_same_filesystem(settings: Settings) -> str | None:
     """None when the library and seed folder share a filesystem, else what is wrong and the fix.
 
-    For a worker to call once at start; staging also checks every link.
+    For a worker to call once at start (staging also handles EXDEV on every link). The
+    problem is returned even when MAMFAST_STAGE_COPY_FALLBACK is on: the caller decides
+    whether to refuse to start or to log a warning that staging will copy.
     """
     if settings.library_dir is None:
         return None
@@ -152,9 +154,13 @@ def plan_release(
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise InputError(f"{source}: {selection.problem}", hint="fix the book folder and retry")
+    book = release.book
+    if not book.title:  # e.g. a record imported from the old state file
+        title = release.title or parse_folder_name(source.name).title or source.name
+        book = book.model_copy(update={"title": title})
     naming = mam_names(
         release.asin,
-        release.book,
+        book,
         selection.files,
         rules,
         tag=settings.ripper_tag,
@@ -191,7 +197,8 @@ def _build_fresh(
     _make_dirs(partial, settings)
     for src_name, dst_name in staged.naming.files.items():
         _place(source / src_name, partial / dst_name, staged, settings)
-    _fsync_dir(partial)
+    # No fsync: if a crash loses the rename or a link after the checkpoint, the engine's
+    # artifact check (artifacts_missing) finds the folder or file gone and stages again.
     try:
         partial.rename(target)
     except OSError as exc:
@@ -201,8 +208,6 @@ def _build_fresh(
         _remove_tree(partial)
         staged.linked = staged.copied = 0
         _complete_existing(source, target, staged, settings)
-        return
-    _fsync_dir(seed)
 
 
 def _complete_existing(source: Path, target: Path, staged: Staged, settings: Settings) -> None:
@@ -329,15 +334,6 @@ def _remove_tree(path: Path) -> None:
         path.unlink()
     else:
         shutil.rmtree(path)  # removes links to the library's files, never the files themselves
-
-
-def _fsync_dir(path: Path) -> None:
-    # The new names must survive a power cut before the checkpoint says "staged".
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _nearest_existing(path: Path) -> Path:
