@@ -88,7 +88,8 @@ async def test_mamjson_for_one_audio_file_to_a_file(audnex, tmp_path):
     assert data["title"] == "Project Hail Mary" and data["narrators"] == ["Ray Porter"]
 
 
-async def test_mamjson_with_redis_shares_the_workers_cache(audnex, tmp_path, redis_server):
+async def test_mamjson_with_redis_shares_the_workers_cache(audnex, tmp_path, redis, redis_server):
+    # `redis` flushes the database: no cached answer from an earlier test
     folder = libation_folder(tmp_path)
     env = env_for(audnex, tmp_path, MAMFAST_REDIS_URL=redis_server.url)
     for _ in range(2):
