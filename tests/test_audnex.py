@@ -16,6 +16,9 @@ from mamfast.connections import connect
 from mamfast.errors import AudnexUnavailableError, MetadataError
 from mamfast.ratelimit import RedisTokenBucket
 from tests.support.fake_audnex import FakeAudnex
+from tests.support.netguard import loopback_only  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("loopback_only")
 
 FAST = RetryPolicy(
     attempts=3,
@@ -276,3 +279,14 @@ async def test_rate_limit_is_shared_by_two_workers(make_client, audnex, redis, r
     window = 0.25
     most = max(sum(1 for t in times if s <= t < s + window) for s in times)
     assert most <= burst + window * per_minute / 60 + 1
+
+
+def test_the_loopback_guard_refuses_other_addresses():
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        with pytest.raises(AssertionError, match="not loopback"):
+            sock.connect(("192.0.2.1", 80))  # TEST-NET-1: refused before any packet is sent
+    finally:
+        sock.close()
