@@ -9,7 +9,9 @@ no ASIN anywhere) that the scan reports instead of processing.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -100,4 +102,15 @@ def write_demo_library(root: Path) -> list[Path]:
     broken.mkdir(parents=True, exist_ok=True)
     _copy("book.m4b", broken / "A Book Without An ASIN.m4b")
     written.append(broken)
+    _age(root, SETTLED_AGE)
     return written
+
+
+SETTLED_AGE = 24 * 3600
+
+
+def _age(root: Path, seconds: float) -> None:
+    """Date the sample a day back: a scan skips folders Libation may still be writing."""
+    past = time.time() - seconds
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (past, past))

@@ -10,13 +10,13 @@ are reported one per line and skipped; nothing else is lost.
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
+from mamfast.discovery import valid_asin
 from mamfast.errors import InputError
 from mamfast.models import Checkpoints, Release, Stage, Status, next_stage, utcnow
 from mamfast.pipeline import submit
@@ -24,7 +24,6 @@ from mamfast.resources import Resources
 
 EXPORT_FORMAT = "mamfast-state"
 EXPORT_VERSION = 1
-ASIN_RE = re.compile(r"^(B[0-9A-Z]{9}|[0-9]{9}[0-9X])$")
 
 # Old status names -> the last stage that status implies was finished.
 _LEGACY_DONE = {
@@ -34,10 +33,6 @@ _LEGACY_DONE = {
     "UPLOADED": Stage.UPLOAD,
     "COMPLETE": Stage.UPLOAD,
 }
-
-
-def is_valid_asin(value: str) -> bool:
-    return bool(ASIN_RE.match(value))
 
 
 class ImportReport(BaseModel):
@@ -148,7 +143,7 @@ def _entries(section: Any, name: str, report: ImportReport) -> list[tuple[str, A
 
 def _asin_of(key: str, entry_asin: str | None, where: str, report: ImportReport) -> str | None:
     for candidate in (entry_asin, key):
-        if candidate and is_valid_asin(candidate.strip().upper()):
+        if candidate and valid_asin(candidate.strip().upper()):
             return candidate.strip().upper()
     report.problems.append(f"{where} {key!r}: no valid ASIN (B + 9 letters/digits); skipped")
     return None

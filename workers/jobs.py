@@ -33,9 +33,22 @@ async def startup(ctx: dict[str, Any]) -> None:
         stages = default_pipeline(settings)
     res = await open_resources(settings, ctx["redis"], stages)
     ctx["res"] = res
+    if ctx.get("queue", keys.DEFAULT_QUEUE) == keys.DEFAULT_QUEUE:
+        await _check_filesystems(res)
     ctx["_heartbeat"] = asyncio.create_task(
         _heartbeat(res, ctx.get("queue", keys.DEFAULT_QUEUE)), name="mamfast heartbeat"
     )
+
+
+async def _check_filesystems(res: Resources) -> None:
+    """Say at start, once, that hardlinks cannot work (staging also checks every link)."""
+    from mamfast.stages.staging import check_same_filesystem
+
+    problem = await asyncio.to_thread(check_same_filesystem, res.settings)
+    if problem and res.settings.stage_copy_fallback:
+        log.warning("%s; MAMFAST_STAGE_COPY_FALLBACK is on, so staging will copy", problem)
+    elif problem:
+        log.error("%s; every release will stop at the stage step until this is fixed", problem)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

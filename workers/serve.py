@@ -70,6 +70,9 @@ async def serve(
             except RedisError as exc:
                 log.error("Redis error (%s); restarting workers in %.0fs", exc, delay)
             finally:
+                # Cancelled jobs are still writing "back to the queue"; close() would
+                # cancel them a second time, mid-way.
+                await _let_jobs_finish(workers, timeout=10)
                 await _close_all(workers)
             if not stopping.is_set():
                 with contextlib.suppress(TimeoutError):
