@@ -72,3 +72,16 @@ def queue_label(queue: str) -> str:
         if name == queue:
             return label
     return queue
+
+
+# --- Audnex: shared by every worker so limits hold across the pool ---------------
+AUDNEX_PREFIX = PREFIX + "audnex:"
+AUDNEX_BUCKET = AUDNEX_PREFIX + "bucket"  # hash: token bucket (tokens, refilled-at ms)
+AUDNEX_PAUSE = AUDNEX_PREFIX + "pause"  # string with a TTL: a 429 asked everyone to wait
+AUDNEX_BREAKER = AUDNEX_PREFIX + "breaker"  # hash: failures, opened_at ms
+AUDNEX_PROBE = AUDNEX_PREFIX + "probe"  # string with a TTL: the one half-open probe in flight
+
+
+def audnex_cache(kind: str, asin: str, region: str) -> str:
+    """Cached Audnex answer for one (asin, region); `kind` is `book` or `chapters`."""
+    return f"{AUDNEX_PREFIX}cache:{kind}:{asin}:{region}"

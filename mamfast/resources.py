@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from arq.connections import ArqRedis
 
 from mamfast import keys
+from mamfast.audnex import AudnexClient
 from mamfast.config import Settings
 from mamfast.store import ReleaseStore
 
@@ -33,6 +34,8 @@ class Resources:
     redis: ArqRedis
     stages: Mapping[Stage, StageSpec]
     store: ReleaseStore = field(init=False)
+    # Set by open_resources(): one pooled HTTP session per worker, limits shared via Redis.
+    audnex: AudnexClient = field(init=False)
     _closers: list[Closer] = field(default_factory=list)
     _progress_at: dict[str, float] = field(default_factory=dict)
 
@@ -65,4 +68,7 @@ async def open_resources(
     settings: Settings, redis: ArqRedis, stages: Mapping[Stage, StageSpec]
 ) -> Resources:
     """Everything a worker's stages need, created once at worker start."""
-    return Resources(settings=settings, redis=redis, stages=stages)
+    res = Resources(settings=settings, redis=redis, stages=stages)
+    res.audnex = AudnexClient.for_worker(settings, redis)
+    res.on_close(res.audnex.close)
+    return res

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import naming_cmds, notify_cmds, pipeline_cmds, run_cmds
+from mamfast.cli import metadata_cmds, naming_cmds, notify_cmds, pipeline_cmds, run_cmds
 
 app = typer.Typer(
     name="mamfast",
@@ -18,6 +18,7 @@ pipeline_cmds.register(app)
 run_cmds.register(app)
 notify_cmds.register(app)
 naming_cmds.register(app)
+metadata_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,79 @@
+"""The metadata stage: fast-fill JSON and BBCode description beside the torrent.
+
+Input: the staged folder (`release.staging_dir`), the ASIN, and what discovery
+read from Libation (`release.book`, the fallback when Audnex cannot help).
+Output: TORRENT_DIR/<folder>/<folder>.json and <folder>.bbcode.txt, written
+atomically; their paths, the review checklist and a summary in the record.
+
+Idempotent: a re-run rebuilds both files from the same inputs (Audnex answers
+come from the shared cache) and replaces them atomically.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+from mamfast.errors import InputError
+from mamfast.models import Release, StageResult
+from mamfast.prepare import output_paths, prepare, write_outputs
+from mamfast.resources import Resources
+
+log = logging.getLogger(__name__)
+STEPS = 3
+
+
+async def run(res: Resources, release: Release) -> StageResult:
+    folder = await asyncio.to_thread(staged_folder, release)
+    await res.report_progress(release.asin, "metadata", 0, STEPS)
+    prepared = await prepare(folder, release.asin, release.book, res.settings, res.audnex)
+    await res.report_progress(release.asin, "metadata", 2, STEPS)
+    json_path, description_path = output_paths(res.settings, folder)
+    await asyncio.to_thread(write_outputs, prepared, json_path, description_path, res.settings)
+    await res.report_progress(release.asin, "metadata", STEPS, STEPS)
+    log.info(
+        "%s: metadata from %s, %d review note(s), %.2fs",
+        release.asin,
+        prepared.facts.source,
+        len(prepared.review.sentences),
+        prepared.timings.get("total", 0.0),
+    )
+    return StageResult(
+        updates={
+            "json_path": str(json_path),
+            "description_path": str(description_path),
+            "review": prepared.review.sentences,
+            "details": {**release.details, "metadata": prepared.summary},
+        },
+        warnings=prepared.warnings,
+    )
+
+
+def staged_folder(release: Release) -> Path:
+    if not release.staging_dir:
+        raise InputError(
+            f"{release.asin} has no staged folder recorded",
+            hint=f"run `mamfast reset {release.asin} --stage stage`",
+        )
+    folder = Path(release.staging_dir)
+    if not folder.is_dir():
+        raise InputError(
+            f"the staged folder {folder} is gone",
+            hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
+        )
+    return folder
+
+
+def artifacts_missing(release: Release) -> str | None:
+    """Why the metadata checkpoint no longer holds (None when both files are there)."""
+    for label, recorded in (
+        ("fast-fill JSON", release.json_path),
+        ("description", release.description_path),
+    ):
+        if not recorded:
+            return f"the {label} path was never recorded"
+        path = Path(recorded)
+        if not path.is_file() or path.stat().st_size == 0:
+            return f"{label} {path} is gone"
+    return None
