@@ -163,27 +163,26 @@ def _any_file(folder: Path, limit: int = 5000) -> Path | None:
 
 
 async def check_mediainfo(settings: Settings) -> Check:
-    name = "mediainfo"
-    command = settings.mediainfo_cmd or "mediainfo"
-    found = shutil.which(shlex.split(command)[0])
-    if found:
-        return passed(name, f"{found}")
-    if settings.mediainfo_cmd:
-        return failed(
-            name, f"{command!r} not found", "fix MAMFAST_MEDIAINFO_CMD or install mediainfo"
-        )
-    try:
-        import pymediainfo
+    """Run the configured MediaInfo backend on a sample shipped with mamfast."""
+    from importlib import resources
 
-        if pymediainfo.MediaInfo.can_parse():
-            return passed(name, "no mediainfo CLI; using the libmediainfo bundled with pymediainfo")
-    except Exception as exc:
+    from mamfast.errors import MamfastError
+    from mamfast.mediainfo import backend_command, probe
+
+    name = "mediainfo"
+    argv, backend = backend_command(settings)
+    sample = resources.files("mamfast") / "data" / "demo" / "book.m4b"
+    try:
+        with resources.as_file(sample) as path:
+            result = await probe([path], settings)
+    except MamfastError as exc:
         return failed(
             name,
-            f"no mediainfo CLI and the bundled library fails ({exc})",
-            "apt-get install mediainfo",
+            f"the {backend} backend ({argv[0]}) could not read a sample: {exc.message}",
+            "install mediainfo (apt-get install mediainfo) or fix MAMFAST_MEDIAINFO_CMD",
         )
-    return failed(name, "no mediainfo found", "apt-get install mediainfo")
+    info = result.info
+    return passed(name, f"{backend} backend ({argv[0]}): sample read as {info.codec_label}")
 
 
 async def check_mkbrr(settings: Settings) -> Check:

@@ -138,9 +138,13 @@ class Release(BaseModel):
 
     def with_warning(self, warning: str) -> list[str]:
         """The warnings list with `warning` added once (warnings are keyed by their prefix)."""
-        key = warning.split(":", 1)[0]
-        kept = [w for w in self.warnings if w.split(":", 1)[0] != key]
+        kept = [w for w in self.warnings if warning_key(w) != warning_key(warning)]
         return [*kept, warning]
+
+
+def warning_key(warning: str) -> str:
+    """`audnex: missing (...)` -> `audnex`: a newer warning with the same key replaces it."""
+    return warning.split(":", 1)[0]
 
 
 def job_id_for(asin: str, stage: Stage | str, run: int) -> str:

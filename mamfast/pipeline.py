@@ -57,6 +57,7 @@ from mamfast.models import (
     next_stage,
     stages_from,
     utcnow,
+    warning_key,
 )
 from mamfast.resources import Resources
 
@@ -269,13 +270,12 @@ def advance(record: Release, stage: Stage, result: StageResult) -> Release:
     unknown = set(result.updates) - set(fields)
     if unknown:
         raise ValueError(f"stage {stage} returned unknown record fields {sorted(unknown)}")
-    warnings = record.warnings
-    for warning in result.warnings:
-        warnings = record.model_copy(update={"warnings": warnings}).with_warning(warning)
+    warnings, details = _stage_warnings(record, stage, result)
     checkpoints = record.checkpoints.model_copy(update={CHECKPOINT_FIELD[stage]: utcnow()})
     following = next_stage(stage)
     update: dict[str, Any] = {
         **result.updates,
+        "details": details,
         "checkpoints": checkpoints,
         "warnings": warnings,
         "last_error": None,
@@ -290,6 +290,23 @@ def advance(record: Release, stage: Stage, result: StageResult) -> Release:
         update["status"] = Status.QUEUED
         update["run"] = record.run + 1
     return Release.model_validate({**record.model_dump(), **update})
+
+
+def _stage_warnings(
+    record: Release, stage: Stage, result: StageResult
+) -> tuple[list[str], dict[str, Any]]:
+    """This stage's new warnings replace the ones its previous run left (a re-run that
+    found Audnex clears `audnex: missing`); other stages' warnings stay. Stage details
+    are merged key by key, so one stage never erases another's."""
+    details = {**record.details, **result.updates.get("details", {})}
+    owned = dict(details.get("warning_keys", {}))
+    stale = set(owned.get(stage.value, []))
+    kept = [w for w in record.warnings if warning_key(w) not in stale]
+    for warning in result.warnings:
+        kept = [w for w in kept if warning_key(w) != warning_key(warning)] + [warning]
+    owned[stage.value] = sorted({warning_key(w) for w in result.warnings})
+    details["warning_keys"] = owned
+    return kept, details
 
 
 def backoff(attempt: int, *, base: float, cap: float) -> float:

@@ -136,6 +136,24 @@ async def test_reset_forces_stage_and_later_ones(make_resources, settings):
     assert starts(await calls(res))[-2:] == ["torrent", "upload"]
 
 
+async def test_a_rerun_stage_replaces_only_its_own_warnings(make_resources, settings, redis):
+    res = await make_resources(instrumented_pipeline())
+    await redis.hset(plan(ASIN, "stage"), "warn", "copy: staged by copying")
+    await redis.hset(plan(ASIN, "metadata"), "warn", "audnex: missing (not found in us)")
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    first = await res.store.get(ASIN)
+    assert first is not None
+    assert first.warnings == ["copy: staged by copying", "audnex: missing (not found in us)"]
+
+    await redis.hdel(plan(ASIN, "metadata"), "warn")  # Audnex found it this time
+    assert (await control.reset(res, ASIN, Stage.METADATA)).ok
+    await drain(settings, res.stages, res.store)
+    second = await res.store.get(ASIN)
+    assert second is not None
+    assert [w for w in second.warnings if not w.startswith("reset:")] == ["copy: staged by copying"]
+
+
 async def test_stale_lock_holder_write_is_fenced(make_resources):
     res = await make_resources(instrumented_pipeline())
     await submit(res, release())

@@ -54,7 +54,8 @@ async def _instrumented(res: Resources, release: Release) -> StageResult:
         updates["infohash"] = steps.get("infohash", f"{release.asin.lower():0<40}"[:40])
     await redis.rpush(CALLS, f"{release.asin}:{stage}:{os.getpid()}:end")  # type: ignore[misc]
     final = Status.READY if stage is Stage.UPLOAD else None
-    return StageResult(updates=updates, final_status=final)
+    warnings = [steps["warn"]] if "warn" in steps else []
+    return StageResult(updates=updates, final_status=final, warnings=warnings)
 
 
 async def _child(res: Resources, release: Release) -> None:
