@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from mamfast.cli import torrent_cmds
+
 app = typer.Typer(
     name="mamfast",
     help="Prepare Libation audiobooks for MyAnonaMouse: stage, describe, hash, seed.",
@@ -12,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Command groups register themselves here, one line each.
+torrent_cmds.register(app)
 
 
 def main() -> None:
