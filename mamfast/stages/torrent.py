@@ -1,7 +1,9 @@
 """The torrent stage: staged folder -> TORRENT_DIR/<folder>/<folder>.torrent + infohash.
 
 Idempotent: a torrent already on disk with the recorded infohash and the
-staged folder's exact file list is reused without rehashing. Deterministic:
+staged folder's exact file list is reused without rehashing, as long as no
+staged file's size or mtime changed since it was made (else it is rehashed
+and must reproduce the recorded infohash). Deterministic:
 the same folder always gives the same infohash, so a re-run after a crash
 reproduces what was recorded; if it does not, the files changed, and the
 stage stops (`InfohashMismatchError`) rather than turn one release into two
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -50,14 +53,14 @@ async def run(res: Resources, release: Release) -> StageResult:
     content = await loop.run_in_executor(res.hash_pool, scan_content, staged)
     await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
 
-    if release.infohash:
+    if release.infohash and _fingerprint(content) == _recorded_fingerprint(release):
         meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
         if meta is not None:
             if (meta.announce.get_secret_value() if meta.announce else None) != announce:
                 # announce sits outside info: updating it keeps the infohash
                 data = with_announce(meta.data, announce)
                 await asyncio.to_thread(write_torrent_atomic, data, dest)
-            return _result(release, dest, meta, "reused", started, warnings)
+            return _result(release, dest, meta, content, "reused", started, warnings)
 
     if settings.torrent_backend == "mkbrr":
         data = await _with_mkbrr(settings, content, dest, announce)
@@ -69,7 +72,7 @@ async def run(res: Resources, release: Release) -> StageResult:
     _same_infohash(release, meta.infohash)
     await asyncio.to_thread(write_torrent_atomic, data, dest)
     await asyncio.to_thread(_chown, settings, dest)
-    return _result(release, dest, meta, backend, started, warnings)
+    return _result(release, dest, meta, content, backend, started, warnings)
 
 
 def artifacts_missing(release: Release) -> str | None:
@@ -102,6 +105,17 @@ def _staged_folder(release: Release) -> Path:
             hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
         )
     return folder
+
+
+def _fingerprint(content: Content) -> str:
+    """Names, sizes and mtimes of the staged files: cheap evidence that nothing was edited."""
+    stamp = "\n".join(f"{f.relpath}\t{f.length}\t{f.mtime_ns}" for f in content.files)
+    return hashlib.sha1(stamp.encode("utf-8")).hexdigest()
+
+
+def _recorded_fingerprint(release: Release) -> str | None:
+    recorded = release.details.get("torrent")
+    return recorded.get("fingerprint") if isinstance(recorded, dict) else None
 
 
 def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None:
@@ -164,6 +178,7 @@ def _result(
     release: Release,
     dest: Path,
     meta: TorrentMeta,
+    content: Content,
     backend: str,
     started: float,
     warnings: list[str],
@@ -176,6 +191,7 @@ def _result(
         "bytes": meta.total_size,
         "files": len(meta.files),
         "seconds": round(seconds, 3),
+        "fingerprint": _fingerprint(content),  # a later run reuses the torrent only if equal
     }
     return StageResult(
         updates={
