@@ -230,3 +230,30 @@ async def test_through_the_engine_reset_and_forget(make_resources, redis, tmp_pa
 
 def test_environment_has_mktorrent():
     assert os.path.exists("/usr/bin/mktorrent")
+
+
+async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_resources, tmp_path):
+    """With MAMFAST_HASH_JOBS > 1 a second hash can be queued behind the first one."""
+    res = await make_resources({}, torrent_workers=2)
+    first = tmp_path / "First"
+    second = tmp_path / "Second"
+    for folder in (first, second):
+        folder.mkdir()
+        with (folder / "big.m4b").open("wb") as f:
+            f.truncate(8 << 30)
+    running = asyncio.create_task(stage.run(res, release(first)))
+    while not await res.redis.exists(f"{keys.PREFIX}progress:{ASIN}"):
+        await asyncio.sleep(0.02)
+    queued = asyncio.create_task(
+        stage.run(res, release(second).model_copy(update={"asin": "B0QUEUED01"}))
+    )
+    await asyncio.sleep(0.3)  # its threads cannot start: both pool threads hash the first
+    queued.cancel()
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert time.monotonic() - started < 1.0
+    assert not running.done()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running

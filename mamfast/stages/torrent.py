@@ -49,8 +49,8 @@ async def run(res: Resources, release: Release) -> StageResult:
     dest = torrent_file(settings, staged.name)
     announce = settings.secret("announce_url")
     warnings = [] if announce else [NO_ANNOUNCE]
-    loop = asyncio.get_running_loop()
-    content = await loop.run_in_executor(res.hash_pool, scan_content, staged)
+    # Listing is quick I/O: the default executor, so it never queues behind another hash.
+    content = await asyncio.to_thread(scan_content, staged)
     await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
 
     if release.infohash and _fingerprint(content) == _recorded_fingerprint(release):

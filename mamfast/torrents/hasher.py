@@ -26,7 +26,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -84,8 +84,8 @@ async def hash_pieces(
     job = _HashJob(files, piece_length, strict=strict)
     count = max(1, min(workers or default_workers(), job.batches))
     job.done = [0] * count  # one counter per thread: no lock, no lost updates
-    loop = asyncio.get_running_loop()
-    pending = {loop.run_in_executor(executor, job.work, slot) for slot in range(count)}
+    submitted = [executor.submit(job.work, slot) for slot in range(count)]
+    pending = {asyncio.wrap_future(future) for future in submitted}
     try:
         while pending:
             done, pending = await asyncio.wait(
@@ -96,24 +96,32 @@ async def hash_pieces(
             if progress is not None and pending:
                 await progress(job.bytes_done(), job.total)
     except BaseException:
-        await _stop(job, pending)
+        await _stop(job, submitted, pending)
         raise
     if progress is not None:
         await progress(job.total, job.total)
     return PieceHashes(bytes(job.digests), frozenset(job.unreadable))
 
 
-async def _stop(job: _HashJob, pending: set[asyncio.Future[None]]) -> None:
-    """Tell the threads to stop and wait until they have (one chunk at most)."""
+async def _stop(
+    job: _HashJob, submitted: list[Future[None]], pending: set[asyncio.Future[None]]
+) -> None:
+    """Tell the threads to stop and wait until they have (one chunk at most).
+
+    Tasks still queued behind another hash in a shared pool are cancelled
+    outright, so stopping never waits for someone else's work to finish.
+    """
     job.stop.set()
+    for future in submitted:
+        future.cancel()  # only succeeds for tasks that have not started
     if not pending:
         return
     with contextlib.suppress(asyncio.CancelledError):
         # asyncio.wait never cancels the futures, so this really waits for the threads.
         await asyncio.shield(asyncio.wait(pending))
-    for future in pending:
-        if future.done() and not future.cancelled():
-            future.exception()  # retrieved: a second failure is not worth a log line
+    for waited in pending:
+        if waited.done() and not waited.cancelled():
+            waited.exception()  # retrieved: a second failure is not worth a log line
 
 
 class _HashJob:
