@@ -185,3 +185,17 @@ def assert_dead(pid: int) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"mkbrr (pid {pid}) is still running")
+
+
+async def test_preset_tracker_is_kept_when_no_announce_is_configured(mkbrr_res, tmp_path):
+    folder = book(tmp_path / "seed")
+    res = await mkbrr_res()  # MAMFAST_ANNOUNCE_URL unset: the preset's tracker stays
+    first = await stage.run(res, release(folder))
+    assert first.warnings == []
+    dest = Path(first.updates["torrent_path"])
+    meta = read_torrent(dest)
+    assert meta.announce is not None and meta.announce.get_secret_value() == PRESET_URL
+    done = Release.model_validate({**release(folder).model_dump(), **first.updates})
+    again = await stage.run(res, done)  # reuse must not strip it either
+    assert again.updates["details"]["torrent"]["backend"] == "reused"
+    assert read_torrent(dest).announce == meta.announce and again.warnings == []

@@ -48,7 +48,6 @@ async def run(res: Resources, release: Release) -> StageResult:
     staged = _staged_folder(release)
     dest = torrent_file(settings, staged.name)
     announce = settings.secret("announce_url")
-    warnings = [] if announce else [NO_ANNOUNCE]
     # Listing is quick I/O: the default executor, so it never queues behind another hash.
     content = await asyncio.to_thread(scan_content, staged)
     await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
@@ -56,11 +55,12 @@ async def run(res: Resources, release: Release) -> StageResult:
     if release.infohash and _fingerprint(content) == _recorded_fingerprint(release):
         meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
         if meta is not None:
-            if (meta.announce.get_secret_value() if meta.announce else None) != announce:
+            if announce and _announce(meta) != announce:
                 # announce sits outside info: updating it keeps the infohash
-                data = with_announce(meta.data, announce)
-                await asyncio.to_thread(write_torrent_atomic, data, dest)
-            return _result(release, dest, meta, content, "reused", started, warnings)
+                meta = parse_torrent(with_announce(meta.data, announce))
+                await asyncio.to_thread(write_torrent_atomic, meta.data, dest)
+                await asyncio.to_thread(_chown, settings, dest)
+            return _result(release, dest, meta, content, "reused", started)
 
     if settings.torrent_backend == "mkbrr":
         data = await _with_mkbrr(settings, content, dest, announce)
@@ -72,7 +72,7 @@ async def run(res: Resources, release: Release) -> StageResult:
     _same_infohash(release, meta.infohash)
     await asyncio.to_thread(write_torrent_atomic, data, dest)
     await asyncio.to_thread(_chown, settings, dest)
-    return _result(release, dest, meta, content, backend, started, warnings)
+    return _result(release, dest, meta, content, backend, started)
 
 
 def artifacts_missing(release: Release) -> str | None:
@@ -157,8 +157,7 @@ async def _with_mkbrr(
     settings: Settings, content: Content, dest: Path, announce: str | None
 ) -> bytes:
     meta = await create_with_mkbrr(content, dest.parent, MkbrrOptions.from_settings(settings))
-    mkbrr_announce = meta.announce.get_secret_value() if meta.announce else None
-    if announce and announce != mkbrr_announce:
+    if announce and announce != _announce(meta):
         return with_announce(meta.data, announce)  # ours wins; the infohash is unchanged
     return meta.data
 
@@ -181,7 +180,6 @@ def _result(
     content: Content,
     backend: str,
     started: float,
-    warnings: list[str],
 ) -> StageResult:
     seconds = time.perf_counter() - started
     details: dict[str, Any] = {
@@ -199,8 +197,12 @@ def _result(
             "infohash": meta.infohash,
             "details": {**release.details, "torrent": details},
         },
-        warnings=warnings,
+        warnings=[] if meta.announce else [NO_ANNOUNCE],
     )
+
+
+def _announce(meta: TorrentMeta) -> str | None:
+    return meta.announce.get_secret_value() if meta.announce else None
 
 
 def _chown(settings: Settings, dest: Path) -> None:
