@@ -172,8 +172,10 @@ async def test_different_file_list_is_refused(mkbrr_res, tmp_path):
 async def test_failure_reports_mkbrr_stderr(mkbrr_res, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_MKBRR_EXIT", "1")
     res = await mkbrr_res()
-    with pytest.raises(TorrentError, match="exited with status 1: Error: simulated failure"):
+    with pytest.raises(TorrentError, match="exited with status 1: Error: simulated") as info:
         await stage.run(res, release(book(tmp_path)))
+    assert "SECRET1" not in str(info.value)  # a URL path in stderr is a passkey: masked
+    assert "https://t.example/***" in str(info.value)
 
 
 def assert_dead(pid: int) -> None:

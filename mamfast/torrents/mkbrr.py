@@ -19,6 +19,7 @@ Fixes for what upstream got wrong when it drove mkbrr:
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from mamfast.pathmap import PathMap
 from mamfast.torrents.files import Content
 from mamfast.torrents.inspect import TorrentMeta, read_torrent
 
+_URL_PATH = re.compile(r"([a-z][a-z0-9+.-]*://[^/\s]+)/\S*", re.IGNORECASE)
 WORK_DIR = ".mkbrr.tmp"  # under the release's torrent folder; fixed so a re-run clears it
 MKBRR_DEFAULT_MAX_EXP = 24
 
@@ -173,7 +175,7 @@ async def create_with_mkbrr(content: Content, out_dir: Path, opts: MkbrrOptions)
         result = await run_child(argv, timeout=opts.timeout, what="mkbrr")
         if result.returncode != 0:
             raise TorrentError(
-                f"mkbrr exited with status {result.returncode}: {result.stderr_tail()}",
+                f"mkbrr exited with status {result.returncode}: {scrub(result.stderr_tail())}",
                 hint="check MAMFAST_MKBRR_CMD, MAMFAST_MKBRR_PATH_MAP and the preset",
             )
         path = written_path(result.stdout, opts, work)
@@ -182,6 +184,11 @@ async def create_with_mkbrr(content: Content, out_dir: Path, opts: MkbrrOptions)
         return meta
     finally:
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
+
+
+def scrub(text: str) -> str:
+    """Mask URL paths: mkbrr may echo a tracker URL, and its path is the passkey."""
+    return _URL_PATH.sub(r"\1/***", text)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -60,7 +60,9 @@ def main() -> None:
     if argv_file := os.environ.get("FAKE_MKBRR_ARGV"):
         Path(argv_file).write_text(json.dumps(sys.argv[1:]))
     if code := os.environ.get("FAKE_MKBRR_EXIT"):
-        sys.exit(f"Error: simulated failure {code}") if code == "1" else os._exit(int(code))
+        if code != "1":
+            os._exit(int(code))
+        sys.exit("Error: simulated failure: tracker https://t.example/tracker.php/SECRET1/announce")
     parser = argparse.ArgumentParser(prog="mkbrr")
     parser.add_argument("command", choices=["create"])
     parser.add_argument("path")
