@@ -252,6 +252,8 @@ def bench_size(parent: Path, gib: int, rounds: int, workers: int) -> dict[str, A
             loads.append(os.getloadavg()[0])
         runner.pool.shutdown()
         print(f"load average (1 min) during the rounds: {min(loads):.2f}-{max(loads):.2f}")
+        if max(loads) > (os.cpu_count() or 1) + 0.5:  # we alone keep every core busy
+            print("WARNING: other work competed for the cores; these figures are unreliable")
         return report(gib, nbytes, exp, results, workers)
     finally:
         shutil.rmtree(parent / "data", ignore_errors=True)
