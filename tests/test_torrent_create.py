@@ -17,8 +17,6 @@ from mamfast.torrents.create import temp_path, write_torrent_atomic
 from mamfast.torrents.pieces import auto_piece_exp
 from tests.support.torrent_data import ANNOUNCE, book, mktorrent_infohash, tree, write
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/mktorrent"), reason="no mktorrent")
-
 
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -226,10 +225,6 @@ async def test_through_the_engine_reset_and_forget(make_resources, redis, tmp_pa
     assert final is not None and final.status is Status.READY
     assert final.infohash == mktorrent_infohash(folder, 15) != done.infohash
     assert read_torrent(Path(final.torrent_path or "")).infohash == final.infohash
-
-
-def test_environment_has_mktorrent():
-    assert os.path.exists("/usr/bin/mktorrent")
 
 
 async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_resources, tmp_path):
