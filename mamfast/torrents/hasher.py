@@ -84,6 +84,8 @@ async def hash_pieces(
     job = _HashJob(files, piece_length, strict=strict)
     count = max(1, min(workers or default_workers(), job.batches))
     job.done = [0] * count  # one counter per thread: no lock, no lost updates
+    if progress is not None:
+        await progress(0, job.total)  # the size is known now: views can show a real bar
     submitted = [executor.submit(job.work, slot) for slot in range(count)]
     pending = {asyncio.wrap_future(future) for future in submitted}
     try:
