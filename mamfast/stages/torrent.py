@@ -52,26 +52,17 @@ async def run(res: Resources, release: Release) -> StageResult:
     content = await asyncio.to_thread(scan_content, staged)
     await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
 
-    if release.infohash and _fingerprint(content) == _recorded_fingerprint(release):
-        meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
-        if meta is not None:
-            if announce and _announce(meta) != announce:
-                # announce sits outside info: updating it keeps the infohash
-                meta = parse_torrent(with_announce(meta.data, announce))
-                await asyncio.to_thread(write_torrent_atomic, meta.data, dest)
-                await asyncio.to_thread(_chown, settings, dest)
-            return _result(release, dest, meta, content, "reused", started)
-
-    if settings.torrent_backend == "mkbrr":
-        data = await _with_mkbrr(settings, content, dest, announce)
-        backend = "mkbrr"
-    else:
-        data = await _with_builtin(res, release, content, announce)
-        backend = "builtin"
-    meta = parse_torrent(data)  # the same validation any torrent from disk gets
-    _same_infohash(release, meta.infohash)
-    await asyncio.to_thread(write_torrent_atomic, data, dest)
-    await asyncio.to_thread(_chown, settings, dest)
+    meta = await _reuse(settings, release, content, dest, announce)
+    backend = "reused"
+    if meta is None:
+        backend = settings.torrent_backend
+        if backend == "mkbrr":
+            data = await _with_mkbrr(settings, content, dest, announce)
+        else:
+            data = await _with_builtin(res, release, content, announce)
+        meta = parse_torrent(data)  # the same validation any torrent from disk gets
+        _same_infohash(release, meta.infohash)  # before anything is written
+        await asyncio.to_thread(_publish, settings, data, dest)
     return _result(release, dest, meta, content, backend, started)
 
 
@@ -105,6 +96,25 @@ def _staged_folder(release: Release) -> Path:
             hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
         )
     return folder
+
+
+async def _reuse(
+    settings: Settings, release: Release, content: Content, dest: Path, announce: str | None
+) -> TorrentMeta | None:
+    """The recorded torrent, if it still describes the staged files (announce refreshed)."""
+    if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
+        return None
+    meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
+    if meta is not None and announce and _announce(meta) != announce:
+        # announce sits outside info: updating it keeps the infohash
+        meta = parse_torrent(with_announce(meta.data, announce))
+        await asyncio.to_thread(_publish, settings, meta.data, dest)
+    return meta
+
+
+def _publish(settings: Settings, data: bytes, dest: Path) -> None:
+    write_torrent_atomic(data, dest)
+    _chown(settings, dest)
 
 
 def _fingerprint(content: Content) -> str:
