@@ -8,12 +8,12 @@ DEMO_DIR ?= $(CURDIR)/demo-data
 
 .PHONY: setup demo test lint bench clean
 
-$(BIN)/mamfast: pyproject.toml requirements.lock
+$(BIN)/mamfast: pyproject.toml requirements.lock requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	  { echo "mamfast needs Python 3.11 or newer ($(PYTHON) is older)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements-dev.lock
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $@
 

@@ -59,9 +59,17 @@ async def run_child(
             f"{what or argv[0]} did not finish within {timeout:.0f}s and was stopped"
         ) from None
     except BaseException:  # cancellation (SIGTERM, lost lease): no orphan left behind
+        terminate_now(proc)  # synchronous: done even if the wait below is cut short
         await asyncio.shield(kill_tree(proc))
         raise
     return ChildResult(tuple(argv), proc.returncode or 0, stdout, stderr)
+
+
+def terminate_now(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the child's process group without awaiting anything."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGTERM)
 
 
 async def kill_tree(proc: asyncio.subprocess.Process) -> None:

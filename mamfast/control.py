@@ -102,6 +102,24 @@ class _Reset(_Change):
         return record.infohash if self.forget_torrent and record.infohash else None
 
 
+@dataclass
+class _AttachSource(_Change):
+    """Fill in the source folder and book data of a record that had none."""
+
+    found: Release
+
+    def apply(self, record: Release) -> Release | None:
+        if record.source_dir is not None:
+            return None
+        return record.model_copy(
+            update={"source_dir": self.found.source_dir, "book": self.found.book}
+        )
+
+
+async def attach_source(res: Resources, found: Release) -> ActionResult:
+    return await _locked_update(res, found.asin, "mamfast enqueue", _AttachSource(found))
+
+
 async def retry(res: Resources, asin: str) -> ActionResult:
     return await _locked_update(res, asin, "mamfast retry", _Retry())
 

@@ -20,6 +20,14 @@ LOCK_PREFIX = PREFIX + "lock:"
 SCAN_LOCK = LOCK_PREFIX + "scan"
 RECONCILE_LOCK = LOCK_PREFIX + "reconcile"
 WORKER_PREFIX = PREFIX + "worker:"
+EVENTS = PREFIX + "events"  # list of terminal transitions, drained by notifications
+BATCHES = PREFIX + "batches"  # zset scan id -> time: releases submitted by one scan
+NOTIFY_LOCK = LOCK_PREFIX + "notify"
+LAST_SCAN = PREFIX + "scheduler:last_scan"
+
+
+def batch(scan_id: str) -> str:
+    return f"{PREFIX}batch:{scan_id}"
 
 
 def release(asin: str) -> str:

@@ -78,7 +78,8 @@ async def try_acquire(
     # so renew/release compare the exact value this holder wrote.
     info = holder_info(purpose)
     prefix = json.dumps(info, separators=(",", ":")) + "|"
-    token = await redis.eval(_ACQUIRE, 2, key, fence_key or "", prefix, str(int(ttl * 1000)))  # type: ignore[misc]
+    script = redis.register_script(_ACQUIRE)  # EVALSHA: the script body is not resent
+    token = await script(keys=[key, fence_key or ""], args=[prefix, int(ttl * 1000)])
     if token is None:
         return None
     return Lease(key=key, value=f"{prefix}{int(token)}", token=int(token), ttl=ttl)
@@ -106,14 +107,16 @@ async def acquire(
 
 
 async def renew(redis: Redis, lease: Lease) -> bool:
-    ok = await redis.eval(_RENEW, 1, lease.key, lease.value, str(int(lease.ttl * 1000)))  # type: ignore[misc]
+    ok = await redis.register_script(_RENEW)(
+        keys=[lease.key], args=[lease.value, int(lease.ttl * 1000)]
+    )
     return bool(ok)
 
 
 async def release(redis: Redis, lease: Lease) -> None:
     # A failed release must never turn finished work into a failure: the TTL cleans up.
     try:
-        await redis.eval(_RELEASE, 1, lease.key, lease.value)  # type: ignore[misc]
+        await redis.register_script(_RELEASE)(keys=[lease.key], args=[lease.value])
     except RedisError as exc:
         log.warning("could not release %s (%s); it expires in %.0fs", lease.key, exc, lease.ttl)
 

@@ -16,7 +16,9 @@ script compares (`run`, `infohash`) and the ones cheap listings read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -39,8 +41,10 @@ else redis.call('sadd', KEYS[3], ARGV[7]) end
 return false
 """
 
-# KEYS: release hash, fence counter, active set, infohash owner (new), infohash owner (old)
-# ARGV: token, expected run, doc, run, stage, status, infohash, terminal, asin, forget infohash
+# KEYS: release hash, fence counter, active set, infohash owner (new), infohash owner (old),
+#       events list
+# ARGV: token, expected run, doc, run, stage, status, infohash, terminal, asin, forget infohash,
+#       event JSON
 _COMMIT = """
 if redis.call('exists', KEYS[1]) == 0 then return 'missing' end
 local newest = tonumber(redis.call('get', KEYS[2]) or '0')
@@ -55,6 +59,11 @@ if ARGV[7] ~= recorded then
     redis.call('set', KEYS[4], ARGV[9])
   end
   if recorded ~= '' then redis.call('del', KEYS[5]) end
+end
+if ARGV[8] == '1' and redis.call('hget', KEYS[1], 'status') ~= ARGV[6] then
+  -- one event per transition into a terminal status, for notifications
+  redis.call('rpush', KEYS[6], ARGV[11])
+  redis.call('ltrim', KEYS[6], -10000, -1)
 end
 redis.call('hset', KEYS[1], 'doc', ARGV[3], 'run', ARGV[4], 'stage', ARGV[5],
            'status', ARGV[6], 'infohash', ARGV[7], 'fence', ARGV[1])
@@ -135,6 +144,7 @@ class ReleaseStore:
                     keys.ACTIVE,
                     keys.infohash_owner(stored.infohash or "-"),
                     keys.infohash_owner(old_hash or "-"),
+                    keys.EVENTS,
                 ],
                 args=[
                     token,
@@ -147,6 +157,7 @@ class ReleaseStore:
                     "1" if stored.terminal else "0",
                     stored.asin,
                     "1" if forget_infohash else "0",
+                    event_json(stored),
                 ],
             )
         )
@@ -160,6 +171,20 @@ class ReleaseStore:
     async def infohash_owner(self, infohash: str) -> str | None:
         value = await self._redis.get(keys.infohash_owner(infohash))
         return _text(value) if value else None
+
+
+def event_json(release: Release) -> str:
+    """What a notification needs to know about a release that just finished or failed."""
+    return json.dumps(
+        {
+            "asin": release.asin,
+            "title": release.title,
+            "status": release.status.value,
+            "error": release.last_error,
+            "folder": str(Path(release.json_path).parent) if release.json_path else None,
+            "at": release.updated_at.isoformat(),
+        }
+    )
 
 
 def _raise_for(result: str, release: Release) -> None:

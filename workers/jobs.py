@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any
 
-from mamfast import keys, pipeline
+from mamfast import keys, notify, pipeline
 from mamfast.config import load_settings
 from mamfast.resources import Resources, open_resources
 
@@ -33,9 +33,22 @@ async def startup(ctx: dict[str, Any]) -> None:
         stages = default_pipeline(settings)
     res = await open_resources(settings, ctx["redis"], stages)
     ctx["res"] = res
+    if ctx.get("queue", keys.DEFAULT_QUEUE) == keys.DEFAULT_QUEUE:
+        await _check_filesystems(res)
     ctx["_heartbeat"] = asyncio.create_task(
         _heartbeat(res, ctx.get("queue", keys.DEFAULT_QUEUE)), name="mamfast heartbeat"
     )
+
+
+async def _check_filesystems(res: Resources) -> None:
+    """Say at start, once, that hardlinks cannot work (staging also checks every link)."""
+    from mamfast.stages.staging import check_same_filesystem
+
+    problem = await asyncio.to_thread(check_same_filesystem, res.settings)
+    if problem and res.settings.stage_copy_fallback:
+        log.warning("%s; MAMFAST_STAGE_COPY_FALLBACK is on, so staging will copy", problem)
+    elif problem:
+        log.error("%s; every release will stop at the stage step until this is fixed", problem)
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
@@ -65,6 +78,27 @@ async def reconcile(ctx: dict[str, Any]) -> str:
         f"checked={report.checked} enqueued={len(report.enqueued)} "
         f"redispatched={len(report.redispatched)}"
     )
+
+
+async def flush_notifications(ctx: dict[str, Any]) -> str:
+    try:
+        results = await notify.flush(ctx["res"])
+    except Exception:  # a cron failure must not take the worker down
+        log.exception("sending notifications failed; the next pass will try again")
+        return "failed"
+    return f"sent={sum(r.ok for r in results)} failed={sum(not r.ok for r in results)}"
+
+
+async def scheduled_scan(ctx: dict[str, Any]) -> str:
+    """The scheduler as an arq cron: scans when one is due (also after downtime)."""
+    from mamfast import scheduler
+
+    try:
+        report = await scheduler.scan_if_due(ctx["res"])
+    except Exception:
+        log.exception("scheduled scan failed; the next pass will try again")
+        return "failed"
+    return "not due" if report is None else f"new={report.new}"
 
 
 def _worker_key(queue: str) -> str:

@@ -70,6 +70,9 @@ async def serve(
             except RedisError as exc:
                 log.error("Redis error (%s); restarting workers in %.0fs", exc, delay)
             finally:
+                # Cancelled jobs are still writing "back to the queue"; close() would
+                # cancel them a second time, mid-way.
+                await _let_jobs_finish(workers, timeout=10)
                 await _close_all(workers)
             if not stopping.is_set():
                 with contextlib.suppress(TimeoutError):
@@ -95,6 +98,7 @@ async def _run_until(
         while True:
             done, _ = await asyncio.wait([*tasks, watcher], return_when=asyncio.FIRST_COMPLETED)
             if watcher in done:
+                await _let_jobs_finish(workers)
                 return True
             for task in done:
                 if task.cancelled():
@@ -121,9 +125,21 @@ async def _watch(stop_when: StopWhen | None, stopping: asyncio.Event, every: flo
             await asyncio.wait_for(stopping.wait(), every)
 
 
+async def _let_jobs_finish(workers: Sequence[Worker], timeout: float = 30.0) -> None:
+    """Nothing is left to do: let jobs that are writing their last bookkeeping finish."""
+    running = [t for w in workers for t in w.tasks.values() if not t.done()]
+    if running:
+        await asyncio.wait(running, timeout=timeout)
+
+
 async def _close_all(workers: Sequence[Worker]) -> None:
     for worker in workers:
         try:
             await asyncio.wait_for(worker.close(), 30)
+        except asyncio.CancelledError:
+            # close() re-raises the cancellation of the jobs it stops; only ours matters.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
         except Exception as exc:  # closing against a dead Redis fails; nothing to save
             log.debug("closing %s: %s", worker.queue_name, exc)

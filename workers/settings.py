@@ -26,6 +26,7 @@ from mamfast.embedded import default_redis_url
 from workers import jobs
 
 HEALTH_CHECK_INTERVAL = 10
+POLL_DELAY = 0.1  # a hop waits at most one poll; ten ZRANGEBYSCOREs a second cost Redis nothing
 ARQ_MAX_TRIES = 10_000  # cancellations and lock waits are not failures; we count our own
 
 
@@ -54,7 +55,7 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
         "max_tries": ARQ_MAX_TRIES,
         "keep_result": 0,  # our record is the result; a kept result would block re-enqueue
         "expires_extra_ms": 30 * 24 * 3600 * 1000,
-        "poll_delay": 0.5,
+        "poll_delay": POLL_DELAY,
         "ctx": {"settings": settings, "queue": queue},
     }
     if not is_hash:
@@ -69,7 +70,26 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
                 timeout=120,
                 keep_result=0,
                 max_tries=1,
-            )
+            ),
+            cron(
+                jobs.scheduled_scan,
+                name="scan",
+                second={30},
+                run_at_startup=True,
+                unique=True,
+                timeout=1800,
+                keep_result=0,
+                max_tries=1,
+            ),
+            cron(
+                jobs.flush_notifications,
+                name="notify",
+                second={15, 45},
+                unique=True,
+                timeout=120,
+                keep_result=0,
+                max_tries=1,
+            ),
         ]
     return options
 

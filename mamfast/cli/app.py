@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import torrent_cmds
+from mamfast.cli import naming_cmds, notify_cmds, pipeline_cmds, run_cmds, torrent_cmds
 
 app = typer.Typer(
     name="mamfast",
@@ -14,6 +14,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 # Command groups register themselves here, one line each.
+pipeline_cmds.register(app)
+run_cmds.register(app)
+notify_cmds.register(app)
+naming_cmds.register(app)
 torrent_cmds.register(app)
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from mamfast import keys
-from mamfast.children import kill_tree
+from mamfast.children import kill_tree, terminate_now
 from mamfast.errors import InputError, TransientError
 from mamfast.models import Release, Stage, StageResult, Status
 from mamfast.pipeline import Pipeline, StageSpec
@@ -64,6 +64,7 @@ async def _child(res: Resources, release: Release) -> None:
     try:
         await proc.wait()
     finally:
+        terminate_now(proc)
         await asyncio.shield(kill_tree(proc))
 
 

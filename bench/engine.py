@@ -1,0 +1,165 @@
+"""Engine overhead per stage hop: Redis and queue work around no-op stages.
+
+    .venv/bin/python bench/engine.py [--releases 200] [--rounds 5]
+
+Starts a private Redis (AOF on, appendfsync everysec, as the tests use) and
+measures, median of rounds:
+
+* direct: `run_stage` called in a loop for N releases x 4 stages whose work is a
+  no-op: the engine's own cost per hop (record reads, lease, fenced commits,
+  enqueue of the next job) in ms and in Redis commands (INFO commandstats);
+* workers: the same releases through real arq workers (both queues) until all
+  are done, against plain arq jobs chained the same number of hops with the
+  same worker settings: the peer baseline, run in the same process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from arq.worker import Worker, func
+
+from mamfast import keys, serializer
+from mamfast.config import Settings
+from mamfast.connections import connect
+from mamfast.embedded import RedisServer, free_port
+from mamfast.models import Release, Stage, StageResult, Status
+from mamfast.pipeline import StageSpec, run_stage, submit
+from mamfast.resources import Resources, open_resources
+from workers.serve import serve
+from workers.settings import POLL_DELAY
+
+
+async def noop(res: Resources, release: Release) -> StageResult:
+    return StageResult(final_status=Status.READY if release.stage is Stage.UPLOAD else None)
+
+
+PIPELINE = {
+    stage: StageSpec(
+        stage, noop, queue=keys.HASH_QUEUE if stage is Stage.TORRENT else keys.DEFAULT_QUEUE
+    )
+    for stage in (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD)
+}
+
+
+async def commands(redis) -> int:  # type: ignore[no-untyped-def]
+    stats = await redis.info("commandstats")
+    return sum(int(v["calls"]) for v in stats.values())
+
+
+async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
+    redis = await connect(settings.secret("redis_url") or "")
+    await redis.flushdb()
+    res = await open_resources(settings, redis, PIPELINE)
+    for i in range(n):
+        await submit(res, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
+    before = await commands(redis)
+    start = time.perf_counter()
+    for i in range(n):
+        asin = f"B0BENCH{i:03d}"
+        for stage in (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD):
+            record = await res.store.get(asin)
+            assert record is not None
+            await run_stage(res, asin, stage.value, record.job_id)
+    elapsed = time.perf_counter() - start
+    used = await commands(redis) - before - n * 4  # minus the benchmark's own reads
+    await redis.aclose()
+    return elapsed / (n * 4) * 1000, used / (n * 4)
+
+
+async def engine_round(settings: Settings, n: int) -> tuple[float, float]:
+    redis = await connect(settings.secret("redis_url") or "")
+    await redis.flushdb()
+    res = await open_resources(settings, redis, PIPELINE)
+    for i in range(n):
+        await submit(res, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
+    before = await commands(redis)
+    start = time.perf_counter()
+
+    async def done() -> bool:
+        return len(await res.store.active_asins()) == 0
+
+    await serve(
+        settings,
+        [keys.DEFAULT_QUEUE, keys.HASH_QUEUE],
+        stages=PIPELINE,
+        stop_when=done,
+        check_every=0.05,
+    )
+    elapsed = time.perf_counter() - start
+    used = await commands(redis) - before
+    await redis.aclose()
+    hops = n * 4
+    return elapsed / hops * 1000, used / hops
+
+
+async def bare_arq_round(settings: Settings, url: str, n: int) -> tuple[float, float]:
+    """The peer baseline: plain arq jobs that do nothing, chained the same number of hops."""
+    redis = await connect(url)
+    await redis.flushdb()
+
+    async def hop(ctx, i: int, left: int) -> None:  # type: ignore[no-untyped-def]
+        if left > 1:
+            await ctx["redis"].enqueue_job("hop", i, left - 1, _job_id=f"bare:{i}:{left - 1}")
+
+    for i in range(n):
+        await redis.enqueue_job("hop", i, 4, _job_id=f"bare:{i}:4")
+    before = await commands(redis)
+    worker = Worker(
+        functions=[func(hop, name="hop")],
+        redis_pool=redis,
+        burst=True,
+        poll_delay=POLL_DELAY,
+        handle_signals=False,
+        keep_result=0,
+        max_jobs=settings.worker_jobs,
+        job_serializer=serializer.dumps,
+        job_deserializer=serializer.loads,
+    )
+    start = time.perf_counter()
+    await worker.main()
+    elapsed = time.perf_counter() - start
+    used = await commands(redis) - before
+    await redis.aclose()
+    return elapsed / (n * 4) * 1000, used / (n * 4)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--releases", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(home=Path(tmp) / "redis", port=free_port(), fsync="everysec")
+        server.start()
+        try:
+            settings = Settings(_env_file=None, redis_url=server.url, data_dir=Path(tmp) / "data")  # type: ignore[call-arg]
+            direct, engine, bare = [], [], []
+            for _ in range(args.rounds):  # interleaved, so machine noise hits all three alike
+                direct.append(await direct_round(settings, args.releases))
+                engine.append(await engine_round(settings, args.releases))
+                bare.append(await bare_arq_round(settings, server.url, args.releases))
+        finally:
+            server.stop()
+
+    def med(rows: list[tuple[float, float]], i: int) -> float:
+        return statistics.median(r[i] for r in rows)
+
+    d_ms, d_cmd = med(direct, 0), med(direct, 1)
+    e_ms, b_ms = med(engine, 0), med(bare, 0)
+    print(f"releases={args.releases} rounds={args.rounds} hops/round={args.releases * 4}")
+    print(
+        f"direct  : {d_ms:6.2f} ms/hop of engine work, {d_cmd:.1f} Redis commands/hop (incl. Lua)"
+    )
+    print(f"workers : {e_ms:6.2f} ms/hop wall ({1000 / e_ms:.0f} hops/s)")
+    print(f"bare arq: {b_ms:6.2f} ms/hop wall ({1000 / b_ms:.0f} hops/s)")
+    print(f"ratio   : {e_ms / b_ms:.2f}x bare arq's wall time per hop")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,85 @@
+"""The live view of `mamfast run`: releases per stage, bytes hashed, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from mamfast import keys
+from mamfast.models import STAGE_ORDER, Release, Status
+from mamfast.resources import Resources
+
+if TYPE_CHECKING:
+    from mamfast.runner import RunState
+
+REFRESH = 0.5
+
+
+def live_view(console: Console) -> object:
+    @contextlib.asynccontextmanager
+    async def view(res: Resources, state: RunState) -> AsyncIterator[None]:
+        if not console.is_terminal:
+            yield
+            return
+        with Live(console=console, refresh_per_second=4, transient=True) as live:
+            task = asyncio.create_task(_refresh(live, res, state))
+            try:
+                yield
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return view
+
+
+async def _refresh(live: Live, res: Resources, state: RunState) -> None:
+    while True:
+        hashed = await _hash_progress(res, state.asins)
+        live.update(render(state.releases, hashed))
+        await asyncio.sleep(REFRESH)
+
+
+async def _hash_progress(res: Resources, asins: list[str]) -> tuple[int, int]:
+    done = total = 0
+    async with res.redis.pipeline(transaction=False) as pipe:
+        for asin in asins:
+            pipe.hgetall(f"{keys.PREFIX}progress:{asin}")
+        rows = await pipe.execute()
+    for row in rows:
+        if row.get(b"stage") == b"torrent":
+            done += int(row.get(b"done", 0))
+            total += int(row.get(b"total", 0))
+    return done, total
+
+
+def render(releases: list[Release], hashed: tuple[int, int]) -> Group:
+    by_stage = Counter(r.stage.value for r in releases if not r.terminal)
+    by_status = Counter(r.status.value for r in releases)
+    table = Table(title="mamfast run", header_style="bold", expand=False)
+    for stage in STAGE_ORDER:
+        table.add_column(stage.value, justify="right")
+    table.add_column("finished", justify="right")
+    table.add_column("needs attention", justify="right")
+    finished = by_status[Status.READY.value] + by_status[Status.COMPLETE.value]
+    table.add_row(
+        *(str(by_stage[s.value]) for s in STAGE_ORDER),
+        str(finished),
+        str(by_status[Status.NEEDS_ATTENTION.value]),
+    )
+    done, total = hashed
+    lines: list[object] = [table, Text(f"hashed {done / 1e6:,.0f} of {total / 1e6:,.0f} MB")]
+    for r in releases:
+        if r.status in (Status.NEEDS_ATTENTION, Status.RETRYING):
+            lines.append(
+                Text(f"{r.status.value}: {r.asin} {r.last_error or ''}"[:200], style="red")
+            )
+    return Group(*lines)  # type: ignore[arg-type]

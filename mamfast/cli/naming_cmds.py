@@ -1,0 +1,147 @@
+"""Naming and seed-folder commands: `naming preview`, `cleanup`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mamfast.cleanup import CleanupReport
+from mamfast.cleanup import cleanup as do_cleanup
+from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit
+from mamfast.config import Settings
+from mamfast.discovery import Candidate, DiscoveryReport, discover
+from mamfast.errors import MamfastError
+from mamfast.naming import NamingRules, load_rules, mam_names
+
+
+def register(app: typer.Typer) -> None:
+    naming = typer.Typer(help="MAM folder and file names.", no_args_is_help=True)
+    naming.command(name="preview")(preview)
+    app.add_typer(naming, name="naming")
+    app.command()(cleanup)
+
+
+def preview(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to scan (default: the library).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the names as JSON.")] = False,
+) -> None:
+    """Show the MAM folder and file names staging would use, and flag shortened ones."""
+    settings = settings_or_exit()
+    try:
+        rules = load_rules(settings.naming_file)
+        report = discover(settings, paths or None)
+    except MamfastError as exc:
+        fail(str(exc), code=2)
+    rows = [_preview_row(c, rules, settings) for c in report.releases]
+    if as_json:
+        print(json.dumps({"releases": rows, **_problems(report)}, indent=2, ensure_ascii=False))
+        return
+    _print_preview(rows, report, settings)
+
+
+def _preview_row(candidate: Candidate, rules: NamingRules, settings: Settings) -> dict[str, Any]:
+    row: dict[str, Any] = {"asin": candidate.asin, "source_dir": str(candidate.source_dir)}
+    try:
+        names = mam_names(
+            candidate.asin,
+            candidate.book,
+            [*candidate.audio_files, *candidate.extra_files],
+            rules,
+            tag=settings.ripper_tag,
+            limit=settings.path_limit,
+        )
+    except MamfastError as exc:
+        row["problem"] = str(exc)
+        return row
+    row.update(
+        folder=names.folder,
+        files=names.files,
+        longest=names.longest,
+        truncated=names.truncated,
+        dropped=names.dropped,
+    )
+    return row
+
+
+def _problems(report: DiscoveryReport) -> dict[str, Any]:
+    return {
+        key: [item.model_dump(mode="json") for item in getattr(report, key)]
+        for key in ("rejects", "settling", "duplicates")
+    }
+
+
+def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Settings) -> None:
+    table = Table(header_style="bold", show_lines=True)
+    table.add_column("Source", overflow="fold", ratio=2)
+    table.add_column("MAM names", overflow="fold", ratio=3)
+    flagged = 0
+    for row in rows:
+        if "problem" in row:
+            table.add_row(row["source_dir"], f"[red]{row['problem']}[/]")
+            continue
+        files = "\n".join(f"  {src} -> {dst}" for src, dst in row["files"].items())
+        notes = []
+        if row["truncated"]:
+            notes.append("shortened with ...")
+        if row["dropped"]:
+            notes.append(f"dropped: {', '.join(row['dropped'])}")
+        flag = f"\n[yellow]{'; '.join(notes)} ({row['longest']}/{s.path_limit})[/]" if notes else ""
+        flagged += bool(notes)
+        table.add_row(row["source_dir"], f"[bold]{row['folder']}[/]/\n{files}{flag}")
+    if rows:
+        console.print(table)
+    for reject in report.rejects:
+        console.print(f"[red]rejected[/] {reject.path}: {reject.reason}", highlight=False)
+    for dup in report.duplicates:
+        console.print(f"[red]duplicate[/] {dup.asin}: {dup.reason}", highlight=False)
+        for path in dup.paths:
+            console.print(f"    {path}", highlight=False)
+    for item in report.settling:
+        console.print(
+            f"[yellow]settling[/] {item.path} (changed {item.changed_seconds_ago:.0f}s ago)",
+            highlight=False,
+        )
+    console.print(
+        f"{len(rows)} release(s), {flagged} shortened or with parts dropped, "
+        f"{len(report.rejects)} rejected, {len(report.duplicates)} duplicate ASIN(s), "
+        f"{len(report.settling)} settling"
+    )
+
+
+def cleanup(
+    dry_run: Annotated[
+        bool | None,
+        typer.Option(
+            "--dry-run/--no-dry-run",
+            help="Only list what would be removed. Default: on a terminal yes, otherwise no.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Remove leftover partial folders and staged folders no release owns from the seed dir."""
+    settings = settings_or_exit()
+    listing_only = sys.stdout.isatty() if dry_run is None else dry_run
+
+    async def body() -> CleanupReport:
+        async with resources(settings, stages={}) as res:  # Redis only, no stage clients
+            return await do_cleanup(res, dry_run=listing_only)
+
+    report = run_async(body())
+    if as_json:
+        print(report.model_dump_json(indent=2))
+        return
+    for item in report.items:
+        colour = {"removed": "green", "would remove": "yellow", "kept": "dim"}[item.action]
+        console.print(f"[{colour}]{item.action:<13}[/] {item.path}: {item.reason}", highlight=False)
+    removable = len(report.removable)
+    if not report.items:
+        console.print(f"nothing to clean up in {settings.seed_path}")
+    elif report.dry_run and removable:
+        console.print(f"{removable} folder(s) would be removed; run with --no-dry-run to remove")

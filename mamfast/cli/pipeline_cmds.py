@@ -1,0 +1,278 @@
+"""Pipeline commands: enqueue, worker, status, retry, reset, recover, locks, state, health."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mamfast import control, keys, locks, pipeline, statefile
+from mamfast.cli import render
+from mamfast.cli.common import (
+    console,
+    fail,
+    run_async,
+    settings_or_exit,
+    setup_logging,
+    with_resources,
+)
+from mamfast.models import Stage, Status
+from mamfast.resources import Resources
+
+QUEUE_CHOICES = {
+    "default": [keys.DEFAULT_QUEUE],
+    "hash": [keys.HASH_QUEUE],
+    "all": list(keys.QUEUES.values()),
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(enqueue)
+    app.command()(worker)
+    app.command()(scheduler)
+    app.command()(status)
+    app.command()(retry)
+    app.command()(reset)
+    app.command()(recover)
+    app.command(name="locks")(list_locks)
+    app.command()(unlock)
+    app.command()(health)
+    state = typer.Typer(help="Export or import release records.", no_args_is_help=True)
+    state.command(name="export")(state_export)
+    state.command(name="import")(state_import)
+    app.add_typer(state, name="state")
+
+
+def enqueue(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to scan (default: the library).")
+    ] = None,
+    asin: Annotated[
+        list[str] | None, typer.Option("--asin", help="Only these ASINs (repeatable).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Show what would be enqueued; change nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    no_run_lock: Annotated[
+        bool, typer.Option("--no-run-lock", help="Skip the scan lock (unsafe).")
+    ] = False,
+) -> None:
+    """Scan the library and queue every release found (bad folders are reported)."""
+    from mamfast.enqueue import enqueue as do_enqueue
+
+    settings = settings_or_exit()
+    report = with_resources(
+        settings,
+        lambda res: do_enqueue(
+            res, paths, asins=asin or (), dry_run=dry_run, run_lock=not no_run_lock
+        ),
+    )
+    if as_json:
+        print(report.model_dump_json(indent=2))
+    else:
+        render.enqueue_report(console, report)
+
+
+def worker(
+    queue: Annotated[
+        str, typer.Option(help="default (stage/metadata/upload), hash (torrent) or all.")
+    ] = "default",
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run a worker until stopped (SIGTERM puts running jobs straight back in the queue)."""
+    from workers.serve import serve
+
+    if queue not in QUEUE_CHOICES:
+        fail(f"unknown queue {queue!r}; choose default, hash or all", code=2)
+    settings = settings_or_exit()
+    setup_logging(settings.log_level)
+    run_async(serve(settings, QUEUE_CHOICES[queue], burst=burst))
+
+
+def scheduler() -> None:
+    """Rescan the library on schedule (catching up missed scans) and when files change."""
+    from mamfast import scheduler as schedule
+    from mamfast.cli.common import resources
+
+    settings = settings_or_exit()
+    if settings.library_dir is None:
+        fail("MAMFAST_LIBRARY_DIR is not set: nothing to watch", code=2)
+    setup_logging(settings.log_level)
+
+    async def main() -> None:
+        async with resources(settings) as res, schedule.stopping_on_signals() as stop:
+            await schedule.run(res, stop)
+
+    run_async(main())
+
+
+def status(
+    asin: Annotated[str | None, typer.Argument(help="Show one release in detail.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON array of release records.")] = False,
+    failed: Annotated[
+        bool, typer.Option("--failed", help="Only releases that failed or are retrying.")
+    ] = False,
+) -> None:
+    """Show releases: stage, status, attempts and what went wrong."""
+    settings = settings_or_exit()
+
+    async def body(res: Resources) -> None:
+        records = [r for r in await res.store.all() if not asin or r.asin == asin.upper()]
+        if asin and not records:
+            fail(f"no release with ASIN {asin}")
+        if failed:
+            records = [r for r in records if r.status in (Status.NEEDS_ATTENTION, Status.RETRYING)]
+        if as_json:
+            print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        elif asin:
+            progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{records[0].asin}")  # type: ignore[misc]
+            render.release_detail(console, records[0], progress)
+        else:
+            render.release_table(console, records)
+
+    with_resources(settings, body)
+
+
+def retry(
+    asin: Annotated[str | None, typer.Argument(help="Release to retry.")] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Retry every release that needs attention.")
+    ] = False,
+) -> None:
+    """Give a failed release a fresh attempt budget at the stage where it stopped."""
+    if bool(asin) == all_failed:
+        fail("give an ASIN or --all-failed", code=2)
+    settings = settings_or_exit()
+
+    async def body(res: Resources) -> list[control.ActionResult]:
+        if all_failed:
+            return await control.retry_all_failed(res)
+        return [await control.retry(res, (asin or "").upper())]
+
+    results = with_resources(settings, body)
+    _print_actions(results, empty="no release needs attention")
+
+
+def reset(
+    asin: Annotated[str, typer.Argument(help="Release to reset.")],
+    stage: Annotated[
+        Stage, typer.Option(help="Stage to force; the stages after it run again too.")
+    ],
+    forget_torrent: Annotated[
+        bool, typer.Option(help="Also forget the recorded torrent (a new infohash is allowed).")
+    ] = False,
+) -> None:
+    """Force a stage (and every later one) to run again."""
+    settings = settings_or_exit()
+    result = with_resources(
+        settings, lambda res: control.reset(res, asin.upper(), stage, forget_torrent=forget_torrent)
+    )
+    _print_actions([result])
+
+
+def recover() -> None:
+    """Re-enqueue releases whose job was lost or whose worker died (also runs in every worker)."""
+    settings = settings_or_exit()
+
+    async def body(res: Resources) -> pipeline.ReconcileReport:
+        return await pipeline.reconcile(res, grace=0)
+
+    report = with_resources(settings, body)
+    if report.skipped:
+        fail("another reconciler pass is running; try again in a few seconds")
+    console.print(
+        f"checked {report.checked} unfinished release(s): re-enqueued {len(report.enqueued)}, "
+        f"re-dispatched {len(report.redispatched)}, waiting on {len(report.suspects)} "
+        "(a job in progress without a lock: re-dispatched on the next pass if still so)"
+    )
+    for asin in report.enqueued + report.redispatched:
+        console.print(f"  {asin}")
+
+
+def list_locks() -> None:
+    """List held locks with their holder and age."""
+    settings = settings_or_exit()
+    held = with_resources(settings, lambda res: locks.list_locks(res.redis))
+    render.locks_table(console, held)
+
+
+def unlock(
+    key: Annotated[str, typer.Argument(help="Lock key, e.g. mamfast:lock:scan")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Break a lock. Only do this when its holder is really gone."""
+    settings = settings_or_exit()
+    full = key if key.startswith(keys.LOCK_PREFIX) else keys.LOCK_PREFIX + key
+
+    async def holder(res: Resources) -> dict[str, Any]:
+        return await locks.read_holder(res.redis, full)
+
+    info = with_resources(settings, holder)
+    if not info:
+        fail(f"{full} is not held")
+    console.print(f"{full} is held by {locks.describe_holder(info)}")
+    if not yes and not typer.confirm("Break it?", default=False):
+        raise typer.Exit(1)
+    removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
+    console.print(f"{full} {'released' if removed else 'was already gone'}")
+
+
+def health(
+    queue: Annotated[
+        str | None, typer.Option(help="Only a worker of this queue (default or hash).")
+    ] = None,
+) -> None:
+    """Exit 0 when a worker on this host is alive (for container health checks)."""
+    settings = settings_or_exit()
+    from workers.health import host_has_live_worker
+
+    alive = run_async(host_has_live_worker(settings, keys.QUEUES.get(queue or "", None)))
+    raise typer.Exit(0 if alive else 1)
+
+
+def state_export(
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="File to write (default: stdout).")
+    ] = None,
+) -> None:
+    """Dump every release record as JSON."""
+    settings = settings_or_exit()
+    data = with_resources(settings, statefile.export_state)
+    text = json.dumps(data, indent=2)
+    if output is None:
+        sys.stdout.write(text + "\n")
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {len(data['releases'])} release(s) to {output}")
+
+
+def state_import(
+    file: Annotated[
+        Path, typer.Argument(help="A mamfast export, or the old tool's processed.json.")
+    ],
+) -> None:
+    """Create records from a state file; releases it marks complete are never processed again."""
+    settings = settings_or_exit()
+    data = run_async(asyncio.to_thread(statefile.load_file, file))
+    report = with_resources(settings, lambda res: statefile.import_state(res, data))
+    for line in report.problems:
+        console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+    console.print(
+        f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
+        f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
+    )
+
+
+def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing to do") -> None:
+    if not results:
+        console.print(empty)
+    for result in results:
+        style = "green" if result.ok else "red"
+        console.print(f"[{style}]{result.message}[/]", highlight=False)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)

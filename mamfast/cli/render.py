@@ -1,0 +1,135 @@
+"""Rich output for the pipeline commands (tables and detail panels)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from mamfast.locks import describe_holder
+from mamfast.models import Release, Status, utcnow
+
+if TYPE_CHECKING:
+    from mamfast.enqueue import EnqueueReport
+
+STATUS_STYLE = {
+    Status.QUEUED: "cyan",
+    Status.RUNNING: "blue",
+    Status.RETRYING: "yellow",
+    Status.COMPLETE: "green",
+    Status.READY: "green",
+    Status.NEEDS_ATTENTION: "bold red",
+}
+
+
+def ago(when: datetime | None) -> str:
+    if when is None:
+        return "-"
+    seconds = max(0, int((utcnow() - when).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
+
+
+def release_table(console: Console, records: list[Release]) -> None:
+    if not records:
+        console.print("no releases yet: run `mamfast enqueue`")
+        return
+    table = Table(show_lines=False, header_style="bold")
+    for column in ("ASIN", "Title", "Stage", "Status", "Tries", "Updated", "Problem"):
+        table.add_column(column, overflow="fold" if column == "Problem" else "ellipsis")
+    for r in sorted(records, key=lambda r: r.updated_at, reverse=True):
+        style = STATUS_STYLE[r.status]
+        table.add_row(
+            r.asin,
+            (r.title or "?")[:40],
+            r.stage.value,
+            f"[{style}]{r.status.value}[/]",
+            str(sum(r.attempts.values())),
+            ago(r.updated_at),
+            (r.last_error or "")[:160],
+        )
+    console.print(table)
+    counts = Counter(r.status.value for r in records)
+    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+
+
+def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -> None:
+    console.print(f"[bold]{r.asin}[/]  {r.title}  ({r.author or 'unknown author'})")
+    rows: list[tuple[str, Any]] = [
+        ("stage", r.stage.value),
+        ("status", f"[{STATUS_STYLE[r.status]}]{r.status.value}[/]"),
+        ("job", r.job_id if not r.terminal else "-"),
+        ("source", r.source_dir),
+        ("staged folder", r.staging_dir),
+        ("fast-fill JSON", r.json_path),
+        ("description", r.description_path),
+        ("torrent", r.torrent_path),
+        ("infohash", r.infohash),
+        ("attempts", ", ".join(f"{k} {v}" for k, v in r.attempts.items()) or "-"),
+        ("updated", ago(r.updated_at)),
+    ]
+    for stage_field, when in r.checkpoints.model_dump().items():
+        rows.append(
+            (stage_field.replace("_", " "), when.isoformat(timespec="seconds") if when else "-")
+        )
+    if progress:
+        done, total = int(progress.get(b"done", 0)), int(progress.get(b"total", 0) or 1)
+        rows.append(
+            ("progress", f"{progress.get(b'stage', b'').decode()} {100 * done / total:.0f}%")
+        )
+    table = Table.grid(padding=(0, 2))
+    for name, value in rows:
+        table.add_row(f"[dim]{name}[/]", "-" if value is None else str(value))
+    console.print(table)
+    if r.last_error:
+        console.print(f"\n[bold red]Problem[/] ({r.error_type}): {r.last_error}", highlight=False)
+    if r.next_attempt_at and r.status is Status.RETRYING:
+        console.print(f"next attempt at {r.next_attempt_at.isoformat(timespec='seconds')}")
+    for title, items in (("Warnings", r.warnings), ("Review before upload", r.review)):
+        if items:
+            console.print(f"\n[bold]{title}[/]")
+            for item in items:
+                console.print(f"  - {item}", highlight=False)
+
+
+def enqueue_report(console: Console, report: EnqueueReport) -> None:
+    found = report.discovery
+    for entry in report.releases:
+        colour = "green" if entry.outcome in ("new", "would-enqueue") else "dim"
+        console.print(
+            f"[{colour}]{entry.outcome:<22}[/] {entry.asin}  {entry.title}", highlight=False
+        )
+    for reject in found.rejects:
+        console.print(f"[red]{'rejected':<22}[/] {reject.path}: {reject.reason}", highlight=False)
+    for dup in found.duplicates:
+        console.print(
+            f"[red]{'duplicate ASIN':<22}[/] {dup.asin}: {', '.join(map(str, dup.paths))}",
+            highlight=False,
+        )
+    for path in found.settling:
+        console.print(
+            f"[yellow]{'settling':<22}[/] {path} (changed recently; next scan)", highlight=False
+        )
+    console.print(
+        f"{report.new} new, {len(report.releases) - report.new} already known, "
+        f"{len(found.rejects)} rejected, {len(found.duplicates)} duplicate ASIN(s), "
+        f"{len(found.settling)} settling"
+    )
+
+
+def locks_table(console: Console, held: list[dict[str, Any]]) -> None:
+    if not held:
+        console.print("no locks held")
+        return
+    table = Table(header_style="bold")
+    for column in ("Key", "Holder", "TTL left"):
+        table.add_column(column)
+    for info in held:
+        ttl = info.get("ttl")
+        table.add_row(str(info["key"]), describe_holder(info), f"{ttl}s" if ttl else "-")
+    console.print(table)

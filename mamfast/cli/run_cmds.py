@@ -1,0 +1,70 @@
+"""`mamfast run` (the one command) and `mamfast demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mamfast.cli import render
+from mamfast.cli.common import console, fail, run_async, settings_or_exit, setup_logging
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(demo)
+
+
+def run(
+    library: Annotated[
+        Path | None, typer.Option(help="Libation library to scan (default MAMFAST_LIBRARY_DIR).")
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(min=1, max=32, help="Workers per queue in this process.")
+    ] = 1,
+) -> None:
+    """Scan the library and process every release to the end, here and now.
+
+    Without MAMFAST_REDIS_URL a private Redis runs under the data dir for the
+    duration of the run. Exits 0 only when no release needs attention.
+    """
+    from mamfast.cli.live import live_view
+    from mamfast.runner import run as run_pipeline
+    from mamfast.stages import default_pipeline
+
+    settings = settings_or_exit(library_dir=library)
+    if settings.library_dir is None:
+        fail("no library to scan: pass --library PATH or set MAMFAST_LIBRARY_DIR", code=2)
+    setup_logging("WARNING" if console.is_terminal else settings.log_level)
+    result = run_async(
+        run_pipeline(
+            settings,
+            stages=default_pipeline(settings),
+            workers=workers,
+            live=live_view(console),  # type: ignore[arg-type]
+        )
+    )
+    render.enqueue_report(console, result.scan)
+    render.release_table(console, result.releases)
+    for r in result.releases:
+        if r.json_path:
+            console.print(
+                f"[green]{r.asin}[/] upload files: {Path(r.json_path).parent}", highlight=False
+            )
+    raise typer.Exit(result.exit_code)
+
+
+def demo(
+    directory: Annotated[Path, typer.Argument(help="Where to write the sample library.")] = Path(
+        "demo-library"
+    ),
+) -> None:
+    """Write a small Libation-shaped sample library (one folder is broken on purpose)."""
+    from mamfast.demo import write_demo_library
+
+    folders = write_demo_library(directory)
+    console.print(f"wrote {len(folders)} book folders under {directory}:")
+    for folder in folders:
+        console.print(f"  {folder.relative_to(directory)}", highlight=False)
+    console.print(f"\nnext: mamfast run --library {directory}")

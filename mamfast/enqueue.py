@@ -1,0 +1,117 @@
+"""The producer: scan the library under the scan lock and submit releases.
+
+The seed's run lock becomes a scan lock in Redis: two concurrent scans would
+not corrupt anything (record creation and job ids are idempotent), but they
+would double the disk walk and interleave their reports, so a second scan
+stops with a message that names the holder and how to clear the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from mamfast import control, keys, locks, notify
+from mamfast.discovery import DiscoveryReport, discover
+from mamfast.errors import LockBusyError, MamfastError
+from mamfast.models import Release
+from mamfast.pipeline import submit
+from mamfast.resources import Resources
+
+SCAN_LOCK_TTL = 60.0
+
+
+class ScanLockedError(MamfastError):
+    """Another scan holds the scan lock."""
+
+
+class EnqueuedRelease(BaseModel):
+    asin: str
+    title: str
+    source_dir: str
+    outcome: str  # new | queued | already-<status> | would-enqueue
+    job_id: str | None = None
+
+
+class EnqueueReport(BaseModel):
+    releases: list[EnqueuedRelease] = Field(default_factory=list)
+    discovery: DiscoveryReport
+
+    @property
+    def new(self) -> int:
+        return sum(r.outcome == "new" for r in self.releases)
+
+
+def scan_lock_message(holder: dict[str, object]) -> str:
+    return (
+        "Another mamfast scan is already running.\n"
+        f"Lock: {keys.SCAN_LOCK}, held by {locks.describe_holder(holder)}.\n\n"
+        "If you are sure no other scan is running, clear the lock:\n"
+        f"  mamfast unlock {keys.SCAN_LOCK}\n\n"
+        "Or use --no-run-lock to bypass it (two scans at once waste work and "
+        "interleave their reports)."
+    )
+
+
+@contextlib.asynccontextmanager
+async def scan_lock(res: Resources, *, enabled: bool = True) -> AsyncIterator[None]:
+    if not enabled:
+        yield
+        return
+    try:
+        async with locks.held(
+            res.redis, keys.SCAN_LOCK, ttl=SCAN_LOCK_TTL, purpose="mamfast enqueue"
+        ):
+            yield
+    except LockBusyError as exc:
+        raise ScanLockedError(scan_lock_message(exc.holder)) from None
+
+
+async def enqueue(
+    res: Resources,
+    paths: Sequence[Path] | None = None,
+    *,
+    asins: Sequence[str] = (),
+    dry_run: bool = False,
+    run_lock: bool = True,
+) -> EnqueueReport:
+    """Discover releases and submit each one (create its record, queue its job)."""
+    async with scan_lock(res, enabled=run_lock and not dry_run):
+        report = await asyncio.to_thread(discover, res.settings, list(paths) if paths else None)
+        wanted = {a.strip().upper() for a in asins}
+        releases = []
+        for candidate in report.releases:
+            if wanted and candidate.asin not in wanted:
+                continue
+            releases.append(await _submit_one(res, candidate.to_release(), dry_run))
+        if not dry_run:
+            submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
+            await notify.record_batch(res, submitted)
+    return EnqueueReport(releases=releases, discovery=report)
+
+
+async def _submit_one(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:
+    entry = EnqueuedRelease(
+        asin=release.asin, title=release.title, source_dir=release.source_dir or "", outcome=""
+    )
+    existing = await res.store.get(release.asin)
+    if dry_run:
+        entry.outcome = f"already-{existing.status}" if existing else "would-enqueue"
+        return entry
+    outcome = await submit(res, release)
+    stored = outcome.release
+    if not outcome.created and stored.source_dir is None and release.source_dir:
+        # A record imported from the old state file learns where its files are.
+        await control.attach_source(res, release)
+    entry.job_id = None if stored.terminal else stored.job_id
+    if outcome.created:
+        entry.outcome = "new"
+    elif stored.terminal:
+        entry.outcome = f"already-{stored.status}"
+    else:
+        entry.outcome = "queued" if outcome.enqueued else f"already-{stored.status}"
+    return entry

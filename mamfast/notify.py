@@ -1,0 +1,226 @@
+"""Notifications: one message per scan, through Apprise or a plain webhook.
+
+The checkpoint store records an event, atomically with the commit, each time
+a release enters a terminal status (ready, complete, needs_attention). A scan
+records which releases it submitted (a batch). The flusher, run after scans,
+by a worker cron and at the end of `mamfast run`, sends one message for each
+batch whose releases have all finished, and one for finished releases that
+belong to no open batch (a `mamfast retry`, say). Events are removed only
+after the message went out, so a failed send is tried again later.
+
+URLs are Apprise URLs (discord://, tgram://, json://, ...) or a plain
+http(s) webhook, which gets a JSON POST (`content` for Discord, plus `title`,
+`body` and `events`). URLs hold tokens: they are never logged unmasked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel
+
+from mamfast import keys, locks
+from mamfast.config import Settings
+from mamfast.resources import Resources
+
+log = logging.getLogger(__name__)
+
+BATCH_TTL = 30 * 24 * 3600
+LABELS = {"ready": "ready to upload", "complete": "seeding", "needs_attention": "needs attention"}
+
+
+class Event(BaseModel):
+    asin: str
+    title: str = ""
+    status: str
+    error: str | None = None
+    folder: str | None = None
+    at: str | None = None
+
+
+class Message(BaseModel):
+    title: str
+    body: str
+    events: list[Event]
+
+
+class SendResult(BaseModel):
+    url: str  # masked
+    ok: bool
+    detail: str = ""
+
+
+def mask(url: str) -> str:
+    """`discord://webhook_id/token` -> `discord://***` (tokens live anywhere in the URL)."""
+    scheme, sep, _ = url.partition("://")
+    return f"{scheme}://***" if sep else "***"
+
+
+# --------------------------------------------------------------------------- batches
+
+
+async def record_batch(res: Resources, asins: Sequence[str]) -> str | None:
+    """Remember the releases one scan submitted, so they are announced together."""
+    if not asins:
+        return None
+    scan_id = f"{time.time():.6f}"
+    async with res.redis.pipeline(transaction=True) as pipe:
+        pipe.sadd(keys.batch(scan_id), *asins)
+        pipe.expire(keys.batch(scan_id), BATCH_TTL)
+        pipe.zadd(keys.BATCHES, {scan_id: time.time()})
+        await pipe.execute()
+    return scan_id
+
+
+async def flush(res: Resources) -> list[SendResult]:
+    """Send what is ready to send; safe to call from several places at once."""
+    lease = await locks.try_acquire(res.redis, keys.NOTIFY_LOCK, ttl=120, purpose="notify")
+    if lease is None:
+        return []
+    try:
+        return await _flush_locked(res)
+    finally:
+        await locks.release(res.redis, lease)
+
+
+async def _flush_locked(res: Resources) -> list[SendResult]:
+    raw = await res.redis.lrange(keys.EVENTS, 0, -1)  # type: ignore[misc]
+    events = [Event.model_validate_json(item) for item in raw]
+    latest = {e.asin: e for e in events}  # a release's last transition is what counts
+    if not res.settings.notify_urls:
+        await _forget(res, len(raw), [])
+        return []
+    messages, closed, waiting = await _compose(res, latest)
+    results: list[SendResult] = []
+    for message in messages:
+        results += await send(res.settings, message)
+    if all(r.ok for r in results):
+        await _forget(res, len(raw), closed, keep=[e for e in events if e.asin in waiting])
+    return results
+
+
+async def _compose(
+    res: Resources, latest: dict[str, Event]
+) -> tuple[list[Message], list[str], set[str]]:
+    """Messages to send, batches they close, and ASINs still waiting on an open batch."""
+    wanted = set(res.settings.notify_events)
+    messages, closed, waiting = [], [], set()
+    for scan_id in [s.decode() for s in await res.redis.zrange(keys.BATCHES, 0, -1)]:
+        members = sorted(m.decode() for m in await res.redis.smembers(keys.batch(scan_id)))  # type: ignore[misc]
+        records = await res.store.get_many(members)
+        if any(not r.terminal for r in records):
+            waiting.update(members)
+            continue
+        closed.append(scan_id)
+        batch = [latest.get(r.asin) or _event_of(r) for r in records]
+        picked = [e for e in batch if e.status in wanted]
+        if picked:
+            messages.append(compose(picked, heading="scan finished"))
+    announced = {e.asin for m in messages for e in m.events}
+    loose = [
+        e
+        for asin, e in latest.items()
+        if asin not in waiting and asin not in announced and e.status in wanted
+    ]
+    if loose:
+        messages.append(compose(loose, heading="releases updated"))
+    return messages, closed, waiting
+
+
+def _event_of(record: Any) -> Event:
+    return Event(
+        asin=record.asin, title=record.title, status=record.status.value, error=record.last_error
+    )
+
+
+async def _forget(
+    res: Resources, count: int, closed: list[str], keep: Sequence[Event] = ()
+) -> None:
+    async with res.redis.pipeline(transaction=True) as pipe:
+        pipe.ltrim(keys.EVENTS, count, -1)  # events that arrived meanwhile stay
+        if keep:
+            pipe.rpush(keys.EVENTS, *(e.model_dump_json() for e in keep))
+        for scan_id in closed:
+            pipe.delete(keys.batch(scan_id))
+            pipe.zrem(keys.BATCHES, scan_id)
+        await pipe.execute()
+
+
+def compose(events: Sequence[Event], *, heading: str) -> Message:
+    counts = Counter(e.status for e in events)
+    summary = ", ".join(f"{n} {LABELS.get(s, s)}" for s, n in sorted(counts.items()))
+    lines = []
+    for e in sorted(events, key=lambda e: (e.status != "needs_attention", e.title)):
+        line = f"- {LABELS.get(e.status, e.status)}: {e.title or e.asin} ({e.asin})"
+        if e.status == "needs_attention" and e.error:
+            line += f": {e.error[:300]}"
+        elif e.folder:
+            line += f": {e.folder}"
+        lines.append(line)
+    return Message(
+        title=f"mamfast: {heading}: {summary}", body="\n".join(lines), events=list(events)
+    )
+
+
+# --------------------------------------------------------------------------- transports
+
+
+async def send(settings: Settings, message: Message) -> list[SendResult]:
+    urls = [u.get_secret_value() for u in settings.notify_urls]
+    return list(await asyncio.gather(*(_send_one(url, message) for url in urls)))
+
+
+async def _send_one(url: str, message: Message) -> SendResult:
+    try:
+        if url.startswith(("http://", "https://")):
+            return await _webhook(url, message)
+        return await _apprise(url, message)
+    except Exception as exc:  # one bad URL must not stop the others
+        log.warning("notification to %s failed: %s", mask(url), type(exc).__name__)
+        return SendResult(url=mask(url), ok=False, detail=type(exc).__name__)
+
+
+async def _apprise(url: str, message: Message) -> SendResult:
+    import apprise
+
+    sender = apprise.Apprise()
+    if not sender.add(url):
+        return SendResult(url=mask(url), ok=False, detail="not a URL Apprise understands")
+    ok = bool(await sender.async_notify(body=message.body, title=message.title))
+    return SendResult(url=mask(url), ok=ok, detail="" if ok else "Apprise could not deliver it")
+
+
+async def _webhook(url: str, message: Message) -> SendResult:
+    payload = {
+        "content": f"**{message.title}**\n{message.body}"[:2000],  # Discord's limit
+        "title": message.title,
+        "body": message.body,
+        "events": [e.model_dump() for e in message.events],
+    }
+    timeout = aiohttp.ClientTimeout(total=15)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.post(url, json=payload) as reply,
+    ):
+        ok = 200 <= reply.status < 300
+        return SendResult(url=mask(url), ok=ok, detail="" if ok else f"HTTP {reply.status}")
+
+
+def test_message() -> Message:
+    event = Event(asin="B0TEST0000", title="A test notification", status="ready", folder="-")
+    return Message(
+        title="mamfast: test notification",
+        body="If you can read this, mamfast can reach you.",
+        events=[event],
+    )
+
+
+def dumps(results: Sequence[SendResult]) -> str:
+    return json.dumps([r.model_dump() for r in results], indent=2)

@@ -1,0 +1,351 @@
+"""The `stage` stage: hardlink a release's files into MAMFAST_SEED_DIR/<MAM folder>/.
+
+The folder is built as `.mamfast-partial-<ASIN>` next to its final place and
+renamed when complete, so a crash never leaves a half-built folder under the
+real name. A re-run that finds the folder already there checks it: the same
+inodes as the sources (or, for copies, the same size and content) is a no-op;
+a different file under one of our names, or a file we would not put there,
+is an error for a person to look at; it is never overwritten.
+
+Hardlinks need the library and the seed folder on one filesystem. Across
+filesystems (EXDEV) staging refuses with advice, unless
+MAMFAST_STAGE_COPY_FALLBACK allows copying (recorded as a warning).
+
+Only what we create gets PUID/PGID/UMASK: the folder and copies. A hardlink
+shares its inode with the library file, and the library is read-only input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mamfast.config import Settings
+from mamfast.discovery import FileSelection, parse_folder_name, select_files
+from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
+from mamfast.models import Release, StageResult
+from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
+from mamfast.resources import Resources
+
+PARTIAL_PREFIX = ".mamfast-partial-"
+CHUNK = 1024 * 1024
+SAME_FS_HINT = (
+    "mount one parent folder that holds both into every container (the TRaSH guides "
+    "layout: /data with /data/media/audiobooks and /data/torrents/mam) and point "
+    "MAMFAST_LIBRARY_DIR and MAMFAST_SEED_DIR inside it; or set "
+    "MAMFAST_STAGE_COPY_FALLBACK=true to copy instead (uses the disk space twice)"
+)
+
+
+# --------------------------------------------------------------------------- engine entry points
+
+
+async def run(res: Resources, release: Release) -> StageResult:
+    settings = res.settings
+    rules = await asyncio.to_thread(load_rules, settings.naming_file)
+    staged = await asyncio.to_thread(stage_release, settings, release, rules)
+    details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}
+    return StageResult(
+        updates={
+            "staging_dir": str(staged.folder),
+            "staged_files": staged.names,
+            "details": details,
+        },
+        warnings=staged.warnings,
+    )
+
+
+def artifacts_missing(release: Release) -> str | None:
+    """Why the stage checkpoint is void (the staged folder or a file in it is gone), or None."""
+    if not release.staging_dir:
+        return "no staged folder is recorded"
+    folder = Path(release.staging_dir)
+    if not folder.is_dir():
+        return f"staged folder {folder} is gone"
+    for name in release.staged_files:
+        if not (folder / name).is_file():
+            return f"staged file {name!r} is missing from {folder}"
+    return None
+
+
+def check_same_filesystem(settings: Settings) -> str | None:
+    """None when the library and seed folder share a filesystem, else what is wrong and the fix.
+
+    For a worker to call once at start (staging also handles EXDEV on every link). The
+    problem is returned even when MAMFAST_STAGE_COPY_FALLBACK is on: the caller decides
+    whether to refuse to start or to log a warning that staging will copy.
+    """
+    if settings.library_dir is None:
+        return None
+    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_path)
+    if library.stat().st_dev == seed.stat().st_dev:
+        return None
+    error = cross_device_error(settings)
+    return f"{error.message}. What to do: {error.hint}"
+
+
+def cross_device_error(settings: Settings) -> CrossDeviceError:
+    library = _nearest_existing(settings.library_dir or Path("/"))
+    seed = _nearest_existing(settings.seed_path)
+    return CrossDeviceError(
+        f"the library {settings.library_dir} (filesystem mounted at {_mount_point(library)}) "
+        f"and MAMFAST_SEED_DIR {settings.seed_path} (mounted at {_mount_point(seed)}) are on "
+        "different filesystems, so files cannot be hardlinked",
+        hint=SAME_FS_HINT,
+    )
+
+
+# --------------------------------------------------------------------------- the work
+
+
+@dataclass
+class Staged:
+    """What one staging run produced (or found already in place)."""
+
+    folder: Path
+    naming: MamPath
+    linked: int = 0
+    copied: int = 0
+    reused: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self.naming.files.values())
+
+    def naming_details(self) -> dict[str, Any]:
+        return {
+            "folder": self.naming.folder,
+            "truncated": self.naming.truncated,
+            "dropped": self.naming.dropped,
+            "longest_path": self.naming.longest,
+            "limit": self.naming.limit,
+        }
+
+    def counts(self) -> dict[str, int]:
+        return {"linked": self.linked, "copied": self.copied, "reused": self.reused}
+
+
+def plan_release(
+    settings: Settings, release: Release, rules: NamingRules
+) -> tuple[Path, FileSelection, MamPath]:
+    """The source folder, the files chosen from it, and their MAM names."""
+    if not release.source_dir:
+        raise InputError(
+            f"{release.asin} has no source folder recorded",
+            hint="enqueue it again from the library so discovery records where it lives",
+        )
+    source = Path(release.source_dir)
+    try:
+        names = [e.name for e in os.scandir(source) if _is_regular(e, settings)]
+    except FileNotFoundError:
+        raise InputError(
+            f"the source folder {source} is gone",
+            hint="if Libation moved the book, scan the library again; otherwise remove the "
+            f"release (`mamfast reset {release.asin}`)",
+        ) from None
+    except OSError as exc:
+        raise TransientError(f"cannot list {source}: {exc.strerror or exc}") from None
+    selection = select_files(names, settings.allowed_extensions)
+    if selection.problem:
+        raise InputError(f"{source}: {selection.problem}", hint="fix the book folder and retry")
+    book = release.book
+    if not book.title:  # e.g. a record imported from the old state file
+        title = release.title or parse_folder_name(source.name).title or source.name
+        book = book.model_copy(update={"title": title})
+    naming = mam_names(
+        release.asin,
+        book,
+        selection.files,
+        rules,
+        tag=settings.ripper_tag,
+        limit=settings.path_limit,
+    )
+    return source, selection, naming
+
+
+def stage_release(settings: Settings, release: Release, rules: NamingRules) -> Staged:
+    """Build (or verify) the staged folder. Blocking: run it in a thread."""
+    source, selection, naming = plan_release(settings, release, rules)
+    seed = settings.seed_path
+    _make_dirs(seed, settings)
+    target = seed / naming.folder
+    staged = Staged(folder=target, naming=naming, warnings=list(selection.warnings))
+    if os.path.lexists(target):
+        _complete_existing(source, target, staged, settings)
+    else:
+        _build_fresh(source, seed, target, staged, settings, release.asin)
+    if staged.copied:
+        staged.warnings.append(
+            f"staging: copied {staged.copied} file(s) instead of hardlinking: the library and "
+            "MAMFAST_SEED_DIR are on different filesystems, so the book takes disk space twice"
+        )
+    return staged
+
+
+def _build_fresh(
+    source: Path, seed: Path, target: Path, staged: Staged, settings: Settings, asin: str
+) -> None:
+    partial = seed / f"{PARTIAL_PREFIX}{asin}"
+    if os.path.lexists(partial):
+        _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
+    _make_dirs(partial, settings)
+    for src_name, dst_name in staged.naming.files.items():
+        _place(source / src_name, partial / dst_name, staged, settings)
+    # No fsync: if a crash loses the rename or a link after the checkpoint, the engine's
+    # artifact check (artifacts_missing) finds the folder or file gone and stages again.
+    try:
+        partial.rename(target)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        # Someone created the folder meanwhile: check it like any existing one.
+        _remove_tree(partial)
+        staged.linked = staged.copied = 0
+        _complete_existing(source, target, staged, settings)
+
+
+def _complete_existing(source: Path, target: Path, staged: Staged, settings: Settings) -> None:
+    if target.is_symlink() or not target.is_dir():
+        raise StagingError(
+            f"{target} exists but is not a folder",
+            hint="move it out of MAMFAST_SEED_DIR, then retry",
+        )
+    expected = staged.naming.files
+    present = {e.name for e in os.scandir(target)}
+    foreign = sorted(present - set(expected.values()))
+    if foreign:
+        raise StagingError(
+            f"the staged folder {target} holds files mamfast would not put there: "
+            f"{', '.join(foreign[:5])}{' ...' if len(foreign) > 5 else ''}",
+            hint="remove those files (or the whole folder to have it rebuilt), then retry",
+        )
+    for src_name, dst_name in expected.items():
+        src, dst = source / src_name, target / dst_name
+        if dst_name not in present:
+            _place(src, dst, staged, settings)  # a file was added to the book since
+            continue
+        if not _same_file(src, dst):
+            raise StagingError(
+                f"{dst} is a different file than {src} (not the same hardlink, and not an "
+                "identical copy); it is not overwritten",
+                hint="if the library copy is the right one, delete the staged folder and retry",
+            )
+        staged.reused += 1
+
+
+def _place(src: Path, dst: Path, staged: Staged, settings: Settings) -> None:
+    """Hardlink src as dst; on EXDEV copy when allowed, else explain the mount problem."""
+    try:
+        os.link(src, dst)
+        staged.linked += 1
+        return
+    except OSError as exc:
+        if exc.errno == errno.EXDEV:
+            if not settings.stage_copy_fallback:
+                raise cross_device_error(settings) from None
+        elif exc.errno == errno.EPERM:
+            raise StagingError(
+                f"the system does not allow hardlinking {src} ({exc.strerror})",
+                hint="run mamfast as the owner of the library files (PUID/PGID), or give it "
+                "write access to them (Linux fs.protected_hardlinks)",
+            ) from None
+        elif exc.errno == errno.ENOENT and not src.exists():
+            raise TransientError(
+                f"{src} vanished while staging",
+                hint="Libation may be rewriting the book; it is retried",
+            ) from None
+        else:
+            raise
+    shutil.copy2(src, dst)
+    _own(dst, settings, directory=False)
+    staged.copied += 1
+
+
+def _same_file(src: Path, dst: Path) -> bool:
+    a, b = src.stat(), dst.stat()
+    if (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino):
+        return True
+    if a.st_size != b.st_size:
+        return False
+    with src.open("rb") as left, dst.open("rb") as right:
+        while True:
+            chunk = left.read(CHUNK)
+            if chunk != right.read(CHUNK):
+                return False
+            if not chunk:
+                return True
+
+
+# --------------------------------------------------------------------------- filesystem helpers
+
+
+def _is_regular(entry: os.DirEntry[str], settings: Settings) -> bool:
+    """A regular file, or a symlink to one that stays inside the library."""
+    try:
+        if not entry.is_file():
+            return False
+        if entry.is_symlink():
+            library = (settings.library_dir or Path(entry.path).parent).resolve()
+            return Path(entry.path).resolve().is_relative_to(library)
+        return True
+    except OSError:
+        return False
+
+
+def _make_dirs(path: Path, settings: Settings) -> None:
+    """mkdir -p, giving every folder we create PUID/PGID and UMASK."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        _own(folder, settings, directory=True)
+
+
+def _own(path: Path, settings: Settings, *, directory: bool) -> None:
+    if settings.umask is not None:
+        base = 0o777 if directory else 0o666
+        path.chmod(base & ~int(settings.umask, 8))
+    if settings.puid is not None or settings.pgid is not None:
+        uid = settings.puid if settings.puid is not None else -1
+        gid = settings.pgid if settings.pgid is not None else -1
+        try:
+            os.chown(path, uid, gid)
+        except PermissionError:
+            raise StagingError(
+                f"cannot give {path} the owner {uid}:{gid} (PUID/PGID)",
+                hint="run mamfast as root to change owners, or unset PUID/PGID",
+            ) from None
+
+
+def _remove_tree(path: Path) -> None:
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)  # removes links to the library's files, never the files themselves
+
+
+def _nearest_existing(path: Path) -> Path:
+    probe = path.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    return probe
+
+
+def _mount_point(path: Path) -> Path:
+    current = path.resolve()
+    device = current.stat().st_dev
+    while current != current.parent and current.parent.stat().st_dev == device:
+        current = current.parent
+    return current

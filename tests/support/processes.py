@@ -1,0 +1,85 @@
+"""Worker subprocesses for crash tests, and polling helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from mamfast.config import Settings, env_name
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment that reproduces `settings` in a child process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
+    for field, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        if hasattr(getattr(settings, field), "get_secret_value"):
+            value = getattr(settings, field).get_secret_value()
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)
+        env[env_name(field)] = str(value)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def spawn_worker(settings: Settings, *queues: str, log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.worker_main", *(queues or ("default", "hash"))],
+        env=settings_env(settings),
+        cwd=ROOT,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    out.close()
+    return proc
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.1
+) -> float:
+    """Poll until `check()` is true; returns the seconds waited. Redis errors count as 'not yet'."""
+    start = time.monotonic()
+    while True:
+        try:
+            if await check():
+                return time.monotonic() - start
+        except (ConnectionError, OSError, Exception) as exc:  # Redis may be restarting
+            if not _is_redis_error(exc):
+                raise
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(every)
+
+
+def _is_redis_error(exc: BaseException) -> bool:
+    from redis.exceptions import RedisError
+
+    return isinstance(exc, (RedisError, ConnectionError, OSError))
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,109 @@
+"""Deployment files, checked without a Docker engine: compose, Dockerfile, entry point."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from mamfast.cli.app import app
+from mamfast.config import settings_env_names
+from tests.test_config import COMPOSE_ONLY
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+MAMFAST_SERVICES = ["worker", "hasher", "scheduler"]
+
+
+def test_compose_has_the_roles_and_safe_redis():
+    assert {"redis", "worker", "hasher", "scheduler", "qbittorrent"} <= set(SERVICES)
+    redis = SERVICES["redis"]
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--appendfsync always" in command
+    assert "--maxmemory-policy noeviction" in command
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert any(v.endswith(":/data") for v in redis["volumes"])
+    assert SERVICES["qbittorrent"]["profiles"] == ["qbittorrent"]
+    assert all(p.startswith("127.0.0.1:") for p in SERVICES["qbittorrent"]["ports"])
+
+
+@pytest.mark.parametrize("name", MAMFAST_SERVICES)
+def test_mamfast_services_share_one_data_mount_and_wait_for_redis(name):
+    service = SERVICES[name]
+    assert service["restart"] == "unless-stopped"
+    assert service["depends_on"] == {"redis": {"condition": "service_healthy"}}
+    assert service["env_file"] == ".env"
+    data = [v for v in service["volumes"] if v.endswith(":/data")]
+    assert data == [v for v in SERVICES["qbittorrent"]["volumes"] if v.endswith(":/data")]
+    assert "container_name" not in service and "ports" not in service  # --scale works
+
+
+@pytest.mark.parametrize("name", MAMFAST_SERVICES)
+def test_every_service_command_exists(name):
+    command = SERVICES[name]["command"]
+    assert command[0] == "mamfast"
+    result = CliRunner().invoke(app, [*command[1:], "--help"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("name", ["worker", "hasher"])
+def test_worker_healthchecks_are_mamfast_health(name):
+    check = SERVICES[name]["healthcheck"]
+    assert check["test"][:3] == ["CMD", "mamfast", "health"]
+    result = CliRunner().invoke(app, [*check["test"][2:], "--help"])
+    assert result.exit_code == 0, result.output
+
+
+def test_compose_environment_keys_are_settings():
+    known = settings_env_names() | COMPOSE_ONLY | {"PUID", "PGID", "UMASK"}
+    for name in MAMFAST_SERVICES:
+        assert set(SERVICES[name]["environment"]) <= known
+
+
+def test_dockerfile_pins_dependencies_and_uses_the_entry_point():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "pip install -r requirements.lock" in text
+    assert "mediainfo" in text
+    lock = (ROOT / "requirements.lock").read_text().split()
+    assert lock and all(re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[^=]+", line) for line in lock)
+    entry = re.search(r'ENTRYPOINT \["/usr/bin/tini", "--", "([^"]+)"\]', text)
+    assert entry and "COPY docker/entrypoint.sh " + entry.group(1) in text
+    cmd = re.search(r"CMD (\[.*\])", text)
+    assert cmd is not None
+    args = yaml.safe_load(cmd.group(1))
+    assert CliRunner().invoke(app, [*args[1:], "--help"]).exit_code == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_entrypoint_drops_root_to_puid_pgid_with_umask(tmp_path):
+    env = {
+        **os.environ,
+        "PUID": "65534",
+        "PGID": "65534",
+        "UMASK": "027",
+        "MAMFAST_DATA_DIR": str(tmp_path / "config"),
+    }
+    out = subprocess.run(
+        [str(ROOT / "docker" / "entrypoint.sh"), "sh", "-c", "id -u; id -g; umask; echo $HOME"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert out == ["65534", "65534", "0027", str(tmp_path / "config")]
+    assert (tmp_path / "config").stat().st_uid == 65534
+
+
+def test_env_example_is_valid_shell_assignments():
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            assert re.fullmatch(r"[A-Z][A-Z0-9_]*", key)
+            shlex.split(value)  # parses as docker compose / shell would

@@ -1,0 +1,142 @@
+"""Notifications: batched per scan, filtered, retried on failure, secrets masked."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from mamfast import control, notify
+from mamfast.models import Release
+from mamfast.pipeline import submit
+from tests.support.drain import drain
+from tests.support.engine_stages import instrumented_pipeline, plan
+from tests.support.receiver import receiver
+
+ASINS = ["B0NOTIFY01", "B0NOTIFY02", "B0NOTIFY03"]
+
+
+async def submit_batch(res, asins=ASINS) -> None:
+    for asin in asins:
+        await submit(res, Release(asin=asin, title=f"Book {asin[-2:]}", source_dir="/x"))
+    await notify.record_batch(res, asins)
+
+
+async def test_one_message_per_scan_on_every_transport(make_resources, redis):
+    async with receiver() as rx:
+        urls = [SecretStr(rx.url("hook")), SecretStr(rx.url("apprise", scheme="json"))]
+        res = await make_resources(instrumented_pipeline(), notify_urls=urls)
+        await redis.hset(plan("B0NOTIFY03", "metadata"), "permanent", 1)
+        await submit_batch(res)
+        await drain(res.settings, res.stages, res.store)
+
+        results = await notify.flush(res)
+        assert [r.ok for r in results] == [True, True]
+        [hook] = rx.at("hook")
+        assert hook["title"] == "mamfast: scan finished: 1 needs attention, 2 ready to upload"
+        assert (
+            hook["body"]
+            .splitlines()[0]
+            .startswith("- needs attention: Book 03 (B0NOTIFY03): metadata: simulated bad input")
+        )
+        assert {e["asin"] for e in hook["events"]} == set(ASINS)
+        assert "content" in hook  # Discord webhooks read `content`
+        [apprise_post] = rx.at("apprise")
+        assert apprise_post["title"] == hook["title"]
+        assert "B0NOTIFY01" in apprise_post["message"]
+
+        assert await notify.flush(res) == []  # nothing new: nothing sent
+        assert len(rx.posts) == 2
+
+
+async def test_a_scan_is_announced_only_when_all_its_releases_finished(make_resources, redis):
+    async with receiver() as rx:
+        res = await make_resources(instrumented_pipeline(), notify_urls=[SecretStr(rx.url("hook"))])
+        await submit_batch(res, ASINS[:1])
+        await drain(res.settings, res.stages, res.store)
+        await submit_batch(res, ASINS[1:])  # a second scan, not finished yet
+        await notify.flush(res)
+        assert [len(p["events"]) for p in rx.at("hook")] == [1]
+        await drain(res.settings, res.stages, res.store)
+        await notify.flush(res)
+        assert [len(p["events"]) for p in rx.at("hook")] == [1, 2]
+
+
+async def test_filter_retry_and_loose_events(make_resources, redis):
+    async with receiver() as rx:
+        res = await make_resources(
+            instrumented_pipeline(),
+            notify_urls=[SecretStr(rx.url("hook"))],
+            notify_events=["needs_attention", "ready"],
+        )
+        await redis.hset(plan("B0NOTIFY01", "stage"), "permanent", 1)
+        await submit_batch(res, ASINS[:1])
+        await drain(res.settings, res.stages, res.store)
+
+        rx.status = 500  # the webhook is down: nothing is lost
+        [failed] = await notify.flush(res)
+        assert not failed.ok and failed.detail == "HTTP 500"
+        rx.status = 200
+        await notify.flush(res)
+        assert [p["events"][0]["status"] for p in rx.at("hook")] == ["needs_attention"] * 2
+
+        await redis.delete(plan("B0NOTIFY01", "stage"))
+        assert (await control.retry(res, "B0NOTIFY01")).ok
+        await drain(res.settings, res.stages, res.store)
+        await notify.flush(res)
+        last = rx.at("hook")[-1]
+        assert last["title"] == "mamfast: releases updated: 1 ready to upload"
+
+
+async def test_filter_drops_unwanted_events(make_resources, redis):
+    async with receiver() as rx:
+        res = await make_resources(
+            instrumented_pipeline(),
+            notify_urls=[SecretStr(rx.url("hook"))],
+            notify_events=["needs_attention"],
+        )
+        await submit_batch(res, ASINS[:2])
+        await drain(res.settings, res.stages, res.store)
+        assert await notify.flush(res) == []
+        assert rx.posts == []
+
+
+def test_urls_are_masked():
+    assert notify.mask("discord://1234/SECRETTOKEN") == "discord://***"
+    assert notify.mask("https://hooks.example/T0K3N") == "https://***"
+
+
+def test_notify_test_command_reports_each_url_masked(monkeypatch):
+    import asyncio
+    import threading
+
+    from typer.testing import CliRunner
+
+    from mamfast.cli.app import app
+
+    ready = threading.Event()
+    holder: dict = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            async with receiver() as rx:
+                holder["rx"] = rx
+                ready.set()
+                while not holder.get("stop"):
+                    await asyncio.sleep(0.05)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    ready.wait(10)
+    rx = holder["rx"]
+    try:
+        monkeypatch.setenv("MAMFAST_NOTIFY_URLS", f"{rx.url('hook/SECRET')},bogus://nothing/SECRET")
+        result = CliRunner().invoke(app, ["notify", "test"])
+    finally:
+        holder["stop"] = True
+        thread.join()
+    assert result.exit_code == 1
+    assert "http://***: sent" in result.output
+    assert "bogus://***: failed (not a URL Apprise understands)" in result.output
+    assert "SECRET" not in result.output
+    assert rx.at("hook/SECRET")[0]["title"] == "mamfast: test notification"

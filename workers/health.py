@@ -1,0 +1,30 @@
+"""`mamfast health`: is a worker on this host alive? One Redis round trip, short timeouts.
+
+Each worker process refreshes `mamfast:worker:{host}:{pid}:{queue}` every 5 s
+with a 15 s TTL. In a container the hostname is the container's, so the
+healthcheck sees exactly the workers of its own container.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from mamfast import keys
+from mamfast.config import Settings
+from mamfast.embedded import default_redis_url
+
+
+async def host_has_live_worker(settings: Settings, queue: str | None = None) -> bool:
+    url = settings.secret("redis_url") or default_redis_url(settings)
+    redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    pattern = f"{keys.WORKER_PREFIX}{keys.hostname()}:*"
+    try:
+        async for raw in redis.scan_iter(match=pattern, count=1000):
+            key = raw.decode()
+            if queue is None or key.endswith(":" + keys.queue_label(queue)):
+                return True
+        return False
+    except OSError:
+        return False
+    finally:
+        await redis.aclose()
