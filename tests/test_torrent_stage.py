@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -252,3 +253,42 @@ async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_res
     running.cancel()
     with pytest.raises(asyncio.CancelledError):
         await running
+
+
+async def test_discovered_book_staged_then_hashed_through_the_engine(make_resources, settings):
+    """The real staging stage feeds the real torrent stage; their details sit side by side."""
+    from mamfast.discovery import discover
+    from mamfast.stages import staging
+    from tests.support.library import age, audible
+    from tests.support.library import book as library_book
+
+    assert settings.library_dir is not None
+    library_book(
+        settings.library_dir / "Brandon Sanderson/The Stormlight Archive/The Way of Kings",
+        {"The Way of Kings.m4b": os.urandom(300_001), "cover.jpg": os.urandom(20_000)},
+        metadata=audible(
+            "B003ZWFO7E",
+            "The Way of Kings",
+            authors=["Brandon Sanderson"],
+            series=("The Stormlight Archive", "1"),
+            release_date="2010-08-31",
+        ),
+    )
+    age(settings.library_dir)
+    (candidate,) = discover(settings).releases
+    stages = {
+        **torrent_pipeline(),
+        Stage.STAGE: StageSpec(Stage.STAGE, staging.run, staging.artifacts_missing),
+    }
+    res = await make_resources(stages)
+    await submit(res, candidate.to_release())
+    await drain(res.settings, res.stages, res.store)
+    record = await res.store.get("B003ZWFO7E")
+    assert record is not None and record.status is Status.READY, record and record.last_error
+    staged = Path(record.staging_dir or "")
+    assert record.infohash == mktorrent_infohash(staged, 15)
+    meta = read_torrent(Path(record.torrent_path or ""))
+    assert meta.name == staged.name
+    assert [f.relpath for f in meta.files] == sorted(record.staged_files)
+    assert {"naming", "staging", "torrent"} <= set(record.details)
+    assert stage.NO_ANNOUNCE in record.warnings
