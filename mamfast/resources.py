@@ -7,9 +7,12 @@ in one process (as `mamfast run` does) each get their own.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -33,6 +36,9 @@ class Resources:
     settings: Settings
     redis: ArqRedis
     stages: Mapping[Stage, StageSpec]
+    # Torrent hashing threads, apart from the default executor so a long hash
+    # cannot starve other `to_thread` work (threads start only when first used).
+    hash_pool: ThreadPoolExecutor = field(default_factory=lambda: make_hash_pool(None))
     store: ReleaseStore = field(init=False)
     # Set by open_resources(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
@@ -68,7 +74,29 @@ async def open_resources(
     settings: Settings, redis: ArqRedis, stages: Mapping[Stage, StageSpec]
 ) -> Resources:
     """Everything a worker's stages need, created once at worker start."""
-    res = Resources(settings=settings, redis=redis, stages=stages)
+    res = Resources(
+        settings=settings,
+        redis=redis,
+        stages=stages,
+        hash_pool=make_hash_pool(settings.torrent_workers),
+    )
+    res.on_close(_shutdown(res.hash_pool))
     res.audnex = AudnexClient.for_worker(settings, redis)
     res.on_close(res.audnex.close)
     return res
+
+
+def make_hash_pool(workers: int | None) -> ThreadPoolExecutor:
+    """One thread per core by default: SHA-1 is CPU-bound, more threads only contend."""
+    return ThreadPoolExecutor(
+        max_workers=workers or os.cpu_count() or 2, thread_name_prefix="mamfast-hash"
+    )
+
+
+def _shutdown(pool: ThreadPoolExecutor) -> Closer:
+    async def close() -> None:
+        # Running hashes were cancelled with their jobs and stop within one chunk;
+        # wait for them off the event loop.
+        await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
+
+    return close

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from mamfast.cli import metadata_cmds, naming_cmds, notify_cmds, pipeline_cmds, run_cmds
+from mamfast.cli import (
+    metadata_cmds,
+    naming_cmds,
+    notify_cmds,
+    pipeline_cmds,
+    run_cmds,
+    torrent_cmds,
+)
 
 app = typer.Typer(
     name="mamfast",
@@ -19,6 +26,7 @@ run_cmds.register(app)
 notify_cmds.register(app)
 naming_cmds.register(app)
 metadata_cmds.register(app)
+torrent_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,226 @@
+"""The torrent stage: staged folder -> TORRENT_DIR/<folder>/<folder>.torrent + infohash.
+
+Idempotent: a torrent already on disk with the recorded infohash and the
+staged folder's exact file list is reused without rehashing, as long as no
+staged file's size or mtime changed since it was made (else it is rehashed
+and must reproduce the recorded infohash). Deterministic:
+the same folder always gives the same infohash, so a re-run after a crash
+reproduces what was recorded; if it does not, the files changed, and the
+stage stops (`InfohashMismatchError`) rather than turn one release into two
+torrents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mamfast.config import Settings
+from mamfast.errors import InfohashMismatchError, TorrentError
+from mamfast.models import Release, StageResult
+from mamfast.resources import Resources
+from mamfast.torrents.create import (
+    create_torrent,
+    remove_stale_temp,
+    with_announce,
+    write_torrent_atomic,
+)
+from mamfast.torrents.files import Content, scan_content
+from mamfast.torrents.inspect import TorrentMeta, parse_torrent, read_torrent
+from mamfast.torrents.mkbrr import MkbrrOptions, create_with_mkbrr
+
+NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tracker"
+
+
+def torrent_file(settings: Settings, folder: str) -> Path:
+    """Where a release's .torrent lives: one folder per release."""
+    return settings.torrent_path / folder / f"{folder}.torrent"
+
+
+async def run(res: Resources, release: Release) -> StageResult:
+    settings = res.settings
+    started = time.perf_counter()
+    staged = _staged_folder(release)
+    dest = torrent_file(settings, staged.name)
+    announce = settings.secret("announce_url")
+    # Listing is quick I/O: the default executor, so it never queues behind another hash.
+    content = await asyncio.to_thread(scan_content, staged)
+    await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
+
+    meta = await _reuse(settings, release, content, dest, announce)
+    backend = "reused"
+    if meta is None:
+        backend = settings.torrent_backend
+        if backend == "mkbrr":
+            data = await _with_mkbrr(settings, content, dest, announce)
+        else:
+            data = await _with_builtin(res, release, content, announce)
+        meta = parse_torrent(data)  # the same validation any torrent from disk gets
+        _same_infohash(release, meta.infohash)  # before anything is written
+        await asyncio.to_thread(_publish, settings, data, dest)
+    return _result(release, dest, meta, content, backend, started)
+
+
+def artifacts_missing(release: Release) -> str | None:
+    """Why the torrent checkpoint no longer holds (None when it does)."""
+    if not release.torrent_path:
+        return "no torrent file is recorded"
+    path = Path(release.torrent_path)
+    if not path.is_file():
+        return f"the torrent file {path} is gone"
+    if release.infohash:
+        try:
+            found = read_torrent(path).infohash
+        except TorrentError as exc:
+            return f"the torrent file {path} is unreadable ({exc.message})"
+        if found != release.infohash:
+            return f"the torrent file {path} holds infohash {found}, not {release.infohash}"
+    return None
+
+
+def _staged_folder(release: Release) -> Path:
+    if not release.staging_dir:
+        raise TorrentError(
+            "no staged folder is recorded for this release",
+            hint=f"run `mamfast reset {release.asin} --stage stage`",
+        )
+    folder = Path(release.staging_dir)
+    if not folder.is_dir():
+        raise TorrentError(
+            f"the staged folder {folder} is missing",
+            hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
+        )
+    return folder
+
+
+async def _reuse(
+    settings: Settings, release: Release, content: Content, dest: Path, announce: str | None
+) -> TorrentMeta | None:
+    """The recorded torrent, if it still describes the staged files (announce refreshed)."""
+    if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
+        return None
+    meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
+    if meta is not None and announce and _announce(meta) != announce:
+        # announce sits outside info: updating it keeps the infohash
+        meta = parse_torrent(with_announce(meta.data, announce))
+        await asyncio.to_thread(_publish, settings, meta.data, dest)
+    return meta
+
+
+def _publish(settings: Settings, data: bytes, dest: Path) -> None:
+    write_torrent_atomic(data, dest)
+    _chown(settings, dest)
+
+
+def _fingerprint(content: Content) -> str:
+    """Names, sizes and mtimes of the staged files: cheap evidence that nothing was edited."""
+    stamp = "\n".join(f"{f.relpath}\t{f.length}\t{f.mtime_ns}" for f in content.files)
+    return hashlib.sha1(stamp.encode("utf-8")).hexdigest()
+
+
+def _recorded_fingerprint(release: Release) -> str | None:
+    recorded = release.details.get("torrent")
+    return recorded.get("fingerprint") if isinstance(recorded, dict) else None
+
+
+def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None:
+    """The torrent on disk, if it is the recorded one and lists exactly the staged files."""
+    try:
+        meta = read_torrent(dest)
+    except TorrentError:
+        return None  # missing or damaged: re-create (and compare with the recorded hash)
+    staged = [(f.parts, f.length) for f in content.files]
+    listed = [(f.path, f.length) for f in meta.files]
+    if meta.infohash != infohash or meta.name != content.name or listed != staged:
+        return None
+    return meta
+
+
+async def _with_builtin(
+    res: Resources, release: Release, content: Content, announce: str | None
+) -> bytes:
+    settings = res.settings
+
+    async def progress(done: int, total: int) -> None:
+        await res.report_progress(release.asin, "torrent", done, total)
+
+    created = await create_torrent(
+        content.root,
+        source=settings.torrent_source,
+        announce=announce,
+        piece_exp=settings.torrent_piece_length,
+        max_exp=settings.torrent_max_piece_length,
+        workers=settings.torrent_workers,
+        executor=res.hash_pool,
+        progress=progress,
+        content=content,
+    )
+    return created.data
+
+
+async def _with_mkbrr(
+    settings: Settings, content: Content, dest: Path, announce: str | None
+) -> bytes:
+    meta = await create_with_mkbrr(content, dest.parent, MkbrrOptions.from_settings(settings))
+    if announce and announce != _announce(meta):
+        return with_announce(meta.data, announce)  # ours wins; the infohash is unchanged
+    return meta.data
+
+
+def _same_infohash(release: Release, infohash: str) -> None:
+    if release.infohash and release.infohash != infohash:
+        raise InfohashMismatchError(
+            f"re-creating the torrent gave infohash {infohash}, but {release.infohash} is "
+            f"recorded for {release.asin}: the staged files changed since the torrent was "
+            "made, and one release must never become two torrents",
+            hint="restore the original files; if they changed on purpose, run "
+            f"`mamfast reset {release.asin} --stage torrent --forget-torrent`",
+        )
+
+
+def _result(
+    release: Release,
+    dest: Path,
+    meta: TorrentMeta,
+    content: Content,
+    backend: str,
+    started: float,
+) -> StageResult:
+    seconds = time.perf_counter() - started
+    details: dict[str, Any] = {
+        "backend": backend,
+        "piece_length": meta.piece_length,
+        "piece_count": meta.piece_count,
+        "bytes": meta.total_size,
+        "files": len(meta.files),
+        "seconds": round(seconds, 3),
+        "fingerprint": _fingerprint(content),  # a later run reuses the torrent only if equal
+    }
+    return StageResult(
+        updates={
+            "torrent_path": str(dest),
+            "infohash": meta.infohash,
+            "details": {**release.details, "torrent": details},
+        },
+        warnings=[] if meta.announce else [NO_ANNOUNCE],
+    )
+
+
+def _announce(meta: TorrentMeta) -> str | None:
+    return meta.announce.get_secret_value() if meta.announce else None
+
+
+def _chown(settings: Settings, dest: Path) -> None:
+    """Hand the torrent and its folder to PUID/PGID (e.g. Unraid's 99:100) when set."""
+    if settings.puid is None and settings.pgid is None:
+        return
+    uid = -1 if settings.puid is None else settings.puid
+    gid = -1 if settings.pgid is None else settings.pgid
+    for path in (dest.parent, dest):
+        with contextlib.suppress(PermissionError):
+            os.chown(path, uid, gid)

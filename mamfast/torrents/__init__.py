@@ -1,0 +1,41 @@
+"""Torrent creation, inspection and verification (BitTorrent v1, private).
+
+One concept per module, after mkbrr's layout: `files` (what goes in, in which
+order), `pieces` (piece length), `hasher` (parallel SHA-1), `metainfo`
+(bencoding and the info dict), `create`, `inspect` (read and validate),
+`verify`, and `mkbrr` (the optional external backend).
+"""
+
+from mamfast.torrents.create import (
+    CreatedTorrent,
+    create_torrent,
+    with_announce,
+    write_torrent_atomic,
+)
+from mamfast.torrents.files import Content, ContentFile, scan_content
+from mamfast.torrents.hasher import PieceHashes, Progress, hash_pieces
+from mamfast.torrents.inspect import TorrentFile, TorrentMeta, mask_url, parse_torrent, read_torrent
+from mamfast.torrents.pieces import auto_piece_exp, choose_piece_exp
+from mamfast.torrents.verify import VerifyResult, verify
+
+__all__ = [
+    "Content",
+    "ContentFile",
+    "CreatedTorrent",
+    "PieceHashes",
+    "Progress",
+    "TorrentFile",
+    "TorrentMeta",
+    "VerifyResult",
+    "auto_piece_exp",
+    "choose_piece_exp",
+    "create_torrent",
+    "hash_pieces",
+    "mask_url",
+    "parse_torrent",
+    "read_torrent",
+    "scan_content",
+    "verify",
+    "with_announce",
+    "write_torrent_atomic",
+]
