@@ -18,6 +18,7 @@ from arq.connections import ArqRedis
 from mamfast import keys
 from mamfast.audnex import AudnexClient
 from mamfast.config import Settings
+from mamfast.qbit import QbitClient
 from mamfast.store import ReleaseStore
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class Resources:
     settings: Settings
     redis: ArqRedis
     stages: Mapping[Stage, StageSpec]
+    qbit: QbitClient | None = None  # None when MAMFAST_QBIT_URL is not set
     store: ReleaseStore = field(init=False)
     # Set by open_resources(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
@@ -71,4 +73,9 @@ async def open_resources(
     res = Resources(settings=settings, redis=redis, stages=stages)
     res.audnex = AudnexClient.for_worker(settings, redis)
     res.on_close(res.audnex.close)
+    if settings.qbit_url:
+        # No network here: the client logs in on first use, so a worker starts even
+        # while qBittorrent is down (the upload stage then retries).
+        res.qbit = QbitClient.from_settings(settings)
+        res.on_close(res.qbit.close)
     return res
