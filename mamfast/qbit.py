@@ -44,7 +44,9 @@ T = TypeVar("T")
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
 CONFIRM_SECONDS = 5.0  # how long an added (or "maybe present") torrent may take to be listed
 CONFIRM_POLL = 0.05
-SEED_POLL = 0.25
+SEED_POLL = 0.1  # a poll costs qBittorrent ~2 ms; fast while a small torrent checks...
+SLOW_POLL = 0.5  # ...and slower once a big one takes its time
+FAST_POLL_SECONDS = 10.0
 INCOMPLETE_SETTLE = 3.0  # a downloading state must persist this long before we believe it
 LOGIN_HINT = "check MAMFAST_QBIT_USERNAME/PASSWORD"
 URL_HINT = "is qBittorrent running and its WebUI enabled? check MAMFAST_QBIT_URL"
@@ -277,7 +279,6 @@ class QbitClient:
         *,
         timeout: float,
         settle: float = INCOMPLETE_SETTLE,
-        poll: float = SEED_POLL,
     ) -> SeedCheck:
         """Watch the torrent until it seeds, or until it is clear that it cannot.
 
@@ -312,7 +313,7 @@ class QbitClient:
                     seconds=now - watch.started,
                     last_error=last_error,
                 )
-            await asyncio.sleep(poll)
+            await asyncio.sleep(SEED_POLL if now - watch.started < FAST_POLL_SECONDS else SLOW_POLL)
 
     # ------------------------------------------------------------------ plumbing
 
