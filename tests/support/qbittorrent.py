@@ -53,6 +53,7 @@ class QbitServer:
     web_port: int = field(default_factory=free_port)
     bt_port: int = field(default_factory=free_port)
     binary: str = "qbittorrent-nox"
+    refresh_ms: int = 250  # qBittorrent's default is 1500: state changes show that late
     process: subprocess.Popen[bytes] | None = None
     _password_line: str = ""
 
@@ -101,7 +102,7 @@ class QbitServer:
                 "Session\\AddTrackersEnabled=false",
                 "Session\\TempPathEnabled=false",
                 f"Session\\DefaultSavePath={self.downloads}",
-                "Session\\RefreshInterval=250",
+                f"Session\\RefreshInterval={self.refresh_ms}",
                 "[Preferences]",
                 "General\\Locale=en",
                 "Connection\\ResolvePeerCountries=false",

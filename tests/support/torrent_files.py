@@ -50,20 +50,22 @@ def write_files(folder: Path, sizes: tuple[int, ...] = DEFAULT_SIZES) -> None:
         (folder / f"{folder.name} - Part {index + 1:02d}.m4b").write_bytes(os.urandom(size))
 
 
-def make_torrent(folder: Path, out: Path, *, announce_port: int | None = None) -> str:
+def make_torrent(
+    folder: Path,
+    out: Path,
+    *,
+    announce_port: int | None = None,
+    piece_length: int = PIECE_LENGTH,
+) -> str:
     """Write a private v1 multi-file torrent of `folder` to `out`; return its infohash."""
     paths = sorted(p for p in folder.rglob("*") if p.is_file())
-    blob = b"".join(p.read_bytes() for p in paths)
-    pieces = b"".join(
-        hashlib.sha1(blob[i : i + PIECE_LENGTH]).digest() for i in range(0, len(blob), PIECE_LENGTH)
-    )
     info = {
         "files": [
             {"length": p.stat().st_size, "path": list(p.relative_to(folder).parts)} for p in paths
         ],
         "name": folder.name,
-        "piece length": PIECE_LENGTH,
-        "pieces": pieces,
+        "piece length": piece_length,
+        "pieces": _pieces(paths, piece_length),
         "private": 1,
         "source": "MAM",
     }
@@ -72,6 +74,22 @@ def make_torrent(folder: Path, out: Path, *, announce_port: int | None = None) -
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(bencode.encode(meta))
     return hashlib.sha1(bencode.encode(info)).hexdigest()
+
+
+def _pieces(paths: list[Path], piece_length: int) -> bytes:
+    """SHA-1 of each piece across the files in order (pieces span file boundaries)."""
+    digests = []
+    buffer = b""
+    for path in paths:
+        with path.open("rb") as fh:
+            while chunk := fh.read(piece_length - len(buffer)):
+                buffer += chunk
+                if len(buffer) == piece_length:
+                    digests.append(hashlib.sha1(buffer).digest())
+                    buffer = b""
+    if buffer:
+        digests.append(hashlib.sha1(buffer).digest())
+    return b"".join(digests)
 
 
 def stage_book(
