@@ -289,7 +289,7 @@ class QbitClient:
         torrent is never checked by qBittorrent on its own, so one that shows
         incomplete is rechecked once (it stops again after the check).
         """
-        watch = _Watch(started=time.monotonic(), settle=settle)
+        watch = SeedWatch(started=time.monotonic(), settle=settle)
         view: TorrentView | None = None
         last_error: str | None = None
         while True:
@@ -397,8 +397,8 @@ def _unchecked_pause(view: TorrentView | None) -> bool:
 
 
 @dataclass
-class _Watch:
-    """What `wait_seeding` remembers between polls."""
+class SeedWatch:
+    """A seeding verdict from successive looks at one torrent (`wait_seeding` polls it)."""
 
     started: float
     settle: float

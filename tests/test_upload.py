@@ -16,16 +16,17 @@ from typing import Any
 
 import pytest
 import qbittorrentapi
+from aiohttp import web
 from pydantic import SecretStr
 
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
 from mamfast.models import Release, Stage, StageResult, Status
 from mamfast.pipeline import Pipeline, StageSpec, submit
-from mamfast.qbit import SEEDING_STATES
+from mamfast.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
 from mamfast.resources import Resources
 from mamfast.stages import upload
 from tests.support.drain import drain
-from tests.support.qbit_proxy import QbitProxy
+from tests.support.qbit_proxy import CONFLICT_5X, FAILS_4X, ZERO_COUNT_5X, QbitProxy
 from tests.support.qbittorrent import QbitServer
 from tests.support.torrent_files import StagedBook, make_torrent, stage_book, write_files
 
@@ -178,17 +179,42 @@ async def test_eight_concurrent_jobs_add_once(make_resources, qbit_server, qbit_
     assert_seeding_once(qbit_admin, book)
 
 
+@pytest.mark.parametrize(
+    ("answer", "recorded"),
+    [
+        (FAILS_4X, "Fails."),
+        (CONFLICT_5X, "409 Conflict: Torrent is already present"),
+        (ZERO_COUNT_5X, "success_count=0 pending_count=0 failure_count=1"),
+    ],
+    ids=["fails-4.5", "409-5.2", "json-zero-5.2"],
+)
 async def test_lost_add_answer_still_succeeds_without_a_second_add(
-    make_resources, qbit_server, qbit_admin, proxy, book
+    make_resources, qbit_server, qbit_admin, proxy, book, answer, recorded
 ):
-    proxy.lose_add_answer = True  # qBittorrent adds it, the client hears `Fails.`
+    proxy.add_answer = answer  # qBittorrent adds it, the client hears "nothing added"
     res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.COMPLETE
     record = result.updates["details"]["qbit"]
-    assert record["answer"] == "Fails." and record["added"] is False
+    assert record["answer"] == recorded and record["added"] is False
     assert proxy.adds == 1 and proxy.answers == ["Ok."]
     assert_seeding_once(qbit_admin, book)
+
+
+async def test_refused_add_is_a_failure_with_the_clients_answer(
+    make_resources, qbit_server, qbit_admin, proxy, book
+):
+    # The proxy swallows the add (nothing reaches qBittorrent) and says `Fails.`.
+    async def swallow(request: Any) -> None:
+        if request.path.endswith("/torrents/add"):
+            raise web.HTTPOk(text="Fails.")
+
+    proxy.before_forward = swallow
+    res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+    with pytest.raises(UploadError) as info:
+        await upload.run(res, book.release(ASIN))
+    assert "'Fails.'" in str(info.value) and book.infohash in str(info.value)
+    assert qbit_admin.torrents_info() == []
 
 
 # --------------------------------------------------------------------------- restarts
@@ -388,3 +414,47 @@ def test_info_span_hashes_the_raw_info_dict(book):
     start, end = upload.info_span(data)
     assert data[start : start + 1] == b"d" and data[end - 1 : end] == b"e"
     assert upload.read_torrent(book.release(ASIN)).infohash == book.infohash
+
+
+# --------------------------------------------------------------------------- state names
+
+
+def view(state: str, progress: float) -> TorrentView:
+    return TorrentView(hash="ab" * 20, state=state, progress=progress)
+
+
+@pytest.mark.parametrize(
+    ("state", "progress", "verdict"),
+    [
+        ("stalledUP", 1.0, SeedVerdict.SEEDING),
+        ("uploading", 1.0, SeedVerdict.SEEDING),
+        ("queuedUP", 1.0, SeedVerdict.SEEDING),
+        ("forcedUP", 1.0, SeedVerdict.SEEDING),
+        ("pausedUP", 1.0, SeedVerdict.PAUSED_COMPLETE),  # 4.x
+        ("stoppedUP", 1.0, SeedVerdict.PAUSED_COMPLETE),  # 5.x
+        ("missingFiles", 0.0, SeedVerdict.MISSING_FILES),
+        ("error", 1.0, SeedVerdict.MISSING_FILES),
+        ("checkingResumeData", 1.0, None),  # skip-checking shows 100% before it is sure
+        ("checkingUP", 0.4, None),
+        ("moving", 0.0, None),
+    ],
+)
+def test_seed_verdict_for_each_state(state, progress, verdict):
+    assert SeedWatch(started=0.0, settle=3.0).judge(view(state, progress), now=0.0) is verdict
+
+
+@pytest.mark.parametrize("state", ["stalledDL", "downloading", "pausedDL", "stoppedDL"])
+def test_incomplete_only_once_it_lasts(state):
+    watch = SeedWatch(started=0.0, settle=3.0)
+    assert watch.judge(view(state, 0.2), now=0.0) is None
+    assert watch.judge(view("checkingDL", 0.2), now=1.0) is None  # a check resets it
+    assert watch.judge(view(state, 0.2), now=2.0) is None
+    assert watch.judge(view(state, 0.2), now=5.0) is SeedVerdict.INCOMPLETE
+
+
+def test_a_vanished_torrent_gets_the_settle_time_to_come_back():
+    watch = SeedWatch(started=0.0, settle=3.0)
+    assert watch.judge(None, now=0.0) is None  # a restarting qBittorrent may still load it
+    assert watch.judge(view("checkingResumeData", 1.0), now=1.0) is None
+    assert watch.judge(None, now=2.0) is None
+    assert watch.judge(None, now=5.0) is SeedVerdict.GONE

@@ -1,9 +1,11 @@
 """A loopback HTTP proxy in front of the real qBittorrent, for faults no client shows alone.
 
 It forwards every request unchanged (cookies included) and counts the
-`torrents/add` calls. With `lose_add_answer` it forwards an add, lets the real
-qBittorrent act on it, and then answers `Fails.` as if the reply had been lost
-or garbled: the torrent is there, the answer says it is not. `after_add` runs
+`torrents/add` calls. With `add_answer` set it forwards an add, lets the real
+qBittorrent act on it, and then answers with that instead, as if the reply had
+been lost or garbled: the torrent is there, the answer says it is not. The
+presets are what each qBittorrent generation says when nothing was added:
+`Fails.` (4.5-5.1), 409 and a JSON count of zero (5.2+). `after_add` runs
 (in a thread) between forwarding an add and answering it, e.g. to restart
 qBittorrent at exactly that moment; `before_forward` runs before any request is
 forwarded. While qBittorrent is down the proxy answers 502, as a reverse proxy
@@ -26,10 +28,26 @@ ADD_PATH = "/api/v2/torrents/add"
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}
 
 
+@dataclass(frozen=True)
+class FakeAnswer:
+    status: int
+    body: str
+    content_type: str = "text/plain"
+
+
+FAILS_4X = FakeAnswer(200, "Fails.")
+CONFLICT_5X = FakeAnswer(409, "Torrent is already present")
+ZERO_COUNT_5X = FakeAnswer(
+    200,
+    '{"success_count":0,"failure_count":1,"pending_count":0,"added_torrent_ids":[]}',
+    "application/json",
+)
+
+
 @dataclass
 class QbitProxy:
     upstream: str
-    lose_add_answer: bool = False
+    add_answer: FakeAnswer | None = None
     after_add: Callable[[], None] | None = None
     before_forward: Callable[[web.Request], Awaitable[None]] | None = None
     adds: int = 0
@@ -84,8 +102,12 @@ class QbitProxy:
             self.answers.append(payload.decode(errors="replace"))
             if self.after_add is not None:
                 await asyncio.to_thread(self.after_add)
-            if self.lose_add_answer:
-                return web.Response(status=200, text="Fails.")
+            if self.add_answer is not None:
+                return web.Response(
+                    status=self.add_answer.status,
+                    text=self.add_answer.body,
+                    content_type=self.add_answer.content_type,
+                )
         return web.Response(status=status, body=payload, headers=out_headers)
 
 
