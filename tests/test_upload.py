@@ -114,8 +114,9 @@ async def test_without_a_client_the_release_ends_ready(make_resources, book):
 
 
 async def test_first_add_seeds_and_a_second_is_a_no_op(
-    make_resources, qbit_server, qbit_admin, proxy, book
+    make_resources, qbit_server, qbit_admin, proxy, book, caplog
 ):
+    caplog.set_level(logging.DEBUG)
     res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
     first = await upload.run(res, book.release(ASIN))
     assert first.final_status is Status.COMPLETE
@@ -131,6 +132,10 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
     assert second.updates["details"]["qbit"]["added"] is False
     assert proxy.adds == 1  # the second run looked the hash up and did not add
     assert_seeding_once(qbit_admin, book)
+    # Neither the announce URL (it holds the passkey) nor the password is ever logged.
+    assert "added in qBittorrent" in caplog.text
+    assert "/announce" not in caplog.text and qbit_server.password not in caplog.text
+    assert "/announce" not in repr(first.updates) + repr(second.updates)
 
 
 @pytest.mark.parametrize(
