@@ -130,7 +130,7 @@ async def one_mode(
     admin = qbittorrentapi.Client(host=qbit.url, username=qbit.username, password=qbit.password)
     empty(admin)
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         redis_url=redis_url,
         data_dir=Path(tempfile.gettempdir()),
         qbit_url=qbit.url,
