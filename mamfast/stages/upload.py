@@ -79,9 +79,7 @@ class SavePaths:
 async def run(res: Resources, release: Release) -> StageResult:
     if res.qbit is None:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
-        return StageResult(
-            final_status=Status.READY, updates={"details": {**release.details, "qbit": note}}
-        )
+        return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
     started = time.monotonic()
     torrent = read_torrent(release)
     path_map = PathMap.parse(res.settings.qbit_path_map, setting=PATH_MAP_SETTING)
@@ -101,7 +99,7 @@ async def run(res: Resources, release: Release) -> StageResult:
         options.save_path,
     )
     record = _record(result, check, options, paths, seconds, moved_from)
-    updates: dict[str, Any] = {"details": {**release.details, "qbit": record}}
+    updates: dict[str, Any] = {"details": {"qbit": record}}  # the engine merges details
     if release.infohash is None:
         updates["infohash"] = torrent.infohash
     warnings = []
