@@ -21,6 +21,7 @@ from arq.connections import ArqRedis
 from mamfast import keys
 from mamfast.audnex import AudnexClient
 from mamfast.config import Settings
+from mamfast.qbit import QbitClient
 from mamfast.store import ReleaseStore
 
 if TYPE_CHECKING:
@@ -39,6 +40,7 @@ class Resources:
     # Torrent hashing threads, apart from the default executor so a long hash
     # cannot starve other `to_thread` work (threads start only when first used).
     hash_pool: ThreadPoolExecutor = field(default_factory=lambda: make_hash_pool(None))
+    qbit: QbitClient | None = None  # None when MAMFAST_QBIT_URL is not set
     store: ReleaseStore = field(init=False)
     # Set by open_resources(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
@@ -83,6 +85,11 @@ async def open_resources(
     res.on_close(_shutdown(res.hash_pool))
     res.audnex = AudnexClient.for_worker(settings, redis)
     res.on_close(res.audnex.close)
+    if settings.qbit_url:
+        # No network here: the client logs in on first use, so a worker starts even
+        # while qBittorrent is down (the upload stage then retries).
+        res.qbit = QbitClient.from_settings(settings)
+        res.on_close(res.qbit.close)
     return res
 
 

@@ -19,6 +19,11 @@ from mamfast.connections import connect
 from mamfast.embedded import RedisServer, free_port
 from mamfast.pipeline import Pipeline
 from mamfast.resources import Resources, open_resources
+from tests.support.qbittorrent import (  # noqa: F401 (fixtures, and the log-tail-on-failure hook)
+    pytest_runtest_makereport,
+    qbit_admin,
+    qbit_server,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
