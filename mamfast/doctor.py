@@ -32,6 +32,7 @@ class Check(BaseModel):
     detail: str
     fix: str = ""
     skipped: bool = False
+    warning: bool = False  # works, but degraded (does not fail the doctor)
 
 
 CheckFn = Callable[[Settings], Awaitable[Check]]
@@ -47,6 +48,10 @@ def failed(name: str, detail: str, fix: str) -> Check:
 
 def skipped(name: str, detail: str) -> Check:
     return Check(name=name, ok=True, detail=detail, skipped=True)
+
+
+def warned(name: str, detail: str, fix: str) -> Check:
+    return Check(name=name, ok=True, detail=detail, fix=fix, warning=True)
 
 
 # --------------------------------------------------------------------------- Redis
@@ -230,6 +235,117 @@ async def check_announce(settings: Settings) -> Check:
     return passed(name, f"{shown} (passkey hidden)")
 
 
+# --------------------------------------------------------------------------- services
+
+
+async def check_qbit(settings: Settings) -> Check:
+    from mamfast.errors import MamfastError
+    from mamfast.qbit import QbitClient
+
+    name = "qBittorrent"
+    if not settings.qbit_url:
+        return skipped(name, "MAMFAST_QBIT_URL not set: releases stop at `ready` (nothing added)")
+    client = QbitClient.from_settings(settings)
+    try:
+        await client.login()
+        version = await client.version()
+    except MamfastError as exc:
+        return failed(name, f"{client.url}: {exc.message}", exc.hint or "check MAMFAST_QBIT_URL")
+    finally:
+        await client.close()
+    return passed(
+        name,
+        f"{client.url}: {version.app} (Web API {version.web_api}), logged in as "
+        f"{settings.qbit_username}",
+    )
+
+
+PROBE_NAME = "mamfast-doctor-probe"
+
+
+async def check_qbit_paths(settings: Settings) -> Check:
+    """Prove the path mapping: qBittorrent must find a probe file we just wrote."""
+    from mamfast.errors import MamfastError
+    from mamfast.pathmap import PathMap
+    from mamfast.qbit import AddOptions, QbitClient
+
+    name = "qBittorrent paths"
+    if not settings.qbit_url:
+        return skipped(name, "no qBittorrent configured")
+    folder = settings.seed_path / PROBE_NAME
+    client = QbitClient.from_settings(settings)
+    infohash = None
+    try:
+        mapping = PathMap.parse(settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
+        torrent, infohash = await _probe_torrent(settings, folder)
+        theirs = mapping.to_theirs(str(settings.seed_path))
+        options = AddOptions(
+            save_path=theirs,
+            category=settings.qbit_category,
+            tags=["mamfast-doctor"],
+            paused=True,
+            skip_checking=False,
+        )
+        await client.add(torrent, infohash, options)
+        check = await client.wait_seeding(infohash, timeout=30, settle=2)
+    except MamfastError as exc:
+        return failed(name, exc.message, exc.hint or "see the message")
+    finally:
+        if infohash is not None:
+            with contextlib.suppress(Exception):
+                await client.remove(infohash)
+        await client.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    if check.ok:
+        return passed(name, f"qBittorrent finds our {settings.seed_path} at {theirs}")
+    seen = check.torrent.describe() if check.torrent else "nothing"
+    return failed(
+        name,
+        f"we wrote {folder}; qBittorrent, told to look in {theirs}, reports {seen}",
+        "set MAMFAST_QBIT_PATH_MAP to `our_path:qbittorrent_path` for the folder both see "
+        f"(now {settings.qbit_path_map or 'empty'})",
+    )
+
+
+async def _probe_torrent(settings: Settings, folder: Path) -> tuple[bytes, str]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mamfast.torrents.create import create_torrent
+
+    def write_probe() -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "probe.bin").write_bytes(os.urandom(64 * 1024))
+
+    await asyncio.to_thread(write_probe)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        made = await create_torrent(folder, source="mamfast-doctor", announce=None, executor=pool)
+    return made.data, made.infohash
+
+
+async def check_audnex(settings: Settings) -> Check:
+    import aiohttp
+
+    name = "Audnex"
+    url = f"{settings.audnex_url.rstrip('/')}/books/B08G9PRS1K?region={settings.audnex_regions[0]}"
+    # Audnex is optional unless required: without it releases use Libation's metadata.
+    bad = failed if settings.audnex_required else warned
+    fallback = (
+        "releases wait and retry until it answers (MAMFAST_AUDNEX_REQUIRED=true)"
+        if settings.audnex_required
+        else "mamfast goes on with Libation's metadata (MAMFAST_AUDNEX_REQUIRED=true waits instead)"
+    )
+    try:
+        timeout = aiohttp.ClientTimeout(total=min(settings.audnex_timeout, 15))
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as reply:
+            status = reply.status
+            body = await reply.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return bad(name, f"{settings.audnex_url} unreachable ({type(exc).__name__})", fallback)
+    if status >= 500 or not body.lstrip().startswith("{"):
+        return bad(name, f"{settings.audnex_url} answered HTTP {status} without JSON", fallback)
+    return passed(name, f"{settings.audnex_url} answers (HTTP {status})")
+
+
 BASE_CHECKS: list[CheckFn] = [
     check_redis,
     check_library,
@@ -238,6 +354,9 @@ BASE_CHECKS: list[CheckFn] = [
     check_mediainfo,
     check_mkbrr,
     check_announce,
+    check_qbit,
+    check_qbit_paths,
+    check_audnex,
 ]
 
 

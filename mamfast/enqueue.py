@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -91,6 +92,8 @@ async def enqueue(
         if not dry_run:
             submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
             await notify.record_batch(res, submitted)
+            if not paths and not wanted:  # a full scan: the schedule counts from here
+                await res.redis.set(keys.LAST_SCAN, time.time())
     return EnqueueReport(releases=releases, discovery=report)
 
 

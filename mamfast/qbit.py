@@ -215,6 +215,15 @@ class QbitClient:
             torrent_hashes=infohash,
         )
 
+    async def remove(self, infohash: str) -> None:
+        """Remove a torrent from the client, keeping its files (doctor's probe only)."""
+        await self._call(
+            "remove a torrent",
+            self._client.torrents_delete,
+            delete_files=False,
+            torrent_hashes=infohash,
+        )
+
     # ------------------------------------------------------------------ add, once
 
     async def add(self, torrent: bytes, infohash: str, options: AddOptions) -> AddResult:

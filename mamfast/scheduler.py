@@ -42,7 +42,6 @@ async def scan(res: Resources, reason: str) -> EnqueueReport | None:
     except ScanLockedError:
         log.info("scan (%s) skipped: another scan is running", reason)
         return None
-    await res.redis.set(keys.LAST_SCAN, time.time())
     log.info(
         "scan (%s): %d new, %d rejected, %d settling",
         reason,

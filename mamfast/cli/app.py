@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mamfast.cli import (
+    doctor_cmds,
     metadata_cmds,
     naming_cmds,
     notify_cmds,
@@ -27,6 +28,7 @@ notify_cmds.register(app)
 naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)
+doctor_cmds.register(app)
 
 
 def main() -> None:

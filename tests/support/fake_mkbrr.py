@@ -63,6 +63,9 @@ def main() -> None:
         if code != "1":
             os._exit(int(code))
         sys.exit("Error: simulated failure: tracker https://t.example/tracker.php/SECRET1/announce")
+    if sys.argv[1:] == ["version"]:
+        print("mkbrr version: v1.0.0-stand-in")
+        return
     parser = argparse.ArgumentParser(prog="mkbrr")
     parser.add_argument("command", choices=["create"])
     parser.add_argument("path")
