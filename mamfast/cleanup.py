@@ -24,6 +24,8 @@ from pydantic import BaseModel, Field
 
 from mamfast import keys
 from mamfast.discovery import asin_in_name
+from mamfast.errors import MamfastError
+from mamfast.pathmap import PathMap
 from mamfast.resources import Resources
 from mamfast.stages.staging import PARTIAL_PREFIX
 
@@ -33,6 +35,30 @@ InUse = Callable[[Path], Awaitable[bool]]
 async def nothing_in_use(path: Path) -> bool:
     """The default `in_use`: no torrent client configured, so nothing is in use."""
     return False
+
+
+async def client_in_use(res: Resources) -> InUse:
+    """`in_use` backed by qBittorrent: a folder is in use when a torrent's content is in it.
+
+    The client's list is read once, up front. If it cannot be read, this raises:
+    nothing may be removed while we cannot tell what is being seeded.
+    """
+    if res.qbit is None:
+        return nothing_in_use
+    mapping = PathMap.parse(res.settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
+    try:
+        torrents = await res.qbit.torrents()
+    except MamfastError as exc:
+        raise MamfastError(
+            f"cannot ask qBittorrent which folders it seeds ({exc.message}); nothing was removed",
+            hint="start qBittorrent (or fix MAMFAST_QBIT_URL) and run the clean-up again",
+        ) from None
+    used = [Path(mapping.to_ours(t.content_path or f"{t.save_path}/{t.name}")) for t in torrents]
+
+    async def in_use(path: Path) -> bool:
+        return any(p == path or path in p.parents for p in used)
+
+    return in_use
 
 
 class CleanupItem(BaseModel):

@@ -202,6 +202,11 @@ class QbitClient:
                 return TorrentView.model_validate(dict(entry))
         return None
 
+    async def torrents(self) -> list[TorrentView]:
+        """Every torrent in the client (for clean-up: which folders are in use)."""
+        found = await self._call("list torrents", self._client.torrents_info)
+        return [TorrentView.model_validate(dict(entry)) for entry in found]
+
     async def recheck(self, infohash: str) -> None:
         await self._call(
             "recheck a torrent", self._client.torrents_recheck, torrent_hashes=infohash

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from mamfast import keys, locks
 from mamfast.cleanup import cleanup
 from mamfast.cli.app import app
+from mamfast.errors import MamfastError
 from mamfast.models import Release
 from mamfast.stages.staging import PARTIAL_PREFIX
 from tests.support.engine_stages import instrumented_pipeline
@@ -91,6 +92,41 @@ async def test_default_in_use_is_nothing(seed_tree):
     report = await cleanup(seed_tree, dry_run=True)
     names = {i.path.name for i in report.items if i.action == "would remove"}
     assert "In Use (2020) {ASIN.B0INUSE001}" in names
+
+
+async def test_qbittorrent_decides_what_is_in_use(
+    settings, make_resources, qbit_server, qbit_admin, tmp_path
+):
+    from pydantic import SecretStr
+
+    from mamfast.cleanup import client_in_use
+    from tests.support.torrent_files import make_torrent
+
+    res = await make_resources(
+        instrumented_pipeline(),
+        qbit_url=qbit_server.url,
+        qbit_username=qbit_server.username,
+        qbit_password=SecretStr(qbit_server.password),
+    )
+    source = tmp_path / "library" / "b.m4b"
+    source.write_bytes(b"seeded audio")
+    seeded = linked_folder(settings.seed_path, "Seeded (2021) {ASIN.B0SEEDED01}", source)
+    orphan = linked_folder(settings.seed_path, "Orphan (2021) {ASIN.B0ORPHAN01}", source)
+    torrent = tmp_path / "seeded.torrent"
+    make_torrent(seeded, torrent)
+    qbit_admin.torrents_add(
+        torrent_files=torrent.read_bytes(), save_path=str(settings.seed_path), is_paused=True
+    )
+    report = await cleanup(res, in_use=await client_in_use(res), dry_run=True)
+    actions = {i.path.name: i.action for i in report.items}
+    assert actions == {seeded.name: "kept", orphan.name: "would remove"}
+
+    qbit_server.stop()  # cannot ask the client: refuse rather than guess
+    try:
+        with pytest.raises(MamfastError, match="nothing was removed"):
+            await client_in_use(res)
+    finally:
+        qbit_server.start()
 
 
 # --------------------------------------------------------------------------- CLI
