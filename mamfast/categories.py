@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mamfast.datafile import load_model
 from mamfast.errors import ConfigError
 
 DATA = Path(__file__).parent / "data"
@@ -100,25 +101,13 @@ def _read(path: Path) -> Any:
 
 
 def _user_rules(path: Path) -> CategoryRules:
-    try:
-        return CategoryRules.model_validate(_read(path))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read categories file {path}: {exc.strerror or exc}",
-            hint="fix MAMFAST_CATEGORIES_FILE or leave it empty to use the shipped maps",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"categories file {path} is not valid JSON (line {exc.lineno}: {exc.msg})",
-            hint="compare with mamfast/data/categories.json",
-        ) from None
-    except ValidationError as exc:
-        err = exc.errors(include_url=False, include_input=False)[0]
-        where = ".".join(map(str, err["loc"]))
-        raise ConfigError(
-            f"categories file {path} is invalid at {where}: {err['msg']}",
-            hint="compare with mamfast/data/categories.json",
-        ) from None
+    return load_model(
+        path,
+        CategoryRules,
+        what="categories file",
+        setting="MAMFAST_CATEGORIES_FILE",
+        shipped="mamfast/data/categories.json",
+    )
 
 
 def _layer(user: CategoryRules, shipped: CategoryRules) -> CategoryRules:

@@ -20,7 +20,6 @@ are never dropped.
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -28,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from mamfast.errors import ConfigError, InputError
+from mamfast.datafile import load_model
+from mamfast.errors import InputError
 from mamfast.models import BookInfo
 
 SHIPPED_RULES = Path(__file__).parent / "data" / "naming.json"
@@ -309,32 +309,13 @@ def _compile(rules: NamingRules) -> _Compiled:
 
 def load_rules(path: Path | None = None) -> NamingRules:
     """Read naming.json (None: the file shipped with mamfast). Raises ConfigError."""
-    where = str(path) if path else "the shipped naming.json"
-    try:
-        text = Path(path or SHIPPED_RULES).read_text("utf-8")
-        return NamingRules.model_validate(json.loads(text))
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read naming rules {where}: {exc.strerror or exc}",
-            hint="fix MAMFAST_NAMING_FILE or leave it empty to use the shipped rules",
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(
-            f"naming rules {where} are not valid JSON (line {exc.lineno}: {exc.msg})",
-            hint="fix the file; `mamfast naming preview` shows the effect of a change",
-        ) from None
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(
-            f"naming rules {where} are invalid: {_first_error(exc)}",
-            hint="compare with mamfast/data/naming.json",
-        ) from None
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors(include_url=False, include_input=False)[0]
-        return f"{'.'.join(map(str, err['loc']))}: {err['msg']}"
-    return str(exc)
+    return load_model(
+        Path(path or SHIPPED_RULES),
+        NamingRules,
+        what="naming rules",
+        setting="MAMFAST_NAMING_FILE",
+        shipped="mamfast/data/naming.json",
+    )
 
 
 # --------------------------------------------------------------------------- cleaning

@@ -19,6 +19,7 @@ from mamfast.connections import connect
 from mamfast.embedded import RedisServer, free_port
 from mamfast.pipeline import Pipeline
 from mamfast.resources import Resources, open_resources
+from tests.support.fake_audnex import FakeAudnex
 from tests.support.qbittorrent import (  # noqa: F401 (fixtures, and the log-tail-on-failure hook)
     pytest_runtest_makereport,
     qbit_admin,
@@ -70,6 +71,15 @@ def make_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def audnex() -> AsyncIterator[FakeAudnex]:
+    """Audnex played by a local server (the real API is never called from tests)."""
+    server = FakeAudnex()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from mamfast.breaker import BreakerState
 from mamfast.connections import connect
 from mamfast.errors import AudnexUnavailableError, MetadataError
 from mamfast.ratelimit import RedisTokenBucket
-from tests.support.fake_audnex import FakeAudnex
 from tests.support.netguard import loopback_only  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -30,14 +29,6 @@ FAST = RetryPolicy(
     breaker_cooldown=0.6,
     burst=100,
 )
-
-
-@pytest.fixture
-async def audnex() -> AsyncIterator[FakeAudnex]:
-    server = FakeAudnex()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

@@ -87,7 +87,7 @@ def test_user_file_is_layered_over_the_shipped_maps(tmp_path):
             "Audiobooks - Nope",
         ),
         ('{"genres": ', "not valid JSON"),
-        ('{"genres": {"fantasy": "lots"}}', "invalid at genres.fantasy"),
+        ('{"genres": {"fantasy": "lots"}}', "is invalid: genres.fantasy"),
     ],
 )
 def test_bad_user_file_is_a_config_error(tmp_path, content, message):

@@ -20,7 +20,7 @@ from mamfast.discovery import (
 )
 from mamfast.errors import ConfigError
 from tests.conftest import make_settings
-from tests.support.library import age, audible, book, snapshot
+from tests.support.library import age, audible, book, snapshot, way_of_kings
 
 STORMLIGHT = (
     "Brandon Sanderson/The Stormlight Archive/"
@@ -36,13 +36,7 @@ def library(settings: Settings) -> Path:
     book(
         root / STORMLIGHT,
         ["The Way of Kings.m4b", "cover.jpg", "The Way of Kings.pdf", "notes.txt"],
-        metadata=audible(
-            "B003ZWFO7E",
-            "The Way of Kings",
-            authors=["Brandon Sanderson"],
-            series=("The Stormlight Archive", "1"),
-            release_date="2010-08-31",
-        ),
+        metadata=way_of_kings(),
     )
     # Author/Book, ASIN only in the folder name as Libation's default "[X]".
     book(root / "Andy Weir/Project Hail Mary [B08G9PRS1K]", ["Project Hail Mary.m4b"])

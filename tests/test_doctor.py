@@ -7,7 +7,7 @@ import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from mamfast import doctor
 from mamfast.cli.app import app
 from tests.conftest import make_settings
-from tests.support.fake_audnex import FakeAudnex
 
 PASSKEY = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
 ANNOUNCE = f"https://t.myanonamouse.net/tracker.php/{PASSKEY}/announce"
@@ -29,14 +28,6 @@ def good(tmp_path, redis_server):
     (tmp_path / "library" / "Book").mkdir(parents=True)
     (tmp_path / "library" / "Book" / "a.m4b").write_bytes(b"x" * 100)
     return make_settings(tmp_path, redis_server.url, announce_url=SecretStr(ANNOUNCE))
-
-
-@pytest.fixture
-async def audnex() -> AsyncIterator[FakeAudnex]:
-    server = FakeAudnex()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def qbit(server, **extra):

@@ -7,24 +7,13 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.library import audible, book
 
 AUDIO = Path(__file__).resolve().parent / "fixtures" / "audio"
 MAMFAST = str(Path(sys.executable).with_name("mamfast"))
-
-
-@pytest.fixture
-async def audnex() -> AsyncIterator[FakeAudnex]:
-    server = FakeAudnex()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 async def cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:

@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from mamfast.audnex import AudnexClient, RetryPolicy
-from mamfast.errors import AudnexUnavailableError, InputError, MediaInfoError, MetadataError
+from mamfast.errors import (
+    AudnexUnavailableError,
+    MediaInfoError,
+    MetadataError,
+    StagingError,
+)
 from mamfast.mamjson import FastFill
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
 from mamfast.pipeline import StageSpec, submit
@@ -19,7 +24,6 @@ from mamfast.review import blocking
 from mamfast.stages import metadata
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan
-from tests.support.fake_audnex import FakeAudnex
 from tests.support.netguard import loopback_only  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
@@ -54,14 +58,6 @@ BOOKS = {
     "B0MUSHOKU1": ("book.m4b", ["us"]),  # Japanese author, light-novel cruft
     "B0NONARR01": ("track.mp3", ["us", "uk"]),  # no narrators anywhere, uk only, nonfiction
 }
-
-
-@pytest.fixture
-async def audnex() -> AsyncIterator[FakeAudnex]:
-    server = FakeAudnex()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture
@@ -299,7 +295,7 @@ async def test_artifacts_missing_names_the_file(stage_res, tmp_path):
 
 async def test_staged_folder_gone_is_an_input_error(stage_res, tmp_path):
     res = await stage_res()
-    with pytest.raises(InputError, match=r"staged folder .* is gone"):
+    with pytest.raises(StagingError, match=r"staged folder .* is gone"):
         await metadata.run(res, release_for(tmp_path / "nowhere", "B08G9PRS1K"))
 
 

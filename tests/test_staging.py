@@ -28,7 +28,7 @@ from mamfast.stages.staging import (
 from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline
-from tests.support.library import age, audible, book, snapshot
+from tests.support.library import WAY_OF_KINGS, age, audible, book, snapshot, way_of_kings
 
 RULES = load_rules()
 KINGS_FOLDER = "The Stormlight Archive vol_01 (2010) (Brandon Sanderson) {ASIN.B003ZWFO7E}"
@@ -45,15 +45,9 @@ def staging_pipeline():  # the real stage, instrumented stand-ins for the later 
 def kings(settings: Settings) -> Release:
     assert settings.library_dir is not None
     folder = book(
-        settings.library_dir / "Brandon Sanderson/The Stormlight Archive/The Way of Kings",
+        settings.library_dir / WAY_OF_KINGS,
         {"The Way of Kings.m4b": b"m4b" * 100, "cover.jpg": b"jpg", "extra.nfo": b"nfo"},
-        metadata=audible(
-            "B003ZWFO7E",
-            "The Way of Kings",
-            authors=["Brandon Sanderson"],
-            series=("The Stormlight Archive", "1"),
-            release_date="2010-08-31",
-        ),
+        metadata=way_of_kings(),
     )
     age(settings.library_dir)
     (candidate,) = discover(settings).releases

@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 
 from mamfast import control, keys
-from mamfast.errors import InfohashMismatchError, TorrentError
+from mamfast.errors import InfohashMismatchError, StagingError
 from mamfast.models import Release, Stage, Status
 from mamfast.pipeline import StageSpec, submit
 from mamfast.stages import torrent as stage
@@ -119,9 +119,9 @@ async def test_changed_files_stop_with_infohash_mismatch(res, tmp_path):
 
 
 async def test_missing_staged_folder_is_a_clear_error(res, tmp_path):
-    with pytest.raises(TorrentError, match=r"staged folder .* is missing"):
+    with pytest.raises(StagingError, match=r"staged folder .* is gone"):
         await stage.run(res, release(tmp_path / "gone"))
-    with pytest.raises(TorrentError, match="no staged folder is recorded"):
+    with pytest.raises(StagingError, match="no staged folder is recorded"):
         await stage.run(res, Release(asin=ASIN))
 
 
@@ -259,20 +259,14 @@ async def test_discovered_book_staged_then_hashed_through_the_engine(make_resour
     """The real staging stage feeds the real torrent stage; their details sit side by side."""
     from mamfast.discovery import discover
     from mamfast.stages import staging
-    from tests.support.library import age, audible
+    from tests.support.library import WAY_OF_KINGS, age, way_of_kings
     from tests.support.library import book as library_book
 
     assert settings.library_dir is not None
     library_book(
-        settings.library_dir / "Brandon Sanderson/The Stormlight Archive/The Way of Kings",
+        settings.library_dir / WAY_OF_KINGS,
         {"The Way of Kings.m4b": os.urandom(300_001), "cover.jpg": os.urandom(20_000)},
-        metadata=audible(
-            "B003ZWFO7E",
-            "The Way of Kings",
-            authors=["Brandon Sanderson"],
-            series=("The Stormlight Archive", "1"),
-            release_date="2010-08-31",
-        ),
+        metadata=way_of_kings(),
     )
     age(settings.library_dir)
     (candidate,) = discover(settings).releases

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from mamfast import keys, notify, pipeline
@@ -69,36 +70,42 @@ async def run_stage(ctx: dict[str, Any], asin: str, stage: str) -> str:
 
 
 async def reconcile(ctx: dict[str, Any]) -> str:
-    try:
+    async def work() -> str:
         report = await pipeline.reconcile(ctx["res"])
-    except Exception:  # a cron failure must not take the worker down
-        log.exception("reconciler pass failed; the next pass will try again")
-        return "failed"
-    return (
-        f"checked={report.checked} enqueued={len(report.enqueued)} "
-        f"redispatched={len(report.redispatched)}"
-    )
+        return (
+            f"checked={report.checked} enqueued={len(report.enqueued)} "
+            f"redispatched={len(report.redispatched)}"
+        )
+
+    return await _cron("reconciler pass", work())
 
 
 async def flush_notifications(ctx: dict[str, Any]) -> str:
-    try:
+    async def work() -> str:
         results = await notify.flush(ctx["res"])
-    except Exception:  # a cron failure must not take the worker down
-        log.exception("sending notifications failed; the next pass will try again")
-        return "failed"
-    return f"sent={sum(r.ok for r in results)} failed={sum(not r.ok for r in results)}"
+        return f"sent={sum(r.ok for r in results)} failed={sum(not r.ok for r in results)}"
+
+    return await _cron("sending notifications", work())
 
 
 async def scheduled_scan(ctx: dict[str, Any]) -> str:
     """The scheduler as an arq cron: scans when one is due (also after downtime)."""
     from mamfast import scheduler
 
-    try:
+    async def work() -> str:
         report = await scheduler.scan_if_due(ctx["res"])
+        return "not due" if report is None else f"new={report.new}"
+
+    return await _cron("scheduled scan", work())
+
+
+async def _cron(what: str, work: Awaitable[str]) -> str:
+    """A cron failure is logged, never raised: an exception would take the worker down."""
+    try:
+        return await work
     except Exception:
-        log.exception("scheduled scan failed; the next pass will try again")
+        log.exception("%s failed; the next pass will try again", what)
         return "failed"
-    return "not due" if report is None else f"new={report.new}"
 
 
 def _worker_key(queue: str) -> str:

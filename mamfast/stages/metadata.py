@@ -15,10 +15,10 @@ import asyncio
 import logging
 from pathlib import Path
 
-from mamfast.errors import InputError
 from mamfast.models import Release, StageResult
 from mamfast.prepare import output_paths, prepare, write_outputs
 from mamfast.resources import Resources
+from mamfast.stages.staging import staged_folder
 
 log = logging.getLogger(__name__)
 STEPS = 3
@@ -48,21 +48,6 @@ async def run(res: Resources, release: Release) -> StageResult:
         },
         warnings=prepared.warnings,
     )
-
-
-def staged_folder(release: Release) -> Path:
-    if not release.staging_dir:
-        raise InputError(
-            f"{release.asin} has no staged folder recorded",
-            hint=f"run `mamfast reset {release.asin} --stage stage`",
-        )
-    folder = Path(release.staging_dir)
-    if not folder.is_dir():
-        raise InputError(
-            f"the staged folder {folder} is gone",
-            hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
-        )
-    return folder
 
 
 def artifacts_missing(release: Release) -> str | None:

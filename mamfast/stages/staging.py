@@ -73,6 +73,19 @@ def artifacts_missing(release: Release) -> str | None:
     return None
 
 
+def staged_folder(release: Release) -> Path:
+    """The release's staged folder, for the stages after this one (the engine rewinds a
+    release whose folder vanished; this guards the moment in between)."""
+    folder = Path(release.staging_dir) if release.staging_dir else None
+    if folder is None or not folder.is_dir():
+        what = f"the staged folder {folder} is gone" if folder else "no staged folder is recorded"
+        raise StagingError(
+            f"{release.asin}: {what}",
+            hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
+        )
+    return folder
+
+
 def check_same_filesystem(settings: Settings) -> str | None:
     """None when the library and seed folder share a filesystem, else what is wrong and the fix.
 

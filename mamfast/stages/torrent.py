@@ -24,6 +24,7 @@ from mamfast.config import Settings
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.models import Release, StageResult
 from mamfast.resources import Resources
+from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
     remove_stale_temp,
@@ -45,7 +46,7 @@ def torrent_file(settings: Settings, folder: str) -> Path:
 async def run(res: Resources, release: Release) -> StageResult:
     settings = res.settings
     started = time.perf_counter()
-    staged = _staged_folder(release)
+    staged = staged_folder(release)
     dest = torrent_file(settings, staged.name)
     announce = settings.secret("announce_url")
     # Listing is quick I/O: the default executor, so it never queues behind another hash.
@@ -81,21 +82,6 @@ def artifacts_missing(release: Release) -> str | None:
         if found != release.infohash:
             return f"the torrent file {path} holds infohash {found}, not {release.infohash}"
     return None
-
-
-def _staged_folder(release: Release) -> Path:
-    if not release.staging_dir:
-        raise TorrentError(
-            "no staged folder is recorded for this release",
-            hint=f"run `mamfast reset {release.asin} --stage stage`",
-        )
-    folder = Path(release.staging_dir)
-    if not folder.is_dir():
-        raise TorrentError(
-            f"the staged folder {folder} is missing",
-            hint=f"run `mamfast reset {release.asin} --stage stage` to stage it again",
-        )
-    return folder
 
 
 async def _reuse(

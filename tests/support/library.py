@@ -59,6 +59,20 @@ def audible(
     return item
 
 
+WAY_OF_KINGS = "Brandon Sanderson/The Stormlight Archive/The Way of Kings"
+
+
+def way_of_kings() -> dict[str, Any]:
+    """Libation's dump for a series book used across the discovery, staging and torrent tests."""
+    return audible(
+        "B003ZWFO7E",
+        "The Way of Kings",
+        authors=["Brandon Sanderson"],
+        series=("The Stormlight Archive", "1"),
+        release_date="2010-08-31",
+    )
+
+
 def age(root: Path, when: float = AN_HOUR_AGO) -> None:
     """Make everything under root look settled (written long ago)."""
     for dirpath, dirnames, filenames in os.walk(root):
