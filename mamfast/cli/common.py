@@ -1,21 +1,27 @@
-"""Helpers every command uses: settings, Redis, error reporting, output."""
+"""Helpers every command uses: settings, Redis, error reporting, output.
+
+Every `mamfast` command imports this module, including `mamfast --help` and the
+container healthcheck (`mamfast health`, every 15 s), so it imports only what
+building the command tree needs. Settings, Redis/arq, the release store and
+asyncio are imported inside the helpers that use them.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
-from mamfast.config import Settings, load_settings
-from mamfast.connections import connect, redis_url
 from mamfast.errors import ConfigError, MamfastError
-from mamfast.resources import Resources, open_resources
+
+if TYPE_CHECKING:
+    from mamfast.config import Settings
+    from mamfast.resources import Resources
 
 T = TypeVar("T")
 
@@ -29,6 +35,8 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
+    from mamfast.config import load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
@@ -37,6 +45,8 @@ def settings_or_exit(**overrides: Any) -> Settings:
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; a MamfastError becomes one plain line and exit 1."""
+    import asyncio
+
     try:
         return asyncio.run(main)
     except ConfigError as exc:
@@ -50,6 +60,9 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 @contextlib.asynccontextmanager
 async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[Resources]:
     """Redis plus the release store for one command (no stage clients needed)."""
+    from mamfast.connections import connect, redis_url
+    from mamfast.resources import open_resources
+
     redis = await connect(redis_url(settings), retries=2)
     if stages is None:
         from mamfast.stages import default_pipeline

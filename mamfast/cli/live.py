@@ -15,9 +15,9 @@ from rich.text import Text
 
 from mamfast import keys
 from mamfast.models import STAGE_ORDER, Release, Status
-from mamfast.resources import Resources
 
 if TYPE_CHECKING:
+    from mamfast.resources import Resources
     from mamfast.runner import RunState
 
 REFRESH = 0.5

@@ -16,20 +16,19 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from mamfast import discovery
-from mamfast.atomicfile import write_atomic
-from mamfast.audnex import AudnexClient
 from mamfast.cli.common import err_console, run_async, settings_or_exit
-from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.errors import InputError
-from mamfast.models import BookInfo
-from mamfast.prepare import Prepared, prepare
+
+# Discovery, Audnex (aiohttp), prepare (templates, mediainfo) and Redis are
+# imported where used: every other command, `--help` included, skips them.
+if TYPE_CHECKING:
+    from mamfast.audnex import AudnexClient
+    from mamfast.config import Settings
+    from mamfast.models import BookInfo
+    from mamfast.prepare import Prepared
 
 PathArg = Annotated[
     Path, typer.Argument(help="Release folder or audio file.", exists=True, resolve_path=True)
@@ -75,6 +74,9 @@ def bbcode(
 
 
 async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: bool) -> Prepared:
+    from mamfast.errors import InputError
+    from mamfast.prepare import prepare
+
     found_asin, book = read_release(path)
     chosen = (asin or found_asin or "").strip().upper()
     if not chosen:
@@ -91,6 +93,8 @@ async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: 
 @contextlib.asynccontextmanager
 async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
     """The workers' shared limits when Redis is configured, this process's otherwise."""
+    from mamfast.audnex import AudnexClient
+
     url = settings.secret("redis_url")
     if not url:
         client = AudnexClient.standalone(settings)
@@ -99,6 +103,8 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
         finally:
             await client.close()
         return
+    from mamfast.connections import connect
+
     redis = await connect(url, retries=2)
     client = AudnexClient.for_worker(settings, redis)
     try:
@@ -110,6 +116,8 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
 
 def read_release(path: Path) -> tuple[str | None, BookInfo]:
     """ASIN and Libation's book data for a folder (or an audio file's folder)."""
+    from mamfast import discovery
+
     folder = path if path.is_dir() else path.parent
     names = sorted(p.name for p in folder.iterdir())
     book, meta_asin = _metadata_file(folder, names)
@@ -128,6 +136,9 @@ def read_release(path: Path) -> tuple[str | None, BookInfo]:
 
 
 def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None]:
+    from mamfast import discovery
+    from mamfast.models import BookInfo
+
     metadata = [n for n in names if n.lower().endswith(discovery.METADATA_SUFFIX)]
     if not metadata:
         return BookInfo(), None
@@ -146,11 +157,15 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    from mamfast.atomicfile import write_atomic
+
     write_atomic(output, text)
     err_console.print(f"wrote {output}", highlight=False)
 
 
 def _report(prepared: Prepared) -> None:
+    from rich.text import Text
+
     for warning in prepared.warnings:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     if not prepared.review.sentences:

@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from mamfast.cleanup import CleanupReport
-from mamfast.cleanup import cleanup as do_cleanup
 from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit
-from mamfast.config import Settings
-from mamfast.discovery import Candidate, DiscoveryReport, discover
 from mamfast.errors import MamfastError
-from mamfast.naming import NamingRules, load_rules, mam_names
+
+# Naming, discovery and cleanup (which pulls the release store, arq, Redis and
+# qBittorrent) are imported by the commands that use them, not by every start.
+if TYPE_CHECKING:
+    from mamfast.cleanup import CleanupReport
+    from mamfast.config import Settings
+    from mamfast.discovery import Candidate, DiscoveryReport
+    from mamfast.naming import NamingRules
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +35,9 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print the names as JSON.")] = False,
 ) -> None:
     """Show the MAM folder and file names staging would use, and flag shortened ones."""
+    from mamfast.discovery import discover
+    from mamfast.naming import load_rules
+
     settings = settings_or_exit()
     try:
         rules = load_rules(settings.naming_file)
@@ -47,6 +52,8 @@ def preview(
 
 
 def _preview_row(candidate: Candidate, rules: NamingRules, settings: Settings) -> dict[str, Any]:
+    from mamfast.naming import mam_names
+
     row: dict[str, Any] = {"asin": candidate.asin, "source_dir": str(candidate.source_dir)}
     try:
         names = mam_names(
@@ -78,6 +85,8 @@ def _problems(report: DiscoveryReport) -> dict[str, Any]:
 
 
 def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Settings) -> None:
+    from rich.table import Table
+
     table = Table(header_style="bold", show_lines=True)
     table.add_column("Source", overflow="fold", ratio=2)
     table.add_column("MAM names", overflow="fold", ratio=3)
@@ -126,6 +135,8 @@ def cleanup(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Remove leftover partial folders and staged folders no release owns from the seed dir."""
+    from mamfast.cleanup import cleanup as do_cleanup
+
     settings = settings_or_exit()
     listing_only = sys.stdout.isatty() if dry_run is None else dry_run
 

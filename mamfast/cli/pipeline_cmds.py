@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast import control, keys, locks, pipeline, statefile
+from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
     console,
@@ -20,8 +19,13 @@ from mamfast.cli.common import (
     setup_logging,
     with_resources,
 )
-from mamfast.models import Stage, Status
-from mamfast.resources import Resources
+from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
+
+# The engine modules (arq, Redis, the release store) are imported inside each
+# command, so `mamfast --help` and the healthcheck do not load them.
+if TYPE_CHECKING:
+    from mamfast import control, pipeline
+    from mamfast.resources import Resources
 
 QUEUE_CHOICES = {
     "default": [keys.DEFAULT_QUEUE],
@@ -145,6 +149,8 @@ def retry(
     ] = False,
 ) -> None:
     """Give a failed release a fresh attempt budget at the stage where it stopped."""
+    from mamfast import control
+
     if bool(asin) == all_failed:
         fail("give an ASIN or --all-failed", code=2)
     settings = settings_or_exit()
@@ -168,6 +174,8 @@ def reset(
     ] = False,
 ) -> None:
     """Force a stage (and every later one) to run again."""
+    from mamfast import control
+
     settings = settings_or_exit()
     result = with_resources(
         settings, lambda res: control.reset(res, asin.upper(), stage, forget_torrent=forget_torrent)
@@ -177,6 +185,8 @@ def reset(
 
 def recover() -> None:
     """Re-enqueue releases whose job was lost or whose worker died (also runs in every worker)."""
+    from mamfast import pipeline
+
     settings = settings_or_exit()
 
     async def body(res: Resources) -> pipeline.ReconcileReport:
@@ -196,6 +206,8 @@ def recover() -> None:
 
 def list_locks() -> None:
     """List held locks with their holder and age."""
+    from mamfast import locks
+
     settings = settings_or_exit()
     held = with_resources(settings, lambda res: locks.list_locks(res.redis))
     render.locks_table(console, held)
@@ -206,6 +218,8 @@ def unlock(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Break a lock. Only do this when its holder is really gone."""
+    from mamfast import locks
+
     settings = settings_or_exit()
     full = key if key.startswith(keys.LOCK_PREFIX) else keys.LOCK_PREFIX + key
 
@@ -241,6 +255,8 @@ def state_export(
     ] = None,
 ) -> None:
     """Dump every release record as JSON."""
+    from mamfast import statefile
+
     settings = settings_or_exit()
     data = with_resources(settings, statefile.export_state)
     text = json.dumps(data, indent=2)
@@ -257,6 +273,10 @@ def state_import(
     ],
 ) -> None:
     """Create records from a state file; releases it marks complete are never processed again."""
+    import asyncio
+
+    from mamfast import statefile
+
     settings = settings_or_exit()
     data = run_async(asyncio.to_thread(statefile.load_file, file))
     report = with_resources(settings, lambda res: statefile.import_state(res, data))

@@ -6,13 +6,13 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
-
-from mamfast.locks import describe_holder
 from mamfast.models import Release, Status, utcnow
 
+# Imported by every `mamfast` start (through the pipeline commands): tables and
+# `locks` (redis) are imported by the functions that print them.
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mamfast.enqueue import EnqueueReport
 
 STATUS_STYLE = {
@@ -39,6 +39,8 @@ def release_table(console: Console, records: list[Release]) -> None:
     if not records:
         console.print("no releases yet: run `mamfast enqueue`")
         return
+    from rich.table import Table
+
     table = Table(show_lines=False, header_style="bold")
     for column in ("ASIN", "Title", "Stage", "Status", "Tries", "Updated", "Problem"):
         table.add_column(column, overflow="fold" if column == "Problem" else "ellipsis")
@@ -59,6 +61,8 @@ def release_table(console: Console, records: list[Release]) -> None:
 
 
 def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -> None:
+    from rich.table import Table
+
     console.print(f"[bold]{r.asin}[/]  {r.title}  ({r.author or 'unknown author'})")
     rows: list[tuple[str, Any]] = [
         ("stage", r.stage.value),
@@ -126,6 +130,10 @@ def locks_table(console: Console, held: list[dict[str, Any]]) -> None:
     if not held:
         console.print("no locks held")
         return
+    from rich.table import Table
+
+    from mamfast.locks import describe_holder
+
     table = Table(header_style="bold")
     for column in ("Key", "Holder", "TTL left"):
         table.add_column(column)
