@@ -36,9 +36,14 @@ def write_library(root: Path, count: int) -> None:
         data = (SAMPLE / "book.m4b").read_bytes() + i.to_bytes(4, "big")  # distinct content
         (folder / f"{folder.name}.m4b").write_bytes(data)
         shutil.copyfile(SAMPLE / "cover.jpg", folder / "cover.jpg")
-        meta = {"asin": asin, "title": f"Book {i}", "authors": [{"name": f"Author {i % 20}"}],
-                "narrators": [{"name": "Narrator"}], "release_date": "2020-01-01",
-                "language": "english"}
+        meta = {
+            "asin": asin,
+            "title": f"Book {i}",
+            "authors": [{"name": f"Author {i % 20}"}],
+            "narrators": [{"name": "Narrator"}],
+            "release_date": "2020-01-01",
+            "language": "english",
+        }
         (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
     for path in [root, *root.rglob("*")]:
         os.utime(path, (past, past))
@@ -46,16 +51,32 @@ def write_library(root: Path, count: int) -> None:
 
 def run_once(library: Path, data: Path, workers: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
-    env.update(MAMFAST_DATA_DIR=str(data), MAMFAST_AUDNEX_URL="http://127.0.0.1:9",
-               MAMFAST_LOG_LEVEL="WARNING")
+    env.update(
+        MAMFAST_DATA_DIR=str(data),
+        MAMFAST_AUDNEX_URL="http://127.0.0.1:9",
+        MAMFAST_LOG_LEVEL="WARNING",
+    )
     start = time.perf_counter()
     result = subprocess.run(
-        [sys.executable, "-m", "mamfast", "run", "--library", str(library), "--workers", str(workers)],
-        env=env, capture_output=True, text=True, timeout=3600,
+        [
+            sys.executable,
+            "-m",
+            "mamfast",
+            "run",
+            "--library",
+            str(library),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
-        raise SystemExit(f"mamfast run failed ({result.returncode}):\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        raise SystemExit(f"mamfast run failed ({result.returncode}):\n{tail}")
     return elapsed
 
 
@@ -79,9 +100,10 @@ def main() -> None:
     base = statistics.median(times[counts[0]])
     for workers in counts:
         median = statistics.median(times[workers])
+        runs = ", ".join(f"{t:.1f}" for t in times[workers])
         print(
             f"workers={workers}: {median:6.1f} s median  {args.releases / median:6.1f} releases/s  "
-            f"speed-up {base / median:.2f}x  (runs: {', '.join(f'{t:.1f}' for t in times[workers])})"
+            f"speed-up {base / median:.2f}x  (runs: {runs})"
         )
 
 

@@ -53,10 +53,12 @@ async def client_in_use(res: Resources) -> InUse:
             f"cannot ask qBittorrent which folders it seeds ({exc.message}); nothing was removed",
             hint="start qBittorrent (or fix MAMFAST_QBIT_URL) and run the clean-up again",
         ) from None
-    used = [Path(mapping.to_ours(t.content_path or f"{t.save_path}/{t.name}")) for t in torrents]
+    # save_path/name is the torrent's top folder (or its one file). content_path is not
+    # used: qBittorrent 4.5 reports it relative until a new torrent has been checked.
+    used = [Path(mapping.to_ours(t.save_path)) / t.name for t in torrents if t.save_path]
 
     async def in_use(path: Path) -> bool:
-        return any(p == path or path in p.parents for p in used)
+        return any(p == path or path in p.parents or p in path.parents for p in used)
 
     return in_use
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from pathlib import Path
@@ -113,10 +114,14 @@ async def test_qbittorrent_decides_what_is_in_use(
     seeded = linked_folder(settings.seed_path, "Seeded (2021) {ASIN.B0SEEDED01}", source)
     orphan = linked_folder(settings.seed_path, "Orphan (2021) {ASIN.B0ORPHAN01}", source)
     torrent = tmp_path / "seeded.torrent"
-    make_torrent(seeded, torrent)
+    infohash = make_torrent(seeded, torrent)
     qbit_admin.torrents_add(
         torrent_files=torrent.read_bytes(), save_path=str(settings.seed_path), is_paused=True
     )
+    for _ in range(100):  # qBittorrent answers `Ok.` before it lists the torrent
+        if qbit_admin.torrents_info(torrent_hashes=infohash):
+            break
+        await asyncio.sleep(0.05)
     report = await cleanup(res, in_use=await client_in_use(res), dry_run=True)
     actions = {i.path.name: i.action for i in report.items}
     assert actions == {seeded.name: "kept", orphan.name: "would remove"}

@@ -40,10 +40,14 @@ RECORD_FIELDS = {
 
 
 @pytest.fixture
-def cli(monkeypatch, settings):
+def cli(monkeypatch, settings, redis_server):
+    import redis as sync_redis
+
+    sync_redis.Redis.from_url(redis_server.url).flushdb()  # sync tests get a clean db too
     for key, value in settings_env(settings).items():
         if key.startswith("MAMFAST_"):
             monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COLUMNS", "200")  # tables keep long keys on one line
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -186,3 +190,18 @@ def test_health_and_arq_check_follow_a_real_worker(settings, tmp_path):
         assert health() == 1  # a clean shutdown removes its heartbeat at once
     finally:
         stop(worker)
+
+
+async def test_titles_with_markup_and_emoji_codes_print_verbatim(cli, redis):
+    from mamfast.models import Release
+    from mamfast.store import ReleaseStore
+
+    title = "[bold]Loud[/] :fire: Book [/] [Yen Audio]"
+    await ReleaseStore(redis).create(
+        Release(asin="B0MARKUP01", title=title, last_error="broke at [/] :lock:")
+    )
+    listing = await asyncio.to_thread(cli, "status")
+    assert listing.exit_code == 0, listing.output
+    detail = await asyncio.to_thread(cli, "status", "B0MARKUP01")
+    assert detail.exit_code == 0, detail.output
+    assert title in detail.output

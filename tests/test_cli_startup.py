@@ -112,3 +112,23 @@ def test_health_needs_only_settings_and_redis(tmp_path, redis_server: RedisServe
     finally:
         client.delete(key)
         client.close()
+
+
+def test_health_with_redis_down_is_a_quiet_exit_1(tmp_path):
+    import subprocess
+    import sys
+
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MAMFAST_REDIS_URL": "redis://127.0.0.1:9/0",
+        "MAMFAST_DATA_DIR": str(tmp_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "mamfast", "health"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr

@@ -8,6 +8,7 @@ healthcheck sees exactly the workers of its own container.
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from mamfast import keys
 from mamfast.config import Settings
@@ -24,7 +25,7 @@ async def host_has_live_worker(settings: Settings, queue: str | None = None) -> 
             if queue is None or key.endswith(":" + keys.queue_label(queue)):
                 return True
         return False
-    except OSError:
+    except (OSError, RedisError):  # Redis down: no live worker we can vouch for
         return False
     finally:
         await redis.aclose()

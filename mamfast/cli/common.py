@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape as esc
 
 from mamfast.errors import ConfigError, MamfastError
 
@@ -25,12 +26,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+# No emoji codes: `mamfast:lock:scan` must not print a padlock. User data printed
+# with markup goes through `esc()` (a title may contain `[/]`).
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -85,8 +88,13 @@ def with_resources(settings: Settings, body: Callable[[Resources], Awaitable[T]]
 
 
 def setup_logging(level: str = "INFO") -> None:
+    numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
+        level=numeric,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # arq logs every job start and end at INFO; our stage log lines already say what
+    # happened, so arq's chatter only shows when debugging.
+    if numeric > logging.DEBUG:
+        logging.getLogger("arq").setLevel(max(numeric, logging.WARNING))

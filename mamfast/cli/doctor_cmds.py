@@ -6,6 +6,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast.cli.common import console, run_async, settings_or_exit
 
@@ -34,9 +35,11 @@ def doctor(
         print(json.dumps([c.model_dump() for c in checks], indent=2))
     else:
         for check in checks:
-            console.print(f"{MARKS[_level(check)]} {check.name}: {check.detail}", highlight=False)
+            console.print(
+                f"{MARKS[_level(check)]} {check.name}: {esc(check.detail)}", highlight=False
+            )
             if check.fix and (check.warning or not check.ok):
-                console.print(f"       fix: {check.fix}", highlight=False)
+                console.print(f"       fix: {esc(check.fix)}", highlight=False)
     raise typer.Exit(0 if all(c.ok for c in checks) else 1)
 
 

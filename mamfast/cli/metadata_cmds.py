@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast.cli.common import err_console, run_async, settings_or_exit
 
@@ -145,7 +146,10 @@ def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None
     try:
         data = json.loads((folder / metadata[0]).read_bytes())
     except (OSError, ValueError) as exc:
-        err_console.print(f"[yellow]warning:[/] ignoring {metadata[0]}: {exc}", highlight=False)
+        err_console.print(
+            f"[yellow]warning:[/] ignoring {esc(str(metadata[0]))}: {esc(str(exc))}",
+            highlight=False,
+        )
         return BookInfo(), None
     if not isinstance(data, dict):
         return BookInfo(), None
@@ -160,14 +164,14 @@ def _emit(text: str, output: Path | None) -> None:
     from mamfast.atomicfile import write_atomic
 
     write_atomic(output, text)
-    err_console.print(f"wrote {output}", highlight=False)
+    err_console.print(f"wrote {output}", highlight=False, markup=False)
 
 
 def _report(prepared: Prepared) -> None:
     from rich.text import Text
 
     for warning in prepared.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
     if not prepared.review.sentences:
         err_console.print("[green]review:[/] nothing to check beyond the usual read-through")
         return

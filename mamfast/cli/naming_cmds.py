@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit
 from mamfast.errors import MamfastError
@@ -93,9 +94,9 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
     flagged = 0
     for row in rows:
         if "problem" in row:
-            table.add_row(row["source_dir"], f"[red]{row['problem']}[/]")
+            table.add_row(esc(row["source_dir"]), f"[red]{esc(row['problem'])}[/]")
             continue
-        files = "\n".join(f"  {src} -> {dst}" for src, dst in row["files"].items())
+        files = "\n".join(f"  {esc(src)} -> {esc(dst)}" for src, dst in row["files"].items())
         notes = []
         if row["truncated"]:
             notes.append("shortened with ...")
@@ -103,20 +104,20 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
             notes.append(f"dropped: {', '.join(row['dropped'])}")
         flag = f"\n[yellow]{'; '.join(notes)} ({row['longest']}/{s.path_limit})[/]" if notes else ""
         flagged += bool(notes)
-        table.add_row(row["source_dir"], f"[bold]{row['folder']}[/]/\n{files}{flag}")
+        table.add_row(esc(row["source_dir"]), f"[bold]{esc(row['folder'])}[/]/\n{files}{flag}")
     if rows:
         console.print(table)
     for reject in report.rejects:
-        console.print(f"[red]rejected[/] {reject.path}: {reject.reason}", highlight=False)
-    for dup in report.duplicates:
-        console.print(f"[red]duplicate[/] {dup.asin}: {dup.reason}", highlight=False)
-        for path in dup.paths:
-            console.print(f"    {path}", highlight=False)
-    for item in report.settling:
         console.print(
-            f"[yellow]settling[/] {item.path} (changed {item.changed_seconds_ago:.0f}s ago)",
-            highlight=False,
+            f"[red]rejected[/] {esc(str(reject.path))}: {esc(reject.reason)}", highlight=False
         )
+    for dup in report.duplicates:
+        console.print(f"[red]duplicate[/] {dup.asin}: {esc(dup.reason)}", highlight=False)
+        for path in dup.paths:
+            console.print(f"    {path}", highlight=False, markup=False)
+    for item in report.settling:
+        line = f"{item.path} (changed {item.changed_seconds_ago:.0f}s ago)"
+        console.print(f"[yellow]settling[/] {esc(line)}", highlight=False)
     console.print(
         f"{len(rows)} release(s), {flagged} shortened or with parts dropped, "
         f"{len(report.rejects)} rejected, {len(report.duplicates)} duplicate ASIN(s), "
@@ -134,15 +135,19 @@ def cleanup(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Remove leftover partial folders and staged folders no release owns from the seed dir."""
+    """Remove leftover partial folders and staged folders no release owns from the seed dir.
+
+    A folder a torrent in qBittorrent still uses is always kept (when MAMFAST_QBIT_URL is
+    set; if qBittorrent cannot be asked, nothing is removed)."""
     from mamfast.cleanup import cleanup as do_cleanup
+    from mamfast.cleanup import client_in_use
 
     settings = settings_or_exit()
     listing_only = sys.stdout.isatty() if dry_run is None else dry_run
 
     async def body() -> CleanupReport:
         async with resources(settings, stages={}) as res:  # Redis only, no stage clients
-            return await do_cleanup(res, dry_run=listing_only)
+            return await do_cleanup(res, in_use=await client_in_use(res), dry_run=listing_only)
 
     report = run_async(body())
     if as_json:
@@ -150,9 +155,12 @@ def cleanup(
         return
     for item in report.items:
         colour = {"removed": "green", "would remove": "yellow", "kept": "dim"}[item.action]
-        console.print(f"[{colour}]{item.action:<13}[/] {item.path}: {item.reason}", highlight=False)
+        console.print(
+            f"[{colour}]{item.action:<13}[/] {esc(str(item.path))}: {esc(item.reason)}",
+            highlight=False,
+        )
     removable = len(report.removable)
     if not report.items:
-        console.print(f"nothing to clean up in {settings.seed_path}")
+        console.print(f"nothing to clean up in {settings.seed_path}", markup=False)
     elif report.dry_run and removable:
         console.print(f"{removable} folder(s) would be removed; run with --no-dry-run to remove")

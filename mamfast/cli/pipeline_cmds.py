@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast import keys
 from mamfast.cli import render
@@ -229,11 +230,11 @@ def unlock(
     info = with_resources(settings, holder)
     if not info:
         fail(f"{full} is not held")
-    console.print(f"{full} is held by {locks.describe_holder(info)}")
+    console.print(f"{full} is held by {locks.describe_holder(info)}", markup=False)
     if not yes and not typer.confirm("Break it?", default=False):
         raise typer.Exit(1)
     removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
-    console.print(f"{full} {'released' if removed else 'was already gone'}")
+    console.print(f"{full} {'released' if removed else 'was already gone'}", markup=False)
 
 
 def health(
@@ -264,7 +265,7 @@ def state_export(
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        console.print(f"wrote {len(data['releases'])} release(s) to {output}")
+        console.print(f"wrote {len(data['releases'])} release(s) to {output}", markup=False)
 
 
 def state_import(
@@ -281,7 +282,7 @@ def state_import(
     data = run_async(asyncio.to_thread(statefile.load_file, file))
     report = with_resources(settings, lambda res: statefile.import_state(res, data))
     for line in report.problems:
-        console.print(f"[yellow]skipped:[/] {line}", highlight=False)
+        console.print(f"[yellow]skipped:[/] {esc(line)}", highlight=False)
     console.print(
         f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
         f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
@@ -293,6 +294,6 @@ def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing
         console.print(empty)
     for result in results:
         style = "green" if result.ok else "red"
-        console.print(f"[{style}]{result.message}[/]", highlight=False)
+        console.print(f"[{style}]{esc(result.message)}[/]", highlight=False)
     if any(not r.ok for r in results):
         raise typer.Exit(1)

@@ -6,6 +6,8 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape as esc
+
 from mamfast.models import Release, Status, utcnow
 
 # Imported by every `mamfast` start (through the pipeline commands): tables and
@@ -48,12 +50,12 @@ def release_table(console: Console, records: list[Release]) -> None:
         style = STATUS_STYLE[r.status]
         table.add_row(
             r.asin,
-            (r.title or "?")[:40],
+            esc((r.title or "?")[:40]),
             r.stage.value,
             f"[{style}]{r.status.value}[/]",
             str(sum(r.attempts.values())),
             ago(r.updated_at),
-            (r.last_error or "")[:160],
+            esc((r.last_error or "")[:160]),
         )
     console.print(table)
     counts = Counter(r.status.value for r in records)
@@ -63,7 +65,8 @@ def release_table(console: Console, records: list[Release]) -> None:
 def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -> None:
     from rich.table import Table
 
-    console.print(f"[bold]{r.asin}[/]  {r.title}  ({r.author or 'unknown author'})")
+    who = r.author or "unknown author"
+    console.print(f"[bold]{r.asin}[/]  {esc(r.title)}  ({esc(who)})", highlight=False)
     rows: list[tuple[str, Any]] = [
         ("stage", r.stage.value),
         ("status", f"[{STATUS_STYLE[r.status]}]{r.status.value}[/]"),
@@ -87,40 +90,40 @@ def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -
             ("progress", f"{progress.get(b'stage', b'').decode()} {100 * done / total:.0f}%")
         )
     table = Table.grid(padding=(0, 2))
+    rows[1] = ("status", r.status.value)  # plain: every value cell is escaped below
     for name, value in rows:
-        table.add_row(f"[dim]{name}[/]", "-" if value is None else str(value))
+        table.add_row(f"[dim]{name}[/]", "-" if value is None else esc(str(value)))
     console.print(table)
     if r.last_error:
-        console.print(f"\n[bold red]Problem[/] ({r.error_type}): {r.last_error}", highlight=False)
+        problem = f"({r.error_type}): {r.last_error}"
+        console.print(f"\n[bold red]Problem[/] {esc(problem)}", highlight=False)
     if r.next_attempt_at and r.status is Status.RETRYING:
         console.print(f"next attempt at {r.next_attempt_at.isoformat(timespec='seconds')}")
     for title, items in (("Warnings", r.warnings), ("Review before upload", r.review)):
         if items:
             console.print(f"\n[bold]{title}[/]")
             for item in items:
-                console.print(f"  - {item}", highlight=False)
+                console.print(f"  - {item}", highlight=False, markup=False)
 
 
 def enqueue_report(console: Console, report: EnqueueReport) -> None:
     found = report.discovery
     for entry in report.releases:
         colour = "green" if entry.outcome in ("new", "would-enqueue") else "dim"
-        console.print(
-            f"[{colour}]{entry.outcome:<22}[/] {entry.asin}  {entry.title}", highlight=False
-        )
+        line = f"{entry.asin}  {entry.title}"
+        console.print(f"[{colour}]{entry.outcome:<22}[/] {esc(line)}", highlight=False)
     for reject in found.rejects:
-        console.print(f"[red]{'rejected':<22}[/] {reject.path}: {reject.reason}", highlight=False)
+        line = f"{reject.path}: {reject.reason}"
+        console.print(f"[red]{'rejected':<22}[/] {esc(line)}", highlight=False)
     for dup in found.duplicates:
-        console.print(
-            f"[red]{'duplicate ASIN':<22}[/] {dup.asin}: {', '.join(map(str, dup.paths))}",
-            highlight=False,
-        )
-    for path in found.settling:
-        console.print(
-            f"[yellow]{'settling':<22}[/] {path} (changed recently; next scan)", highlight=False
-        )
+        line = f"{dup.asin}: {', '.join(map(str, dup.paths))}"
+        console.print(f"[red]{'duplicate ASIN':<22}[/] {esc(line)}", highlight=False)
+    for settling in found.settling:
+        line = f"{settling.path} (changed recently; ready in {settling.ready_in_seconds:.0f}s)"
+        console.print(f"[yellow]{'settling':<22}[/] {esc(line)}", highlight=False)
+    new = report.new + sum(r.outcome == "would-enqueue" for r in report.releases)
     console.print(
-        f"{report.new} new, {len(report.releases) - report.new} already known, "
+        f"{new} new, {len(report.releases) - new} already known, "
         f"{len(found.rejects)} rejected, {len(found.duplicates)} duplicate ASIN(s), "
         f"{len(found.settling)} settling"
     )
@@ -139,5 +142,6 @@ def locks_table(console: Console, held: list[dict[str, Any]]) -> None:
         table.add_column(column)
     for info in held:
         ttl = info.get("ttl")
-        table.add_row(str(info["key"]), describe_holder(info), f"{ttl}s" if ttl else "-")
+        row = (str(info["key"]), describe_holder(info), f"{ttl}s" if ttl else "-")
+        table.add_row(*(esc(cell) for cell in row))
     console.print(table)

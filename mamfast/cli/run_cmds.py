@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast.cli import render
 from mamfast.cli.common import console, fail, run_async, settings_or_exit, setup_logging
@@ -50,7 +51,8 @@ def run(
     for r in result.releases:
         if r.json_path:
             console.print(
-                f"[green]{r.asin}[/] upload files: {Path(r.json_path).parent}", highlight=False
+                f"[green]{r.asin}[/] upload files: {esc(str(Path(r.json_path).parent))}",
+                highlight=False,
             )
     raise typer.Exit(result.exit_code)
 
@@ -64,7 +66,7 @@ def demo(
     from mamfast.demo import write_demo_library
 
     folders = write_demo_library(directory)
-    console.print(f"wrote {len(folders)} book folders under {directory}:")
+    console.print(f"wrote {len(folders)} book folders under {directory}:", markup=False)
     for folder in folders:
-        console.print(f"  {folder.relative_to(directory)}", highlight=False)
-    console.print(f"\nnext: mamfast run --library {directory}")
+        console.print(f"  {folder.relative_to(directory)}", highlight=False, markup=False)
+    console.print(f"\nnext: mamfast run --library {directory}", markup=False)

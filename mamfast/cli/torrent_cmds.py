@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape as esc
 
 from mamfast.cli.common import console, err_console, fail, run_async, settings_or_exit
 
@@ -101,7 +102,7 @@ def create(
         console.print_json(json.dumps(result))
         return
     seconds = result["seconds"]
-    console.print(f"Wrote [bold]{dest}[/]", highlight=False)
+    console.print(f"Wrote [bold]{esc(str(dest))}[/]", highlight=False)
     console.print(f"  infohash  {result['infohash']}")
     console.print(f"  pieces    {result['piece_count']} x {_size(result['piece_length'])}")
     console.print(f"  size      {_size(result['bytes'])} in {result['files']} file(s)")
@@ -216,16 +217,16 @@ def _print_verify(meta: TorrentMeta, result: VerifyResult) -> None:
         console.print(f"[green]OK[/]: all {result.piece_count} pieces match ({timing})")
         return
     for name in result.missing:
-        console.print(f"[red]missing[/]: {name}", highlight=False)
+        console.print(f"[red]missing[/]: {esc(name)}", highlight=False)
     for name in result.wrong_size:
-        console.print(f"[red]wrong size[/]: {name}", highlight=False)
+        console.print(f"[red]wrong size[/]: {esc(name)}", highlight=False)
     if result.first_bad is not None:
         start = result.first_bad * meta.piece_length
         console.print(
             f"[red]BAD[/]: {len(result.bad_pieces)} of {result.piece_count} pieces differ; "
             f"first bad piece #{result.first_bad} (bytes {start}-"
             f"{min(start + meta.piece_length, meta.total_size) - 1} of the stream) "
-            f"in {', '.join(result.first_bad_files)}",
+            f"in {esc(', '.join(result.first_bad_files))}",
             highlight=False,
         )
     console.print(f"checked {timing}")
