@@ -28,8 +28,7 @@ async def test_one_message_per_scan_on_every_transport(make_resources, redis):
         await submit_batch(res)
         await drain(res.settings, res.stages, res.store)
 
-        results = await notify.flush(res)
-        assert [r.ok for r in results] == [True, True]
+        await notify.flush(res)  # unless a worker's notify cron already sent it while draining
         [hook] = rx.at("hook")
         assert hook["title"] == "mamfast: scan finished: 1 needs attention, 2 ready to upload"
         assert (
@@ -68,15 +67,16 @@ async def test_filter_retry_and_loose_events(make_resources, redis):
             notify_events=["needs_attention", "ready"],
         )
         await redis.hset(plan("B0NOTIFY01", "stage"), "permanent", 1)
+        rx.status = 500  # the webhook is down: nothing is lost
         await submit_batch(res, ASINS[:1])
         await drain(res.settings, res.stages, res.store)
 
-        rx.status = 500  # the webhook is down: nothing is lost
-        [failed] = await notify.flush(res)
+        [failed] = await notify.flush(res)  # the events are still there to send
         assert not failed.ok and failed.detail == "HTTP 500"
         rx.status = 200
-        await notify.flush(res)
-        assert [p["events"][0]["status"] for p in rx.at("hook")] == ["needs_attention"] * 2
+        [sent] = await notify.flush(res)
+        assert sent.ok and await notify.flush(res) == []
+        assert {p["events"][0]["status"] for p in rx.at("hook")} == {"needs_attention"}
 
         await redis.delete(plan("B0NOTIFY01", "stage"))
         assert (await control.retry(res, "B0NOTIFY01")).ok

@@ -51,7 +51,7 @@ async def serve(
             worker.handle_sig(sig)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
+        with contextlib.suppress(RuntimeError):
             loop.add_signal_handler(sig, on_signal, sig)
     delay = 1.0
     try:
@@ -81,7 +81,7 @@ async def serve(
         return 0
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
+            with contextlib.suppress(RuntimeError):
                 loop.remove_signal_handler(sig)
 
 

@@ -83,7 +83,7 @@ async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: 
     if not chosen:
         raise InputError(
             f"no ASIN found for {path.name}",
-            hint="pass --asin, or name the folder with {ASIN.B0XXXXXXXX}",
+            hint="pass --asin, or put the ASIN in the folder name as {ASIN.<asin>}",
         )
     if no_audnex:
         return await prepare(path, chosen, book, settings, None)
