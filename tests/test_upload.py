@@ -414,11 +414,10 @@ async def test_torrent_not_matching_the_recorded_infohash_is_refused(make_resour
     assert res.qbit is None
 
 
-def test_info_span_hashes_the_raw_info_dict(book):
-    data = book.torrent_path.read_bytes()
-    start, end = upload.info_span(data)
-    assert data[start : start + 1] == b"d" and data[end - 1 : end] == b"e"
-    assert upload.read_torrent(book.release(ASIN)).infohash == book.infohash
+def test_the_recorded_torrent_is_read_with_its_exact_infohash(book):
+    torrent = upload.read_torrent(book.release(ASIN))
+    assert torrent.infohash == book.infohash  # SHA-1 of the raw info bytes, as qBittorrent has it
+    assert torrent.name == book.folder.name and torrent.multi_file
 
 
 # --------------------------------------------------------------------------- state names

@@ -21,14 +21,11 @@ Without MAMFAST_QBIT_URL there is nothing to add: the release ends `ready`.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
-
-import bencode
 
 from mamfast import keys, locks
 from mamfast.errors import (
@@ -55,19 +52,13 @@ from mamfast.qbit import (
     same_path,
 )
 from mamfast.resources import Resources
+from mamfast.torrents import inspect
+from mamfast.torrents.inspect import TorrentMeta
 
 log = logging.getLogger(__name__)
 
 PATH_MAP_SETTING = "MAMFAST_QBIT_PATH_MAP"
 ADD_LOCK_WAIT = 30.0  # an add under the lock takes milliseconds, at most CONFIRM_SECONDS
-
-
-@dataclass(frozen=True)
-class TorrentFile:
-    data: bytes
-    infohash: str
-    name: str
-    multi_file: bool
 
 
 @dataclass(frozen=True)
@@ -111,71 +102,22 @@ async def run(res: Resources, release: Release) -> StageResult:
 # --------------------------------------------------------------------------- torrent file
 
 
-def read_torrent(release: Release) -> TorrentFile:
-    """The .torrent bytes, its infohash and top entry; checked against the record."""
+def read_torrent(release: Release) -> TorrentMeta:
+    """The .torrent the torrent stage wrote, checked against the recorded infohash."""
     if not release.torrent_path:
         raise TorrentError("no .torrent is recorded for this release", hint=_redo_torrent(release))
     path = Path(release.torrent_path)
     try:
-        data = path.read_bytes()
-        start, end = info_span(data)
-        meta = bencode.decode(data)
-    except OSError as exc:
-        raise TorrentError(
-            f"cannot read {path}: {exc.strerror}", hint=_redo_torrent(release)
-        ) from None
-    except (ValueError, TypeError, IndexError, bencode.BencodeDecodeError):
-        raise TorrentError(
-            f"{path} is not a valid .torrent file", hint=_redo_torrent(release)
-        ) from None
-    infohash = hashlib.sha1(data[start:end]).hexdigest()
-    if release.infohash and release.infohash.lower() != infohash:
+        torrent = inspect.read_torrent(path)
+    except TorrentError as exc:
+        raise TorrentError(exc.message, hint=_redo_torrent(release)) from None
+    if release.infohash and release.infohash.lower() != torrent.infohash:
         raise InfohashMismatchError(
-            f"{path} has infohash {infohash}, but {release.infohash} was recorded",
+            f"{path} has infohash {torrent.infohash}, but {release.infohash} was recorded",
             hint=f"{_redo_torrent(release)}; add --forget-torrent only if the staged files "
             "were changed on purpose",
         )
-    info = meta["info"]
-    name = info["name"]
-    name = name.decode("utf-8", "replace") if isinstance(name, bytes) else str(name)
-    return TorrentFile(data=data, infohash=infohash, name=name, multi_file="files" in info)
-
-
-def info_span(data: bytes) -> tuple[int, int]:
-    """Byte range of the raw `info` value: its SHA-1 is the v1 infohash, exactly as
-    qBittorrent computes it (re-encoding a decoded dict could reorder or re-spell it)."""
-    if data[:1] != b"d":
-        raise ValueError("not a bencoded dictionary")
-    i = 1
-    while data[i : i + 1] != b"e":
-        key_end = _skip(data, i)
-        key = data[data.index(b":", i) + 1 : key_end]
-        value_end = _skip(data, key_end)
-        if key == b"info":
-            return key_end, value_end
-        i = value_end
-    raise ValueError("no info dictionary")
-
-
-def _skip(data: bytes, i: int) -> int:
-    """Index just past the bencoded value starting at `i`."""
-    lead = data[i : i + 1]
-    if lead == b"i":
-        return data.index(b"e", i) + 1
-    if lead in (b"l", b"d"):
-        i += 1
-        while data[i : i + 1] != b"e":
-            if i >= len(data):
-                raise ValueError("truncated")
-            i = _skip(data, i)
-        return i + 1
-    if lead.isdigit():
-        colon = data.index(b":", i)
-        end = colon + 1 + int(data[i:colon])
-        if end > len(data):
-            raise ValueError("truncated")
-        return end
-    raise ValueError(f"bad bencode at byte {i}")
+    return torrent
 
 
 def _redo_torrent(release: Release) -> str:
@@ -185,7 +127,7 @@ def _redo_torrent(release: Release) -> str:
 # --------------------------------------------------------------------------- paths
 
 
-def save_paths(release: Release, torrent: TorrentFile, path_map: PathMap) -> SavePaths:
+def save_paths(release: Release, torrent: TorrentMeta, path_map: PathMap) -> SavePaths:
     """qBittorrent's save path: where the torrent's top entry (the staged folder) lives."""
     if not release.staging_dir:
         raise InputError("no staged folder is recorded for this release", hint=_redo_stage(release))
@@ -213,7 +155,7 @@ def _redo_stage(release: Release) -> str:
 
 
 async def _add_once(
-    res: Resources, qbit: QbitClient, release: Release, torrent: TorrentFile, options: AddOptions
+    res: Resources, qbit: QbitClient, release: Release, torrent: TorrentMeta, options: AddOptions
 ) -> tuple[AddResult, str | None]:
     """Add under the infohash lock; also repair a torrent left by an earlier attempt."""
     try:
