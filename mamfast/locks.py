@@ -133,9 +133,33 @@ async def held(
 ) -> AsyncIterator[Lease]:
     """Hold a lease for the block and keep renewing it; `lease.lost` tells when it is gone."""
     lease = await acquire(redis, key, ttl=ttl, purpose=purpose, fence_key=fence_key, wait=wait)
-    keeper = asyncio.create_task(_keep(redis, lease), name=f"renew {key}")
-    try:
+    async with _renewing(redis, lease):
         yield lease
+
+
+@contextlib.asynccontextmanager
+async def held_if_free(
+    redis: Redis, key: str, *, ttl: float, purpose: str
+) -> AsyncIterator[Lease | None]:
+    """Like `held`, but yields None at once when someone else holds the lock.
+
+    For work one process at a time is enough for (a reconciler pass, a notification
+    flush): skipping is right, and a short renewed lease means a holder killed
+    mid-way blocks the next pass for one TTL, not for a long fixed expiry.
+    """
+    lease = await try_acquire(redis, key, ttl=ttl, purpose=purpose)
+    if lease is None:
+        yield None
+        return
+    async with _renewing(redis, lease):
+        yield lease
+
+
+@contextlib.asynccontextmanager
+async def _renewing(redis: Redis, lease: Lease) -> AsyncIterator[None]:
+    keeper = asyncio.create_task(_keep(redis, lease), name=f"renew {lease.key}")
+    try:
+        yield
     finally:
         keeper.cancel()
         with contextlib.suppress(asyncio.CancelledError):

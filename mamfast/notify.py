@@ -81,13 +81,9 @@ async def record_batch(res: Resources, asins: Sequence[str]) -> str | None:
 
 async def flush(res: Resources) -> list[SendResult]:
     """Send what is ready to send; safe to call from several places at once."""
-    lease = await locks.try_acquire(res.redis, keys.NOTIFY_LOCK, ttl=120, purpose="notify")
-    if lease is None:
-        return []
-    try:
-        return await _flush_locked(res)
-    finally:
-        await locks.release(res.redis, lease)
+    ttl = res.settings.lock_ttl
+    async with locks.held_if_free(res.redis, keys.NOTIFY_LOCK, ttl=ttl, purpose="notify") as lease:
+        return [] if lease is None else await _flush_locked(res)
 
 
 async def _flush_locked(res: Resources) -> list[SendResult]:

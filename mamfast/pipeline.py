@@ -397,16 +397,16 @@ async def reconcile(res: Resources, *, grace: float | None = None) -> ReconcileR
     """
     report = ReconcileReport()
     grace = res.settings.reconcile_seconds / 2 if grace is None else grace
-    lease = await locks.try_acquire(res.redis, keys.RECONCILE_LOCK, ttl=60, purpose="reconciler")
-    if lease is None:
-        report.skipped = True
-        return report
-    try:
+    ttl = res.settings.lock_ttl
+    async with locks.held_if_free(
+        res.redis, keys.RECONCILE_LOCK, ttl=ttl, purpose="reconciler"
+    ) as lease:
+        if lease is None:
+            report.skipped = True
+            return report
         for record in await res.store.get_many(await res.store.active_asins()):
             report.checked += 1
             await _reconcile_one(res, record, grace, report)
-    finally:
-        await locks.release(res.redis, lease)
     if report.enqueued or report.redispatched:
         log.info(
             "reconciler: re-enqueued %s, re-dispatched %s",
