@@ -127,7 +127,8 @@ class Settings(BaseSettings):
     stage_timeout: float = Field(default=900.0, gt=0)
     hash_timeout: float = Field(default=6 * 3600.0, gt=0)
     worker_jobs: int = Field(default=4, ge=1, le=64)
-    hash_jobs: int = Field(default=1, ge=1, le=16)
+    # Two at once: a tiny release waits for no poll gap behind another; big ones share the cores.
+    hash_jobs: int = Field(default=2, ge=1, le=16)
 
     # --- scheduling and notifications ---------------------------------------
     scan_interval_minutes: float = Field(default=15.0, gt=0)
