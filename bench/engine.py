@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
 from mamfast import keys, serializer
@@ -52,12 +53,18 @@ async def commands(redis) -> int:  # type: ignore[no-untyped-def]
     return sum(int(v["calls"]) for v in stats.values())
 
 
-async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
+async def fresh_releases(settings: Settings, n: int) -> tuple[ArqRedis, Resources]:
+    """An empty database with `n` releases submitted (their first jobs queued)."""
     redis = await connect(settings.secret("redis_url") or "")
     await redis.flushdb()
     res = await open_resources(settings, redis, PIPELINE)
     for i in range(n):
         await submit(res, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
+    return redis, res
+
+
+async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
+    redis, res = await fresh_releases(settings, n)
     before = await commands(redis)
     start = time.perf_counter()
     for i in range(n):
@@ -73,11 +80,7 @@ async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
 
 
 async def engine_round(settings: Settings, n: int) -> tuple[float, float]:
-    redis = await connect(settings.secret("redis_url") or "")
-    await redis.flushdb()
-    res = await open_resources(settings, redis, PIPELINE)
-    for i in range(n):
-        await submit(res, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
+    redis, res = await fresh_releases(settings, n)
     before = await commands(redis)
     start = time.perf_counter()
 

@@ -12,8 +12,6 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from mamfast.models import Status
 from mamfast.stages import default_pipeline
 from tests.conftest import make_settings
 from tests.support.library import age, audible, book
-from tests.support.processes import ROOT, settings_env, stop, wait_until
+from tests.support.processes import ROOT, spawn, stop, wait_until
 
 pytestmark = pytest.mark.slow
 BOOKS = 8
@@ -52,18 +50,8 @@ def write_library(library: Path) -> list[str]:
     return asins
 
 
-def spawn(settings, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mamfast", "worker", "--queue", "all"],
-        env=settings_env(settings),
-        cwd=ROOT,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    out.close()
-    return proc
+def spawn_real_worker(settings, log: Path):
+    return spawn(settings, ["-m", "mamfast", "worker", "--queue", "all"], log=log)
 
 
 async def test_kills_and_restarts_never_lose_or_duplicate_a_release(
@@ -92,7 +80,7 @@ async def test_kills_and_restarts_never_lose_or_duplicate_a_release(
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    workers = [spawn(settings, logs / f"w{n}.log") for n in range(2)]
+    workers = [spawn_real_worker(settings, logs / f"w{n}.log") for n in range(2)]
     spawned = 2
     rng = random.Random(1234)
     finished: list[int] = []  # releases already done at each kill
@@ -116,7 +104,7 @@ async def test_kills_and_restarts_never_lose_or_duplicate_a_release(
                 redis_server.start()
             if round_ == 6:
                 await asyncio.to_thread(qbit_server.restart)
-            workers.append(spawn(settings, logs / f"w{spawned}.log"))
+            workers.append(spawn_real_worker(settings, logs / f"w{spawned}.log"))
             spawned += 1
 
         # After the last kill: a lease (3 s) and a couple of reconciler passes (1 s), plus

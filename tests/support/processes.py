@@ -31,9 +31,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
 
 
 def spawn_worker(settings: Settings, *queues: str, log: Path) -> subprocess.Popen[bytes]:
+    """A worker running the instrumented stages (tests.support.worker_main)."""
+    argv = ["-m", "tests.support.worker_main", *(queues or ("default", "hash"))]
+    return spawn(settings, argv, log=log)
+
+
+def spawn(settings: Settings, argv: list[str], *, log: Path) -> subprocess.Popen[bytes]:
+    """`python ARGV...` in its own session, with `settings` as its environment."""
     out = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.worker_main", *(queues or ("default", "hash"))],
+        [sys.executable, *argv],
         env=settings_env(settings),
         cwd=ROOT,
         stdout=out,
