@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 
 from mamfast import keys, locks
 from mamfast.errors import LockBusyError
@@ -138,4 +140,13 @@ async def reset(
         )
     if forget_torrent and stage in (Stage.UPLOAD,):
         return ActionResult(asin, False, "--forget-torrent needs --stage torrent or earlier")
-    return await _locked_update(res, asin, "mamfast reset", _Reset(stage, forget_torrent))
+    before = await res.store.get(asin)
+    result = await _locked_update(res, asin, "mamfast reset", _Reset(stage, forget_torrent))
+    if result.ok and forget_torrent and before and before.torrent_path:
+        # The torrent file on disk stands for the recorded infohash too (the torrent stage
+        # compares with it when Redis has lost the record): forget it as well.
+        old = Path(before.torrent_path)
+        if await asyncio.to_thread(old.exists):
+            await asyncio.to_thread(old.unlink)
+            result.message += f"; removed the old torrent file {old}"
+    return result

@@ -228,6 +228,36 @@ async def test_through_the_engine_reset_and_forget(make_resources, redis, tmp_pa
     assert read_torrent(Path(final.torrent_path or "")).infohash == final.infohash
 
 
+async def test_after_redis_lost_the_record_the_torrent_on_disk_guards_the_infohash(
+    make_resources, redis, tmp_path
+):
+    res = await make_resources(torrent_pipeline(), announce_url=SecretStr(ANNOUNCE))
+    folder = book(tmp_path / "seed")
+
+    async def rebuild() -> Release:
+        # What `mamfast enqueue` does after Redis lost everything: a fresh record.
+        await redis.hset(plan(ASIN, "stage"), "dir", str(folder))
+        await submit(res, Release(asin=ASIN, title="Book"))
+        await drain(res.settings, res.stages, res.store)
+        record = await res.store.get(ASIN)
+        assert record is not None
+        return record
+
+    first = await rebuild()
+    await redis.flushdb()
+    same = await rebuild()  # unchanged files: the same torrent, the same infohash
+    assert same.status is Status.READY and same.infohash == first.infohash
+
+    await redis.flushdb()
+    with (folder / "cover.jpg").open("ab") as f:
+        f.write(b"edited")
+    changed = await rebuild()
+    assert changed.status is Status.NEEDS_ATTENTION
+    assert changed.error_type == "InfohashMismatchError"
+    assert first.infohash and first.infohash in (changed.last_error or "")
+    assert read_torrent(Path(first.torrent_path or "")).infohash == first.infohash  # untouched
+
+
 async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_resources, tmp_path):
     """With MAMFAST_HASH_JOBS > 1 a second hash can be queued behind the first one."""
     res = await make_resources({}, torrent_workers=2)

@@ -62,7 +62,10 @@ async def run(res: Resources, release: Release) -> StageResult:
         else:
             data = await _with_builtin(res, release, content, announce)
         meta = parse_torrent(data)  # the same validation any torrent from disk gets
-        _same_infohash(release, meta.infohash)  # before anything is written
+        # Before anything is written. With no infohash recorded (Redis lost its data), the
+        # torrent already on disk is the record: the same release must not get a second one.
+        recorded = release.infohash or await asyncio.to_thread(_infohash_on_disk, dest)
+        _same_infohash(release, meta.infohash, recorded)
         await asyncio.to_thread(_publish, settings, data, dest)
     return _result(release, dest, meta, content, backend, started)
 
@@ -158,10 +161,17 @@ async def _with_mkbrr(
     return meta.data
 
 
-def _same_infohash(release: Release, infohash: str) -> None:
-    if release.infohash and release.infohash != infohash:
+def _infohash_on_disk(dest: Path) -> str | None:
+    try:
+        return read_torrent(dest).infohash
+    except TorrentError:
+        return None  # none there, or unreadable: nothing to compare with
+
+
+def _same_infohash(release: Release, infohash: str, recorded: str | None) -> None:
+    if recorded and recorded != infohash:
         raise InfohashMismatchError(
-            f"re-creating the torrent gave infohash {infohash}, but {release.infohash} is "
+            f"re-creating the torrent gave infohash {infohash}, but {recorded} is "
             f"recorded for {release.asin}: the staged files changed since the torrent was "
             "made, and one release must never become two torrents",
             hint="restore the original files; if they changed on purpose, run "
