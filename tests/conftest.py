@@ -7,6 +7,8 @@ session starts its own server in a temp directory.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -80,6 +82,17 @@ async def audnex() -> AsyncIterator[FakeAudnex]:
     await server.start()
     yield server
     await server.stop()
+
+
+@pytest.fixture
+def other_filesystem(tmp_path: Path) -> Iterator[Path]:
+    """A folder on another filesystem than tmp_path (tmpfs), for hardlink/EXDEV tests."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a second filesystem (/dev/shm)")
+    folder = Path(tempfile.mkdtemp(prefix="mamfast-test-", dir=shm))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

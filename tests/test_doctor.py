@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-import shutil
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -78,16 +75,6 @@ async def test_output_folder_not_writable(good, tmp_path):
     blocker.write_text("")
     check = await doctor.check_writable(good.model_copy(update={"seed_dir": blocker / "seed"}))
     assert not check.ok and "seed dir" in check.detail and "MAMFAST_SEED_DIR" in check.fix
-
-
-@pytest.fixture
-def other_filesystem(tmp_path) -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
-        pytest.skip("needs a second filesystem (/dev/shm)")
-    folder = Path(tempfile.mkdtemp(prefix="mamfast-doctor-", dir=shm))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def test_library_and_seed_dir_on_different_filesystems(good, other_filesystem):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -176,16 +174,6 @@ def test_artifacts_missing(settings, kings):
 
 
 # --------------------------------------------------------------------------- cross-filesystem
-
-
-@pytest.fixture
-def other_filesystem(tmp_path: Path) -> Iterator[Path]:
-    shm = Path("/dev/shm")
-    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
-        pytest.skip("needs a second filesystem (/dev/shm)")
-    folder = Path(tempfile.mkdtemp(prefix="mamfast-seed-", dir=shm))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_cross_filesystem_refuses_with_advice(tmp_path, redis_server, kings, other_filesystem):
