@@ -29,7 +29,7 @@ from mamfast import keys, serializer
 from mamfast.config import Settings
 from mamfast.connections import connect
 from mamfast.embedded import RedisServer, free_port
-from mamfast.models import Release, Stage, StageResult, Status
+from mamfast.models import STAGE_ORDER, Release, Stage, StageResult, Status
 from mamfast.pipeline import StageSpec, run_stage, submit
 from mamfast.resources import Resources, open_resources
 from workers.serve import serve
@@ -44,7 +44,7 @@ PIPELINE = {
     stage: StageSpec(
         stage, noop, queue=keys.HASH_QUEUE if stage is Stage.TORRENT else keys.DEFAULT_QUEUE
     )
-    for stage in (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD)
+    for stage in STAGE_ORDER
 }
 
 
@@ -69,7 +69,7 @@ async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
     start = time.perf_counter()
     for i in range(n):
         asin = f"B0BENCH{i:03d}"
-        for stage in (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD):
+        for stage in STAGE_ORDER:
             record = await res.store.get(asin)
             assert record is not None
             await run_stage(res, asin, stage.value, record.job_id)

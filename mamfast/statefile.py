@@ -12,17 +12,27 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
 from mamfast.discovery import valid_asin
 from mamfast.errors import InputError
-from mamfast.models import Checkpoints, Release, Stage, Status, next_stage, utcnow
+from mamfast.models import (
+    CHECKPOINT_FIELD,
+    STAGE_ORDER,
+    Checkpoints,
+    Release,
+    Stage,
+    Status,
+    next_stage,
+    utcnow,
+)
 from mamfast.pipeline import submit
 from mamfast.resources import Resources
 
 EXPORT_FORMAT = "mamfast-state"
+E = TypeVar("E", bound=BaseModel)
 EXPORT_VERSION = 1
 
 # Old status names -> the last stage that status implies was finished.
@@ -149,26 +159,30 @@ def _asin_of(key: str, entry_asin: str | None, where: str, report: ImportReport)
     return None
 
 
-def _processed_record(key: str, raw: Any, version: int, report: ImportReport) -> Release | None:
+def _entry(
+    model: type[E], section: str, key: str, raw: Any, report: ImportReport
+) -> tuple[E, str] | None:
+    """One entry of the old file, validated, with its ASIN; None (reported) if unusable."""
     try:
-        entry = _Processed.model_validate(raw)
+        entry = model.model_validate(raw)
     except ValidationError as exc:
-        report.problems.append(f"processed {key!r}: unreadable ({_first_error(exc)}); skipped")
+        report.problems.append(f"{section} {key!r}: unreadable ({_first_error(exc)}); skipped")
         return None
-    asin = _asin_of(key, entry.asin, "processed", report)
-    if asin is None:
+    asin = _asin_of(key, getattr(entry, "asin", None), section, report)
+    return None if asin is None else (entry, asin)
+
+
+def _processed_record(key: str, raw: Any, version: int, report: ImportReport) -> Release | None:
+    found = _entry(_Processed, "processed", key, raw, report)
+    if found is None:
         return None
+    entry, asin = found
     checkpoints = entry.checkpoints or Checkpoints()
     done = _last_done(entry, checkpoints, version)
     when = entry.processed_at or utcnow()
     stamps = {
-        field: getattr(checkpoints, field) or (when if _reached(stage, done) else None)
-        for stage, field in (
-            (Stage.STAGE, "staged_at"),
-            (Stage.METADATA, "metadata_at"),
-            (Stage.TORRENT, "torrent_at"),
-            (Stage.UPLOAD, "uploaded_at"),
-        )
+        field: checkpoints.get(stage) or (when if _reached(stage, done) else None)
+        for stage, field in CHECKPOINT_FIELD.items()
     }
     stage = next_stage(done) if done is not None else Stage.STAGE
     return Release(
@@ -190,26 +204,21 @@ def _last_done(entry: _Processed, checkpoints: Checkpoints, version: int) -> Sta
     if entry.status is None and version == 1:
         return Stage.UPLOAD  # version 1 wrote `processed` only for finished releases
     done = _LEGACY_DONE.get((entry.status or "").upper())
-    for stage in (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD):
+    for stage in STAGE_ORDER:
         if checkpoints.get(stage) is not None and not _reached(stage, done):
             done = stage
     return done
 
 
 def _reached(stage: Stage, done: Stage | None) -> bool:
-    order = [Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD]
-    return done is not None and order.index(stage) <= order.index(done)
+    return done is not None and STAGE_ORDER.index(stage) <= STAGE_ORDER.index(done)
 
 
 def _failed_record(key: str, raw: Any, report: ImportReport) -> Release | None:
-    try:
-        entry = _Failed.model_validate(raw)
-    except ValidationError as exc:
-        report.problems.append(f"failed {key!r}: unreadable ({_first_error(exc)}); skipped")
+    found = _entry(_Failed, "failed", key, raw, report)
+    if found is None:
         return None
-    asin = _asin_of(key, entry.asin, "failed", report)
-    if asin is None:
-        return None
+    entry, asin = found
     return Release(
         asin=asin,
         title=entry.title,
