@@ -8,6 +8,7 @@ validation failure is reported as one line per bad key without its value.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -55,6 +56,9 @@ class Settings(BaseSettings):
         env_file=".env",
         env_file_encoding="utf-8",
         extra="ignore",
+        # `KEY=` in `.env` (as `.env.example` ships) or an empty variable from compose's
+        # env_file means "not set", never an empty path or an unparsable integer.
+        env_ignore_empty=True,
         validate_default=True,
         populate_by_name=True,
     )
@@ -200,27 +204,50 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        written = _names_written(overrides.get("_env_file", ".env"))
+        raise ConfigError(_describe(exc, written)) from None
 
 
-def _describe(exc: ValidationError) -> str:
+def _describe(exc: ValidationError, written: set[str]) -> str:
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        lines.append(f"{env_name(field)}: {err['msg']}")
+        where = str(err["loc"][0]) if err["loc"] else "?"
+        lines.append(f"{_name_for(where, written)}: {err['msg']}")
     return "invalid setting: " + "; ".join(lines)
+
+
+def _field_names(field: str) -> list[str]:
+    """The environment names of one field, in pydantic's order of preference."""
+    alias = Settings.model_fields[field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [env_name(field)]
+
+
+def _name_for(where: str, written: set[str]) -> str:
+    """The key the user wrote for an error location (a field name or one of its aliases):
+    `PUID=abc` is reported as PUID, not as the alias pydantic happened to report."""
+    for field in Settings.model_fields:
+        names = _field_names(field)
+        if where == field or where in names:
+            return next((n for n in names if n.upper() in written), names[0])
+    return where
+
+
+def _names_written(env_file: Any) -> set[str]:
+    """Upper-cased names set in the environment or the `.env` file (names only)."""
+    names = {key.upper() for key in os.environ}
+    if env_file:
+        from dotenv import dotenv_values
+
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            names.update(key.upper() for key in dotenv_values(env_file))
+    return names
 
 
 def settings_env_names() -> set[str]:
     """Every environment name a user may set (for `.env.example` checks and docs)."""
-    names: set[str] = set()
-    for field, info in Settings.model_fields.items():
-        alias = info.validation_alias
-        if isinstance(alias, AliasChoices):
-            names.update(str(choice) for choice in alias.choices)
-        else:
-            names.add(env_name(field))
-    return names
+    return {name for field in Settings.model_fields for name in _field_names(field)}
 
 
 def process_umask(settings: Settings) -> None:

@@ -58,3 +58,71 @@ def test_lists_and_defaults(monkeypatch, tmp_path):
     assert settings.puid == 99
     assert settings.seed_path == tmp_path / "seed"
     assert settings.torrent_path == tmp_path / "torrents"
+
+
+EMPTY_KEYS = [
+    "MAMFAST_TORRENT_PIECE_LENGTH",
+    "MAMFAST_TORRENT_WORKERS",
+    "PUID",
+    "PGID",
+    "UMASK",
+    "MAMFAST_NAMING_FILE",
+    "MAMFAST_CATEGORIES_FILE",
+    "MAMFAST_DESCRIPTION_TEMPLATE",
+    "MAMFAST_MKBRR_PRESET_FILE",
+    "MAMFAST_REDIS_URL",
+    "MAMFAST_DATA_DIR",
+    "MAMFAST_QBIT_URL",
+    "MAMFAST_ANNOUNCE_URL",
+]
+
+
+def test_env_example_as_shipped_loads(monkeypatch, tmp_path):
+    """A new user's second step: `cp .env.example .env`, then any command."""
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    settings = load_settings()
+    # Host defaults: no Docker host names; the private Redis, the user's data dir.
+    assert settings.redis_url is None
+    assert settings.qbit_url is None
+    assert str(settings.data_dir).startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("key", EMPTY_KEYS)
+def test_an_empty_value_means_unset(monkeypatch, tmp_path, key):
+    (tmp_path / ".env").write_text(f"{key}=\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()
+    default = load_settings(_env_file=None)
+    assert settings.model_dump() == default.model_dump()
+
+
+@pytest.mark.parametrize("key", EMPTY_KEYS)
+def test_an_empty_environment_variable_means_unset(monkeypatch, key):
+    monkeypatch.delenv(key, raising=False)
+    default = load_settings(_env_file=None).model_dump()
+    monkeypatch.setenv(key, "")
+    assert load_settings(_env_file=None).model_dump() == default
+
+
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("PUID", "abc"), ("MAMFAST_PUID", "abc"), ("UMASK", "999"), ("MAMFAST_TORRENT_WORKERS", "x")],
+)
+def test_an_error_names_the_key_the_user_wrote(monkeypatch, tmp_path, written, value):
+    (tmp_path / ".env").write_text(f"{written}={value}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    message = str(info.value)
+    assert message.startswith(f"invalid setting: {written}:")
+    assert "MAMFAST_MAMFAST" not in message
+
+
+def test_an_error_names_the_environment_key_too(monkeypatch):
+    monkeypatch.setenv("PGID", "users")
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert str(info.value).startswith("invalid setting: PGID:")
