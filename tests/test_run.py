@@ -98,3 +98,15 @@ def test_socket_path_stays_short_for_deep_data_dirs(tmp_path):
     deep = tmp_path / ("d" * 120)
     server = RedisServer(home=deep)
     assert len(str(server.socket)) <= 100
+
+
+@pytest.mark.parametrize("generated", ["demo-data/data/redis/appendonly.aof", "demo-library/x"])
+def test_what_the_demo_writes_stays_out_of_git_status(generated):
+    import shutil
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    ignored = subprocess.run(["git", "check-ignore", "-q", generated], cwd=root, check=False)
+    assert ignored.returncode == 0, f"{generated} would show in `git status`"
