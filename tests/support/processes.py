@@ -82,6 +82,22 @@ def alive(pid: int) -> bool:
         return False
 
 
+def servers_of(home: Path) -> list[int]:
+    """Live redis-server processes whose working directory is `home` (Redis chdirs to it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"redis" in (entry / "cmdline").read_bytes() and (
+                (entry / "cwd").readlink() == home.resolve()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if alive(pid)]
+
+
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     if proc.poll() is None:
         proc.terminate()
