@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from mamfast.config import Settings
-from mamfast.connections import connect, mask_url
+from mamfast.connections import check_version, connect, mask_url
 
 
 class Check(BaseModel):
@@ -75,20 +75,21 @@ async def check_redis(settings: Settings) -> Check:
 
 
 async def _check_redis_at(url: str, *, private: bool) -> Check:
+    from mamfast.errors import MamfastError
+
     name = "redis"
     shown = mask_url(url)
     try:
         redis = await connect(url, retries=0)
-    except Exception as exc:
-        return failed(
-            name,
-            f"cannot reach {shown}: {type(exc).__name__}",
-            "start Redis or fix MAMFAST_REDIS_URL",
-        )
+    except MamfastError as exc:
+        return failed(name, exc.message, exc.hint)
     try:
+        version = await check_version(redis, url)
         server = await redis.info("server")
         aof = (await redis.config_get("appendonly")).get("appendonly")
         policy = (await redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+    except MamfastError as exc:
+        return failed(name, exc.message, exc.hint)
     finally:
         await redis.aclose()
     problems = []
@@ -107,7 +108,7 @@ async def _check_redis_at(url: str, *, private: bool) -> Check:
         if private
         else ""
     )
-    return passed(name, f"{shown}: {which}Redis {server.get('redis_version')}, AOF on, noeviction")
+    return passed(name, f"{shown}: {which}Redis {version}, AOF on, noeviction")
 
 
 # --------------------------------------------------------------------------- folders

@@ -58,6 +58,23 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except Exception as exc:
+        lost = _lost_redis(exc)
+        if lost is None:
+            raise
+        fail(lost)
+
+
+def _lost_redis(exc: Exception) -> str | None:
+    """Redis went away in the middle of a command: one line, not a traceback."""
+    from mamfast.connections import UNREACHABLE
+
+    if not isinstance(exc, UNREACHABLE):
+        return None
+    return (
+        f"lost the connection to Redis ({exc}): check that it is running, then run the "
+        "command again"
+    )
 
 
 @contextlib.asynccontextmanager
