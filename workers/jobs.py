@@ -78,7 +78,7 @@ async def reconcile(ctx: dict[str, Any]) -> str:
         report = await pipeline.reconcile(ctx["res"])
         return (
             f"checked={report.checked} enqueued={len(report.enqueued)} "
-            f"redispatched={len(report.redispatched)}"
+            f"redispatched={len(report.redispatched)} failed={len(report.failed)}"
         )
 
     return await _cron("reconciler pass", work())

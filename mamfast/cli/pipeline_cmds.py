@@ -213,6 +213,8 @@ def recover() -> None:
     )
     for asin in report.enqueued + report.redispatched:
         console.print(f"  {asin}")
+    if report.failed:
+        fail(f"could not check {', '.join(report.failed)} (the reason is logged above)")
 
 
 def list_locks() -> None:
