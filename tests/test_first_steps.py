@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ import pytest
 
 from mamfast.demo import SETTLED_AGE, _age, write_demo_library
 from tests.support.no_system_redis import path_without_redis
-from tests.support.processes import ROOT, servers_of
+from tests.support.processes import ROOT, run_cli, servers_of
 
 pytestmark = pytest.mark.slow
 PASSKEY = "abcdef0123456789abcdef0123456789"
@@ -54,14 +53,7 @@ class NewUser:
         self.redis_home = home / ".local" / "share" / "mamfast" / "redis"
 
     def __call__(self, *args: str) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "mamfast", *args],
-            cwd=self.work,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        result = run_cli(*args, env=self.env, cwd=self.work, timeout=300)
         assert "Traceback" not in result.stderr, result.stderr
         assert servers_of(self.redis_home) == [], f"`mamfast {args[0]}` left Redis running"
         return result

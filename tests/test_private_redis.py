@@ -27,7 +27,7 @@ from mamfast.errors import ConfigError
 from mamfast.private_redis import STOPPING, claimed
 from tests.support.no_system_redis import path_without_redis
 from tests.support.private_redis_user import COUNTER
-from tests.support.processes import ROOT, alive, servers_of, stop
+from tests.support.processes import ROOT, alive, run_cli, servers_of, start_cli, stop
 from workers.health import host_has_live_worker
 
 
@@ -102,17 +102,10 @@ def server_pid(url: str | None) -> int:
     return int(redis.Redis.from_url(url or "").info("server")["process_id"])
 
 
-def mamfast(settings: Settings, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+def mamfast(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
-    env.update(MAMFAST_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT), **extra)
-    return subprocess.run(
-        [sys.executable, "-m", "mamfast", *args],
-        cwd=settings.data_dir.parent,  # no .env there
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env.update(MAMFAST_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
+    return run_cli(*args, env=env, cwd=settings.data_dir.parent)  # no .env there
 
 
 @pytest.mark.slow
@@ -213,12 +206,8 @@ async def test_a_worker_holds_the_private_redis_while_it_runs(settings, tmp_path
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
     env.update(MAMFAST_DATA_DIR=str(settings.data_dir), PYTHONPATH=str(ROOT))
     with (tmp_path / "worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "mamfast", "worker", "--queue", "all"],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+        worker = start_cli(
+            "worker", "--queue", "all", env=env, cwd=tmp_path, stdout=log, stderr=log
         )
     try:
         deadline = time.monotonic() + 60

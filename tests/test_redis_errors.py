@@ -25,7 +25,7 @@ from mamfast.embedded import free_port
 from mamfast.errors import ConfigError
 from tests.conftest import BOTH_REDIS
 from tests.support.old_redis import old_redis
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, run_cli, start_cli
 
 COMMANDS = [
     ["status"],
@@ -63,20 +63,7 @@ def test_every_command_says_in_one_line_that_redis_cannot_be_reached(tmp_path):
     url = f"redis://:hunter2@127.0.0.1:{free_port()}/0"  # nothing listens there
     (tmp_path / "export.json").write_text(json.dumps({"releases": []}))
     env = env_for(tmp_path, url)
-    procs = [
-        (
-            args,
-            subprocess.Popen(
-                [sys.executable, "-m", "mamfast", *args],
-                cwd=tmp_path,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            ),
-        )
-        for args in COMMANDS
-    ]
+    procs = [(args, start_cli(*args, env=env, cwd=tmp_path)) for args in COMMANDS]
     for args, proc in procs:
         out, err = proc.communicate(timeout=120)
         lines = [line for line in err.splitlines() if line.strip()]
@@ -89,40 +76,19 @@ def test_every_command_says_in_one_line_that_redis_cannot_be_reached(tmp_path):
 
 def test_doctor_and_health_report_an_unreachable_redis(tmp_path):
     env = env_for(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
-    result = subprocess.run(
-        [sys.executable, "-m", "mamfast", "doctor"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("doctor", env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     redis_line = next(line for line in result.stdout.splitlines() if " redis: " in line)
     assert redis_line.startswith("FAIL redis: cannot reach Redis at"), result.stdout
-    health = subprocess.run(
-        [sys.executable, "-m", "mamfast", "health"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    health = run_cli("health", env=env, cwd=tmp_path)
     assert (health.returncode, health.stdout, health.stderr) == (1, "", "")
 
 
 @pytest.mark.slow
 def test_a_worker_waits_for_an_unreachable_redis_saying_what_to_do(tmp_path):
     env = env_for(tmp_path, f"redis://127.0.0.1:{free_port()}/0")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "mamfast", "worker"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = start_cli("worker", env=env, cwd=tmp_path, stderr=subprocess.STDOUT)
     time.sleep(8)  # one round of connection attempts (5 retries a second apart) and more
     worker.send_signal(signal.SIGTERM)
     out, _ = worker.communicate(timeout=60)

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from mamfast.config import Settings, env_name
 
@@ -49,6 +50,29 @@ def spawn(settings: Settings, argv: list[str], *, log: Path) -> subprocess.Popen
     )
     out.close()
     return proc
+
+
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`mamfast ARGS...` as a user runs it: its own process, text output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "mamfast", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_cli(*args: str, env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.Popen[str]:
+    """`mamfast ARGS...` in the background (a worker, commands run at once)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mamfast", *args], cwd=cwd, env=env, text=True, **popen
+    )
 
 
 async def wait_until(
