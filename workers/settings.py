@@ -9,6 +9,9 @@ attempt budget (`MAMFAST_MAX_ATTEMPTS`) decides when a release gives up.
     arq workers.settings.WorkerSettings            # stage, metadata, upload + reconciler
     arq workers.settings.HashWorkerSettings        # torrent hashing
     arq workers.settings.WorkerSettings --check    # health check
+
+Run through arq's own CLI, a worker needs MAMFAST_REDIS_URL or a private Redis that
+another mamfast process keeps running; `mamfast worker` starts the private one itself.
 """
 
 from __future__ import annotations
