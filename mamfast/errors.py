@@ -90,3 +90,7 @@ class UploadError(PermanentError):
 
 class AudnexUnavailableError(TransientError):
     """Audnex could not answer now (breaker open, rate limited, offline)."""
+
+
+class RedisUnavailableError(TransientError):
+    """Redis does not answer (down, restarting, or a wrong MAMFAST_REDIS_URL)."""

@@ -37,6 +37,7 @@ from arq.worker import Retry
 from redis.exceptions import RedisError
 
 from mamfast import keys, locks
+from mamfast.connections import UNREACHABLE
 from mamfast.errors import (
     FenceRejectedError,
     LockBusyError,
@@ -383,6 +384,7 @@ class ReconcileReport:
     enqueued: list[str] = field(default_factory=list)
     redispatched: list[str] = field(default_factory=list)
     suspects: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # an error on this release; others went on
     skipped: bool = False
 
 
@@ -404,9 +406,14 @@ async def reconcile(res: Resources, *, grace: float | None = None) -> ReconcileR
         if lease is None:
             report.skipped = True
             return report
-        for record in await res.store.get_many(await res.store.active_asins()):
+        for record in await _active_records(res, report):
             report.checked += 1
-            await _reconcile_one(res, record, grace, report)
+            try:
+                await _reconcile_one(res, record, grace, report)
+            except UNREACHABLE:
+                raise  # every release would fail the same way; the next pass retries
+            except Exception as exc:
+                _skip(report, record.asin, exc)
     if report.enqueued or report.redispatched:
         log.info(
             "reconciler: re-enqueued %s, re-dispatched %s",
@@ -414,6 +421,39 @@ async def reconcile(res: Resources, *, grace: float | None = None) -> ReconcileR
             report.redispatched or "-",
         )
     return report
+
+
+async def _active_records(res: Resources, report: ReconcileReport) -> list[Release]:
+    asins = await res.store.active_asins()
+    try:
+        return await res.store.get_many(asins)
+    except UNREACHABLE:
+        raise
+    except Exception as exc:  # one unreadable record: read them one by one, it hides no other
+        log.debug("reading active releases one by one: %s", exc)
+    records = []
+    for asin in asins:
+        try:
+            record = await res.store.get(asin)
+        except UNREACHABLE:
+            raise
+        except Exception as exc:
+            _skip(report, asin, exc)
+            continue
+        if record is not None:
+            records.append(record)
+    return records
+
+
+def _skip(report: ReconcileReport, asin: str, exc: Exception) -> None:
+    report.failed.append(asin)
+    log.error(
+        "reconciler: %s skipped this pass (%s: %s); the other releases go on",
+        asin,
+        type(exc).__name__,
+        exc,
+        exc_info=not isinstance(exc, MamfastError | ValueError),
+    )
 
 
 async def _reconcile_one(
@@ -450,10 +490,21 @@ async def _reconcile_one(
         report.redispatched.append(record.asin)
 
 
+# SET key value NX GET in one step, which Redis refuses before 7.0: the first time
+# a job was seen in progress without a lock, recorded now if this is the first.
+# KEYS: suspect key  ARGV: now, ttl seconds
+_FIRST_SEEN = """
+local first = redis.call('get', KEYS[1])
+if first then return first end
+redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return false
+"""
+
+
 async def _suspect_long_enough(res: Resources, job_id: str, grace: float) -> bool:
-    key = keys.suspect(job_id)
     now = time.time()
-    first = await res.redis.set(key, now, nx=True, ex=3600, get=True)
+    first_seen = res.redis.register_script(_FIRST_SEEN)
+    first = await first_seen(keys=[keys.suspect(job_id)], args=[repr(now), 3600])
     return first is not None and now - float(first) >= grace
 
 

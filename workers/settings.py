@@ -9,6 +9,9 @@ attempt budget (`MAMFAST_MAX_ATTEMPTS`) decides when a release gives up.
     arq workers.settings.WorkerSettings            # stage, metadata, upload + reconciler
     arq workers.settings.HashWorkerSettings        # torrent hashing
     arq workers.settings.WorkerSettings --check    # health check
+
+Run through arq's own CLI, a worker needs MAMFAST_REDIS_URL or a private Redis that
+another mamfast process keeps running; `mamfast worker` starts the private one itself.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from arq.worker import Worker
 from mamfast import keys, serializer
 from mamfast.config import Settings, load_settings
 from mamfast.connections import redis_settings
-from mamfast.embedded import default_redis_url
+from mamfast.embedded import redis_url_for
 from workers import jobs
 
 HEALTH_CHECK_INTERVAL = 10
@@ -96,7 +99,7 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
 
 def worker_redis_settings(settings: Settings) -> RedisSettings:
     # Never fall back to arq's localhost:6379: without a URL we mean the private Redis.
-    return redis_settings(settings.secret("redis_url") or default_redis_url(settings))
+    return redis_settings(redis_url_for(settings))
 
 
 def build_worker(

@@ -58,25 +58,48 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", code=130)
+    except Exception as exc:
+        lost = _lost_redis(exc)
+        if lost is None:
+            raise
+        fail(lost)
+
+
+def _lost_redis(exc: Exception) -> str | None:
+    """Redis went away in the middle of a command: one line, not a traceback."""
+    from mamfast.connections import UNREACHABLE
+
+    if not isinstance(exc, UNREACHABLE):
+        return None
+    return (
+        f"lost the connection to Redis ({exc}): check that it is running, then run the "
+        "command again"
+    )
 
 
 @contextlib.asynccontextmanager
 async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[Resources]:
-    """Redis plus the release store for one command (no stage clients needed)."""
-    from mamfast.connections import connect, redis_url
+    """Redis plus the release store for one command (no stage clients needed).
+
+    Without MAMFAST_REDIS_URL this is the data dir's private Redis, shared with a
+    `mamfast run` or worker that holds it, started for the command otherwise.
+    """
+    from mamfast.connections import connect
+    from mamfast.private_redis import redis_ready
     from mamfast.resources import open_resources
 
-    redis = await connect(redis_url(settings), retries=2)
-    if stages is None:
-        from mamfast.stages import default_pipeline
+    async with redis_ready(settings) as ready:
+        redis = await connect(ready.secret("redis_url") or "", retries=2)
+        if stages is None:
+            from mamfast.stages import default_pipeline
 
-        stages = default_pipeline(settings)
-    res = await open_resources(settings, redis, stages)
-    try:
-        yield res
-    finally:
-        await res.close()
-        await redis.aclose()
+            stages = default_pipeline(ready)
+        res = await open_resources(ready, redis, stages)
+        try:
+            yield res
+        finally:
+            await res.close()
+            await redis.aclose()
 
 
 def with_resources(settings: Settings, body: Callable[[Resources], Awaitable[T]]) -> T:

@@ -89,14 +89,24 @@ def worker(
     ] = "default",
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
 ) -> None:
-    """Run a worker until stopped (SIGTERM puts running jobs straight back in the queue)."""
+    """Run a worker until stopped (SIGTERM puts running jobs straight back in the queue).
+
+    Without MAMFAST_REDIS_URL it uses the data dir's private Redis, keeping it
+    running for as long as the worker runs.
+    """
+    from mamfast.private_redis import redis_ready
     from workers.serve import serve
 
     if queue not in QUEUE_CHOICES:
         fail(f"unknown queue {queue!r}; choose default, hash or all", code=2)
     settings = settings_or_exit()
     setup_logging(settings.log_level)
-    run_async(serve(settings, QUEUE_CHOICES[queue], burst=burst))
+
+    async def main() -> int:
+        async with redis_ready(settings) as ready:
+            return await serve(ready, QUEUE_CHOICES[queue], burst=burst)
+
+    run_async(main())
 
 
 def scheduler() -> None:
@@ -203,6 +213,8 @@ def recover() -> None:
     )
     for asin in report.enqueued + report.redispatched:
         console.print(f"  {asin}")
+    if report.failed:
+        fail(f"could not check {', '.join(report.failed)} (the reason is logged above)")
 
 
 def list_locks() -> None:

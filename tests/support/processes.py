@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from mamfast.config import Settings, env_name
 
@@ -51,6 +52,29 @@ def spawn(settings: Settings, argv: list[str], *, log: Path) -> subprocess.Popen
     return proc
 
 
+def run_cli(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`mamfast ARGS...` as a user runs it: its own process, text output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "mamfast", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_cli(*args: str, env: dict[str, str], cwd: Path, **popen: Any) -> subprocess.Popen[str]:
+    """`mamfast ARGS...` in the background (a worker, commands run at once)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mamfast", *args], cwd=cwd, env=env, text=True, **popen
+    )
+
+
 async def wait_until(
     check: Callable[[], Awaitable[bool]], *, timeout: float, what: str, every: float = 0.1
 ) -> float:
@@ -80,6 +104,22 @@ def alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def servers_of(home: Path) -> list[int]:
+    """Live redis-server processes whose working directory is `home` (Redis chdirs to it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"redis" in (entry / "cmdline").read_bytes() and (
+                (entry / "cwd").readlink() == home.resolve()
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return [pid for pid in found if alive(pid)]
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
