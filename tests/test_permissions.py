@@ -8,10 +8,8 @@ root with folders owned by other uids, so the refusals are the kernel's, not moc
 from __future__ import annotations
 
 import asyncio
-import grp
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -27,27 +25,12 @@ from mamfast.demo import write_demo_library
 from mamfast.errors import FolderPermissionError
 from mamfast.permissions import configured_folders, permission_error
 from tests.conftest import make_settings
+from tests.support.owners import chown_tree, free_ids, owners
 from tests.support.processes import ROOT, settings_env, stop, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as others")
 
 DEMO_ASINS = {"B0DEMO0001", "B0DEMO0002", "B0DEMO0003"}
-
-
-def free_ids(count: int, start: int = 4242) -> list[int]:
-    """Ids that name no user and no group here, so nothing else owns their files."""
-    found: list[int] = []
-    candidate = start
-    while len(found) < count:
-        try:
-            pwd.getpwuid(candidate)
-        except KeyError:
-            try:
-                grp.getgrgid(candidate)
-            except KeyError:
-                found.append(candidate)
-        candidate += 1
-    return found
 
 
 @pytest.fixture
@@ -68,11 +51,6 @@ def as_user(uid: int) -> list[str]:
         *("setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"),
         *(f"--inh-caps={caps}", f"--ambient-caps={caps}", "--"),
     ]
-
-
-def chown_tree(root: Path, uid: int, gid: int) -> None:
-    for path in [root, *root.rglob("*")]:
-        os.chown(path, uid, gid, follow_symlinks=False)
 
 
 def layout(data_root: Path, redis_url: str, owner: int, **overrides: object):
@@ -193,4 +171,4 @@ async def test_a_worker_without_write_access_stops_each_release_once_then_retry_
     finally:
         stop(worker)
     staged = [p for p in settings.seed_path.rglob("*") if p.is_dir()]
-    assert staged and {(p.stat().st_uid, p.stat().st_gid) for p in staged} == {(stranger, stranger)}
+    assert staged and owners(staged) == {(stranger, stranger)}
