@@ -10,10 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,7 +23,7 @@ from mamfast.demo import write_demo_library
 from mamfast.errors import FolderPermissionError
 from mamfast.permissions import configured_folders, permission_error
 from tests.conftest import make_settings
-from tests.support.owners import chown_tree, free_ids, owners
+from tests.support.owners import chown_tree, free_ids, owners, shared_folder
 from tests.support.processes import ROOT, settings_env, stop, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root to own files as others")
@@ -35,11 +33,9 @@ DEMO_ASINS = {"B0DEMO0001", "B0DEMO0002", "B0DEMO0003"}
 
 @pytest.fixture
 def data_root() -> Iterator[Path]:
-    """A TRaSH-style /data outside pytest's private tmp (which other users cannot enter)."""
-    root = Path(tempfile.mkdtemp(prefix="mamfast-perm-"))
-    root.chmod(0o755)
-    yield root
-    shutil.rmtree(root, ignore_errors=True)
+    """A TRaSH-style /data where other users can reach it."""
+    with shared_folder("mamfast-perm-") as root:
+        yield root
 
 
 def as_user(uid: int) -> list[str]:

@@ -23,9 +23,7 @@ import json
 import os
 import re
 import secrets
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -50,7 +48,7 @@ from tests.compose.stack import (
     write_env,
 )
 from tests.support.library import age, audible, book
-from tests.support.owners import chown_tree, free_ids, owners
+from tests.support.owners import chown_tree, free_ids, owners, shared_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -78,11 +76,9 @@ def docker() -> Docker:
 
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    """Outside pytest's private tmp: the containers' users must reach the data folder."""
-    folder = Path(tempfile.mkdtemp(prefix="mamfast-compose-"))
-    folder.chmod(0o755)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    """The containers' users must reach the data folder."""
+    with shared_folder("mamfast-compose-") as folder:
+        yield folder
 
 
 @dataclass

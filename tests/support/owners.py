@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -31,3 +35,14 @@ def chown_tree(root: Path, uid: int, gid: int) -> None:
 
 def owners(paths: list[Path]) -> set[tuple[int, int]]:
     return {(p.lstat().st_uid, p.lstat().st_gid) for p in paths}
+
+
+@contextlib.contextmanager
+def shared_folder(prefix: str) -> Iterator[Path]:
+    """A temp folder other users can enter (pytest's own tmp is private to its user)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
