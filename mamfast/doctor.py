@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shlex
 import shutil
@@ -23,6 +24,14 @@ from pydantic import BaseModel
 
 from mamfast.config import Settings
 from mamfast.connections import check_version, connect, mask_url
+from mamfast.permissions import (
+    call_as,
+    configured_folders,
+    describe,
+    permission_error,
+    refused,
+    worker_identity,
+)
 
 
 class Check(BaseModel):
@@ -112,68 +121,142 @@ async def _check_redis_at(url: str, *, private: bool) -> Check:
 
 
 # --------------------------------------------------------------------------- folders
+#
+# Checked as the user the workers run as: in Docker that is PUID:PGID, while
+# `docker compose exec worker mamfast doctor` runs as root and could write anywhere.
+# Running as root with PUID/PGID set, they run in a forked child with that uid, gid and
+# UMASK (`permissions.call_as`).
+
+
+class FolderPlan(BaseModel):
+    """The folders the checks look at, by the setting that names them."""
+
+    folders: dict[str, Path]
+
+    @property
+    def library(self) -> Path | None:
+        return self.folders.get("MAMFAST_LIBRARY_DIR")
+
+    def outputs(self) -> list[tuple[str, Path]]:
+        return [
+            (label, self.folders[key])
+            for label, key in (("seed", "MAMFAST_SEED_DIR"), ("torrent", "MAMFAST_TORRENT_DIR"))
+            if key in self.folders
+        ]
 
 
 async def check_library(settings: Settings) -> Check:
+    return await run_folder_check(settings, "library")
+
+
+async def check_writable(settings: Settings) -> Check:
+    return await run_folder_check(settings, "output folders")
+
+
+async def check_same_filesystem(settings: Settings) -> Check:
+    return await run_folder_check(settings, "hardlinks")
+
+
+async def run_folder_check(settings: Settings, name: str) -> Check:
+    identity = worker_identity(settings)
+    plan = FolderPlan(folders=configured_folders(settings))
+    check_fn = FOLDER_CHECKS[name]
+    if identity.from_puid and (identity.uid, identity.gid) != (os.geteuid(), os.getegid()):
+        umask = int(settings.umask, 8) if settings.umask is not None else None
+        try:
+            out = await call_as(identity, umask, lambda: check_fn(plan).model_dump_json())
+        except OSError as exc:
+            return failed(name, f"could not check as {identity}: {exc}", "unset PUID/PGID")
+        check = Check.model_validate_json(out)
+    else:
+        check = await asyncio.to_thread(check_fn, plan)
+    if check.ok and not check.skipped:
+        check.detail += f", checked as {identity}"
+    elif not check.ok and identity.from_puid:  # the message names the uid; say why that one
+        check.detail += " (PUID/PGID: the user the workers run as)"
+    return check
+
+
+def library_check(plan: FolderPlan) -> Check:
     name = "library"
-    library = settings.library_dir
+    library = plan.library
     if library is None:
         return failed(name, "MAMFAST_LIBRARY_DIR is not set", "set it to Libation's book folder")
     if not library.is_dir():
         return failed(name, f"{library} is not a folder", "fix MAMFAST_LIBRARY_DIR (mounted?)")
     if not os.access(library, os.R_OK | os.X_OK):
-        return failed(
-            name, f"{library} is not readable", "give the mamfast user read access (PUID)"
-        )
+        error = refused(plan.folders, library, "cannot read")
+        return failed(name, error.message, error.hint)
     return passed(name, f"{library} readable")
 
 
-async def check_writable(settings: Settings) -> Check:
+def writable_check(plan: FolderPlan) -> Check:
     name = "output folders"
-    problems = []
-    for label, folder in (("seed", settings.seed_path), ("torrent", settings.torrent_path)):
+    problems: list[str] = []
+    fixes: list[str] = []
+    for label, folder in plan.outputs():
         try:
             folder.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=folder, prefix=".mamfast-doctor-"):
                 pass
+        except PermissionError as exc:
+            error = permission_error(plan.folders, exc)
+            # The second folder is usually refused by the same parent: say it once.
+            said = any(f == error.hint for f in fixes)
+            problems.append(f"the {label} dir {folder} too" if said else error.message)
+            fixes.append(error.hint)
         except OSError as exc:
             problems.append(f"{label} dir {folder}: {exc.strerror or exc}")
+            fixes.append("fix MAMFAST_SEED_DIR/MAMFAST_TORRENT_DIR")
     if problems:
-        return failed(
-            name, "; ".join(problems), "fix MAMFAST_SEED_DIR/MAMFAST_TORRENT_DIR or PUID/PGID"
-        )
-    return passed(name, f"{settings.seed_path} and {settings.torrent_path} writable")
+        return failed(name, "; ".join(problems), fixes[0])
+    return passed(name, " and ".join(str(f) for _, f in plan.outputs()) + " writable")
 
 
-async def check_same_filesystem(settings: Settings) -> Check:
+def hardlink_check(plan: FolderPlan) -> Check:
     """Make (and remove) a real hardlink from the library into the seed dir."""
     name = "hardlinks"
-    library = settings.library_dir
+    library, seed = plan.library, plan.folders["MAMFAST_SEED_DIR"]
     if library is None or not library.is_dir():
         return skipped(name, "no library to link from")
     source = _any_file(library)
     if source is None:
         return skipped(name, f"{library} holds no file to test a hardlink with")
-    target = settings.seed_path / f".mamfast-doctor-link-{os.getpid()}"
+    target = seed / f".mamfast-doctor-link-{os.getpid()}"
     try:
-        settings.seed_path.mkdir(parents=True, exist_ok=True)
+        seed.mkdir(parents=True, exist_ok=True)
         os.link(source, target)
     except OSError as exc:
-        if exc.errno == 18:  # EXDEV
+        if exc.errno == errno.EXDEV:
             return failed(
                 name,
-                f"{library} and {settings.seed_path} are on different filesystems "
-                f"(devices {source.stat().st_dev} and {settings.seed_path.stat().st_dev})",
+                f"{library} and {seed} are on different filesystems "
+                f"(devices {source.stat().st_dev} and {seed.stat().st_dev})",
                 "mount one host folder (e.g. /data) holding both library and seed dir, "
                 "in every container (TRaSH layout)",
             )
-        return failed(
-            name, f"cannot hardlink into {settings.seed_path}: {exc}", "check permissions"
-        )
+        if exc.errno == errno.EPERM:  # fs.protected_hardlinks: not our file, not writable
+            return failed(
+                name,
+                f"the system refuses to hardlink {source} ({describe(source)}) for this user",
+                "run mamfast as the owner of the library files (PUID/PGID), or give it "
+                "write access to them (Linux fs.protected_hardlinks)",
+            )
+        if isinstance(exc, PermissionError):
+            error = permission_error(plan.folders, exc)
+            return failed(name, f"cannot hardlink into {seed}: {error.message}", error.hint)
+        return failed(name, f"cannot hardlink into {seed}: {exc}", "check permissions")
     finally:
         with contextlib.suppress(OSError):
             target.unlink()
-    return passed(name, f"hardlink {library} -> {settings.seed_path} works (same filesystem)")
+    return passed(name, f"hardlink {library} -> {seed} works (same filesystem)")
+
+
+FOLDER_CHECKS: dict[str, Callable[[FolderPlan], Check]] = {
+    "library": library_check,
+    "output folders": writable_check,
+    "hardlinks": hardlink_check,
+}
 
 
 def _any_file(folder: Path, limit: int = 5000) -> Path | None:

@@ -39,6 +39,10 @@ class ConfigError(PermanentError):
     """A setting is missing or wrong."""
 
 
+class FolderPermissionError(ConfigError):
+    """A folder refuses the user mamfast runs as (PUID/PGID or the folder's owner is wrong)."""
+
+
 class InputError(PermanentError):
     """The release's files or metadata cannot be processed as they are."""
 

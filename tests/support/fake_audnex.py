@@ -7,6 +7,9 @@ book. `<ASIN>.chapters.json` holds its chapters. Tests queue misbehaviour
 with `server.next(...)` (one per request, in order) or `server.always = ...`.
 
 Modes: ok, 429, 500, 502, garbage, truncated, slow, hang, drop.
+
+Standalone (the compose test runs it in a container):
+    python -m tests.support.fake_audnex --host 0.0.0.0 --port 8080 --always slow --slow 2
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class FakeAudnex:
     queue: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 0
     _runner: web.AppRunner | None = None
 
     def next(self, *modes: str) -> None:
@@ -71,10 +76,10 @@ class FakeAudnex:
         app.router.add_get("/books/{asin}/chapters", self._chapters)
         self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         port = self._runner.addresses[0][1]
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://{self.host}:{port}"
 
     async def stop(self) -> None:
         if self._runner is not None:
@@ -170,3 +175,22 @@ class FakeAudnex:
         return web.json_response(
             {"error": {"code": code, "message": message, "details": None}}, status=status
         )
+
+
+async def serve_forever(server: FakeAudnex) -> None:
+    await server.start()
+    print(f"fake Audnex on {server.url} ({server.always})", flush=True)
+    await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Play Audnex on HOST:PORT until killed.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--always", default="ok", help="mode for every request")
+    parser.add_argument("--slow", type=float, default=1.0, help="seconds for the slow mode")
+    args = parser.parse_args()
+    fake = FakeAudnex(host=args.host, port=args.port, always=args.always, slow_seconds=args.slow)
+    asyncio.run(serve_forever(fake))
