@@ -23,6 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from mamfast import keys
+from mamfast.containment import in_seed
 from mamfast.discovery import asin_in_name
 from mamfast.errors import MamfastError
 from mamfast.pathmap import PathMap
@@ -98,7 +99,7 @@ async def cleanup(
             if dry_run:
                 item.action = "would remove"
             else:
-                await asyncio.to_thread(shutil.rmtree, folder)
+                await asyncio.to_thread(shutil.rmtree, in_seed(res.settings, folder))
                 item.action = "removed"
         report.items.append(item)
     return report

@@ -175,6 +175,22 @@ class Settings(BaseSettings):
             self.torrent_dir = self.data_dir / "torrents"
         return self
 
+    @model_validator(mode="after")
+    def _outside_library(self) -> Settings:
+        # The library is read-only input: folders mamfast writes (and cleans) must not
+        # be the library or lie inside it.
+        if self.library_dir is None:
+            return self
+        library = self.library_dir.resolve()
+        for name, folder in (("seed_dir", self.seed_path), ("torrent_dir", self.torrent_path)):
+            if folder.resolve().is_relative_to(library):
+                raise ValueError(
+                    f"{env_name(name)} ({folder}) is the library or inside the library "
+                    f"({self.library_dir}); mamfast never writes there: choose a folder "
+                    "outside MAMFAST_LIBRARY_DIR"
+                )
+        return self
+
     # Typed accessors: the validator above guarantees these are set.
     @property
     def seed_path(self) -> Path:
@@ -206,8 +222,10 @@ def load_settings(**overrides: Any) -> Settings:
 def _describe(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
-        field = str(err["loc"][0]) if err["loc"] else "?"
-        lines.append(f"{env_name(field)}: {err['msg']}")
+        if not err["loc"]:  # a check across settings names them itself
+            lines.append(err["msg"].removeprefix("Value error, "))
+            continue
+        lines.append(f"{env_name(str(err['loc'][0]))}: {err['msg']}")
     return "invalid setting: " + "; ".join(lines)
 
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mamfast.asin import valid_asin
 from mamfast.config import Settings
 from mamfast.errors import ConfigError
 from mamfast.models import BookInfo, Release, SeriesRef
@@ -46,7 +47,6 @@ METADATA_SUFFIX = ".metadata.json"
 ABS_METADATA = "metadata.json"
 JUNK_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 
-_ASIN = re.compile(r"B[0-9A-Z]{9}|\d{9}[\dX]")
 _ASIN_TOKEN = re.compile(r"\{ASIN\.([^{}\s]+)\}|\[ASIN\.([^\[\]\s]+)\]|\[([A-Za-z0-9]{10})\]")
 _YEAR = re.compile(r"(?:1[89]|20)\d\d")
 _YEAR_IN_PARENS = re.compile(r"\((?:1[89]|20)\d\d\)")
@@ -56,11 +56,6 @@ _SERIES_NUMBER = re.compile(r"^(?P<name>.+?)\s*#\s*(?P<position>[\w.\-]+)$")
 
 
 AsinSource = Literal["metadata", "folder", "file"]
-
-
-def valid_asin(text: str) -> bool:
-    """Audible ASIN (B + 9 letters/digits) or an ISBN-10."""
-    return _ASIN.fullmatch(text) is not None
 
 
 # --------------------------------------------------------------------------- report models

@@ -21,6 +21,7 @@ from mamfast import bookdata, categories, description, mamjson, naming
 from mamfast.atomicfile import write_atomic
 from mamfast.audnex import AudnexClient, AudnexNotFoundError, Found
 from mamfast.config import Settings
+from mamfast.containment import in_torrent_dir
 from mamfast.errors import AudnexUnavailableError, InputError
 from mamfast.mediainfo import Probe, audio_files, probe
 from mamfast.models import BookInfo
@@ -147,9 +148,12 @@ async def lookup_audnex(
 
 
 def output_paths(settings: Settings, folder: Path) -> tuple[Path, Path]:
-    """TORRENT_DIR/<folder>/<folder>.json and .bbcode.txt, beside the torrent."""
+    """TORRENT_DIR/<folder>/<folder>.json and .bbcode.txt, beside the torrent (proven there)."""
     base = settings.torrent_path / folder.name
-    return base / f"{folder.name}.json", base / f"{folder.name}.bbcode.txt"
+    return (
+        in_torrent_dir(settings, base / f"{folder.name}.json"),
+        in_torrent_dir(settings, base / f"{folder.name}.bbcode.txt"),
+    )
 
 
 def write_outputs(

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from mamfast.discovery import valid_asin
-from mamfast.errors import InputError
+from mamfast.asin import valid_asin
+from mamfast.errors import DamagedRecordError, InputError
 from mamfast.models import (
     CHECKPOINT_FIELD,
     STAGE_ORDER,
@@ -30,6 +30,7 @@ from mamfast.models import (
 )
 from mamfast.pipeline import submit
 from mamfast.resources import Resources
+from mamfast.store import first_error
 
 EXPORT_FORMAT = "mamfast-state"
 E = TypeVar("E", bound=BaseModel)
@@ -109,7 +110,11 @@ async def import_state(res: Resources, data: dict[str, Any]) -> ImportReport:
             hint="expected keys `format: mamfast-state`, or `version`/`processed`/`failed`",
         )
     for record in records:
-        outcome = await submit(res, record)
+        try:
+            outcome = await submit(res, record)
+        except DamagedRecordError as exc:
+            report.problems.append(f"{record.asin}: {exc.message}; skipped ({exc.hint})")
+            continue
         (report.created if outcome.created else report.existing).append(record.asin)
     return report
 
@@ -122,7 +127,7 @@ def _from_export(data: dict[str, Any]) -> tuple[list[Release], ImportReport]:
             records.append(Release.model_validate(raw))
         except ValidationError as exc:
             report.problems.append(
-                f"release #{index + 1}: unreadable ({_first_error(exc)}); skipped"
+                f"release #{index + 1}: unreadable ({first_error(exc)}); skipped"
             )
     return records, report
 
@@ -166,7 +171,7 @@ def _entry(
     try:
         entry = model.model_validate(raw)
     except ValidationError as exc:
-        report.problems.append(f"{section} {key!r}: unreadable ({_first_error(exc)}); skipped")
+        report.problems.append(f"{section} {key!r}: unreadable ({first_error(exc)}); skipped")
         return None
     asin = _asin_of(key, getattr(entry, "asin", None), section, report)
     return None if asin is None else (entry, asin)
@@ -233,9 +238,3 @@ def _failed_record(key: str, raw: Any, report: ImportReport) -> Release | None:
         first_failed_at=entry.first_failed_at or entry.failed_at,
         attempts={Stage.STAGE.value: entry.retry_count} if entry.retry_count else {},
     )
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "entry"
-    return f"{where}: {err['msg']}"

@@ -37,6 +37,16 @@ def fail(message: str, *, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def asin_arg(value: str) -> str:
+    """Typer parser for ASIN arguments: anything else (a path, a typo) is a usage error."""
+    from mamfast.asin import normalize
+
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def settings_or_exit(**overrides: Any) -> Settings:
     from mamfast.config import load_settings
 

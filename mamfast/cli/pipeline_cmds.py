@@ -13,6 +13,7 @@ from rich.markup import escape as esc
 from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
+    asin_arg,
     console,
     fail,
     run_async,
@@ -49,6 +50,7 @@ def register(app: typer.Typer) -> None:
     state = typer.Typer(help="Export or import release records.", no_args_is_help=True)
     state.command(name="export")(state_export)
     state.command(name="import")(state_import)
+    state.command(name="forget")(state_forget)
     app.add_typer(state, name="state")
 
 
@@ -57,7 +59,8 @@ def enqueue(
         list[Path] | None, typer.Argument(help="Folders to scan (default: the library).")
     ] = None,
     asin: Annotated[
-        list[str] | None, typer.Option("--asin", help="Only these ASINs (repeatable).")
+        list[str] | None,
+        typer.Option("--asin", help="Only these ASINs (repeatable).", parser=asin_arg),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Show what would be enqueued; change nothing.")
@@ -117,7 +120,9 @@ def scheduler() -> None:
 
 
 def status(
-    asin: Annotated[str | None, typer.Argument(help="Show one release in detail.")] = None,
+    asin: Annotated[
+        str | None, typer.Argument(help="Show one release in detail.", parser=asin_arg)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON array of release records.")] = False,
     failed: Annotated[
         bool, typer.Option("--failed", help="Only releases that failed or are retrying.")
@@ -127,7 +132,7 @@ def status(
     settings = settings_or_exit()
 
     async def body(res: Resources) -> None:
-        records = [r for r in await res.store.all() if not asin or r.asin == asin.upper()]
+        records = [r for r in await res.store.all() if not asin or r.asin == asin]
         if asin and not records:
             fail(f"no release with ASIN {asin}")
         if failed:
@@ -144,7 +149,7 @@ def status(
 
 
 def retry(
-    asin: Annotated[str | None, typer.Argument(help="Release to retry.")] = None,
+    asin: Annotated[str | None, typer.Argument(help="Release to retry.", parser=asin_arg)] = None,
     all_failed: Annotated[
         bool, typer.Option("--all-failed", help="Retry every release that needs attention.")
     ] = False,
@@ -159,14 +164,14 @@ def retry(
     async def body(res: Resources) -> list[control.ActionResult]:
         if all_failed:
             return await control.retry_all_failed(res)
-        return [await control.retry(res, (asin or "").upper())]
+        return [await control.retry(res, asin or "")]
 
     results = with_resources(settings, body)
     _print_actions(results, empty="no release needs attention")
 
 
 def reset(
-    asin: Annotated[str, typer.Argument(help="Release to reset.")],
+    asin: Annotated[str, typer.Argument(help="Release to reset.", parser=asin_arg)],
     stage: Annotated[
         Stage, typer.Option(help="Stage to force; the stages after it run again too.")
     ],
@@ -179,7 +184,7 @@ def reset(
 
     settings = settings_or_exit()
     result = with_resources(
-        settings, lambda res: control.reset(res, asin.upper(), stage, forget_torrent=forget_torrent)
+        settings, lambda res: control.reset(res, asin, stage, forget_torrent=forget_torrent)
     )
     _print_actions([result])
 
@@ -287,6 +292,17 @@ def state_import(
         f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
         f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
     )
+
+
+def state_forget(
+    asin: Annotated[str, typer.Argument(help="The damaged record's ASIN, as `status` shows it.")],
+) -> None:
+    """Drop a damaged release record (one `status` lists as damaged); the next scan rebuilds it."""
+    from mamfast import control
+
+    settings = settings_or_exit()
+    result = with_resources(settings, lambda res: control.forget_damaged(res, asin))
+    _print_actions([result])
 
 
 def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing to do") -> None:

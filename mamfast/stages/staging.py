@@ -26,8 +26,15 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings
+from mamfast.containment import in_seed
 from mamfast.discovery import FileSelection, parse_folder_name, select_files
-from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
+from mamfast.errors import (
+    CrossDeviceError,
+    InputError,
+    NotOursError,
+    StagingError,
+    TransientError,
+)
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.resources import Resources
@@ -73,11 +80,25 @@ def artifacts_missing(release: Release) -> str | None:
     return None
 
 
-def staged_folder(release: Release) -> Path:
+def staged_folder(settings: Settings, release: Release) -> Path:
     """The release's staged folder, for the stages after this one (the engine rewinds a
-    release whose folder vanished; this guards the moment in between)."""
+    release whose folder vanished; this guards the moment in between).
+
+    It must lie inside MAMFAST_SEED_DIR: later stages hash it, write beside its name in
+    the torrent folder and have qBittorrent seed it, so a record pointing elsewhere
+    (hand-edited, imported) is refused rather than followed.
+    """
     folder = Path(release.staging_dir) if release.staging_dir else None
-    if folder is None or not folder.is_dir():
+    if folder is not None:
+        try:
+            folder = in_seed(settings, folder)
+        except NotOursError as exc:
+            raise NotOursError(
+                f"{release.asin}: {exc.message}",
+                hint=f"stage it again inside MAMFAST_SEED_DIR: `mamfast reset {release.asin} "
+                "--stage stage` (or point MAMFAST_SEED_DIR at the folder it was staged in)",
+            ) from None
+    if folder is None or not folder.is_dir() or folder.is_symlink():
         what = f"the staged folder {folder} is gone" if folder else "no staged folder is recorded"
         raise StagingError(
             f"{release.asin}: {what}",
@@ -187,7 +208,7 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
     source, selection, naming = plan_release(settings, release, rules)
     seed = settings.seed_path
     _make_dirs(seed, settings)
-    target = seed / naming.folder
+    target = in_seed(settings, seed / naming.folder)
     staged = Staged(folder=target, naming=naming, warnings=list(selection.warnings))
     if os.path.lexists(target):
         _complete_existing(source, target, staged, settings)
@@ -204,7 +225,7 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
 def _build_fresh(
     source: Path, seed: Path, target: Path, staged: Staged, settings: Settings, asin: str
 ) -> None:
-    partial = seed / f"{PARTIAL_PREFIX}{asin}"
+    partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{asin}")
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
     _make_dirs(partial, settings)

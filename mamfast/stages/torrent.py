@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings
+from mamfast.containment import in_torrent_dir
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.models import Release, StageResult
 from mamfast.resources import Resources
@@ -39,14 +40,14 @@ NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tra
 
 
 def torrent_file(settings: Settings, folder: str) -> Path:
-    """Where a release's .torrent lives: one folder per release."""
-    return settings.torrent_path / folder / f"{folder}.torrent"
+    """Where a release's .torrent lives: one folder per release (proven inside TORRENT_DIR)."""
+    return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
 
 
 async def run(res: Resources, release: Release) -> StageResult:
     settings = res.settings
     started = time.perf_counter()
-    staged = staged_folder(release)
+    staged = await asyncio.to_thread(staged_folder, settings, release)
     dest = torrent_file(settings, staged.name)
     announce = settings.secret("announce_url")
     # Listing is quick I/O: the default executor, so it never queues behind another hash.
