@@ -416,7 +416,12 @@ class _Scan:
             self.rejects.append(Reject(path=root, reason="does not exist or is not a folder"))
             return
         real = root.resolve()
-        library = self.settings.library_dir.resolve() if self.settings.library_dir else None
+        library_dir = self.settings.library_dir
+        library = library_dir.resolve() if library_dir else None
+        named_inside = library_dir and root.absolute().is_relative_to(library_dir.absolute())
+        if named_inside and library and not real.is_relative_to(library):
+            self._reject(root, f"is a symlink to {real}, outside the library: not followed")
+            return
         boundary = library if library and real.is_relative_to(library) else real
         self._visit(str(real), boundary, depth=0)
 
@@ -436,7 +441,17 @@ class _Scan:
         files = [e for e in entries if _is_file(e)]
         names = [e.name for e in files]
         if any(_suffix(n) in AUDIO_EXTENSIONS for n in names):
-            self._examine(folder, boundary, files)
+            broken = {
+                e.name: f"is a broken symlink (to {_link_target(e)})"
+                for e in entries
+                if _is_broken_link(e)
+            }
+            missing = missing_parts(names, broken, self.settings.allowed_extensions)
+            if missing:
+                self.seen.add(folder)
+                self._reject(Path(folder), f"{missing}; restore the file, then scan again")
+            else:
+                self._examine(folder, boundary, files)
             return  # a book folder's subfolders are part of the book, not releases
         subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "@", "#"))]
         if _looks_like_a_book(os.path.basename(folder), names) or (  # noqa: PTH119
@@ -567,6 +582,36 @@ def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> tuple[int, int]:
             )
     stat = entry.stat()
     return stat.st_size, stat.st_mtime_ns
+
+
+def _is_broken_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink() and not os.path.exists(entry.path)  # noqa: PTH110
+    except OSError:
+        return False
+
+
+def _link_target(entry: os.DirEntry[str]) -> str:
+    try:
+        return str(Path(entry.path).readlink())
+    except OSError:
+        return "?"
+
+
+def missing_parts(names: Sequence[str], bad: dict[str, str], allowed: Sequence[str]) -> str | None:
+    """Why the book cannot be staged when a file it would stage is a bad link, else None.
+
+    `bad` maps link names to what is wrong with them. Dropping such a file would quietly
+    publish an incomplete book, and renumber the parts after it. Shared with staging.
+    """
+    chosen = set(select_files([*names, *bad], allowed).files)
+    wrong = [f"{name} {bad[name]}" for name in sorted(bad, key=natural_key) if name in chosen]
+    if not wrong:
+        return None
+    return (
+        f"{'; '.join(wrong)}: a part of the book is missing, and a book is never staged "
+        "with a part missing"
+    )
 
 
 def _files_key(stats: dict[str, tuple[int, int]]) -> str:

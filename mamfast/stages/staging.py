@@ -27,7 +27,7 @@ from typing import Any
 
 from mamfast.config import Settings
 from mamfast.containment import in_seed
-from mamfast.discovery import FileSelection, parse_folder_name, select_files
+from mamfast.discovery import FileSelection, missing_parts, parse_folder_name, select_files
 from mamfast.errors import (
     CrossDeviceError,
     InputError,
@@ -174,9 +174,9 @@ def plan_release(
             f"{release.asin} has no source folder recorded",
             hint="enqueue it again from the library so discovery records where it lives",
         )
-    source = Path(release.source_dir)
+    source = _source_inside_library(settings, release)
     try:
-        names = [e.name for e in os.scandir(source) if _is_regular(e, settings)]
+        names, bad = _listing(source, settings)
     except FileNotFoundError:
         raise InputError(
             f"the source folder {source} is gone",
@@ -185,6 +185,13 @@ def plan_release(
         ) from None
     except OSError as exc:
         raise TransientError(f"cannot list {source}: {exc.strerror or exc}") from None
+    missing = missing_parts(names, bad, settings.allowed_extensions)
+    if missing:
+        raise InputError(
+            f"{source}: {missing}",
+            hint="restore the file in the library (or have Libation download the book "
+            f"again), then run `mamfast retry {release.asin}`",
+        )
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise InputError(f"{source}: {selection.problem}", hint="fix the book folder and retry")
@@ -319,17 +326,45 @@ def _same_file(src: Path, dst: Path) -> bool:
 # --------------------------------------------------------------------------- filesystem helpers
 
 
-def _is_regular(entry: os.DirEntry[str], settings: Settings) -> bool:
-    """A regular file, or a symlink to one that stays inside the library."""
-    try:
-        if not entry.is_file():
-            return False
-        if entry.is_symlink():
-            library = (settings.library_dir or Path(entry.path).parent).resolve()
-            return Path(entry.path).resolve().is_relative_to(library)
-        return True
-    except OSError:
-        return False
+def _source_inside_library(settings: Settings, release: Release) -> Path:
+    """The recorded book folder, unless a symlink now leads from it out of the library.
+
+    Discovery records real paths, so a folder that resolves elsewhere was swapped for a
+    symlink (or moved under one) since the scan: its files are not the book's.
+    """
+    assert release.source_dir is not None
+    source = Path(release.source_dir)
+    real = source.resolve()
+    library = settings.library_dir.resolve() if settings.library_dir else None
+    if real != source.absolute() and not (library and real.is_relative_to(library)):
+        raise InputError(
+            f"the book folder {source} leads through a symlink to {real}, outside the "
+            "library: mamfast never follows a symlink out of the library",
+            hint="put the book back in the library as a real folder, then scan again",
+        )
+    return source
+
+
+def _listing(source: Path, settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """Usable file names, and the links that cannot be used with what is wrong with each."""
+    library = (settings.library_dir or source).resolve()
+    names: list[str] = []
+    bad: dict[str, str] = {}
+    for entry in os.scandir(source):
+        try:
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.exists():
+                    bad[entry.name] = f"is a broken symlink (to {Path(entry.path).readlink()})"
+                    continue
+                if not target.is_relative_to(library):
+                    bad[entry.name] = f"is a symlink to {target}, outside the library"
+                    continue
+            if entry.is_file():
+                names.append(entry.name)
+        except OSError:
+            continue
+    return names, bad
 
 
 def _make_dirs(path: Path, settings: Settings) -> None:
