@@ -241,6 +241,16 @@ def settings_env_names() -> set[str]:
     return names
 
 
+def file_owner(settings: Settings) -> tuple[int, int] | None:
+    """(uid, gid) for files we create from PUID/PGID (-1 keeps one), or None when unset."""
+    if settings.puid is None and settings.pgid is None:
+        return None
+    return (
+        settings.puid if settings.puid is not None else -1,
+        settings.pgid if settings.pgid is not None else -1,
+    )
+
+
 def process_umask(settings: Settings) -> None:
     """Apply UMASK to this process (files we create inherit it)."""
     if settings.umask is not None:

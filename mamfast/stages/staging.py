@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mamfast import ownership
 from mamfast.config import Settings
 from mamfast.containment import in_seed
 from mamfast.discovery import FileSelection, missing_parts, parse_folder_name, select_files
@@ -216,11 +217,14 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
     seed = settings.seed_path
     _make_dirs(seed, settings)
     target = in_seed(settings, seed / naming.folder)
+    partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{release.asin}")
     staged = Staged(folder=target, naming=naming, warnings=list(selection.warnings))
     if os.path.lexists(target):
         _complete_existing(source, target, staged, settings)
+    elif release.staging_dir is None and (earlier := _earlier_work(settings, release, staged)):
+        staged = earlier  # the record was lost: the folder staged before is the release
     else:
-        _build_fresh(source, seed, target, staged, settings, release.asin)
+        _build_fresh(source, partial, target, staged, settings, release.asin)
     if staged.copied:
         staged.warnings.append(
             f"staging: copied {staged.copied} file(s) instead of hardlinking: the library and "
@@ -229,10 +233,73 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
     return staged
 
 
+def _earlier_work(settings: Settings, release: Release, today: Staged) -> Staged | None:
+    """The folder staged for this ASIN before, under another name, if the record forgot it.
+
+    Redis lost the record, and today's name differs (Libation rewrote the metadata): the
+    earlier folder, found by the ledger or its `{ASIN.X}` token, is reused when it holds
+    exactly the book's files, so the torrent made from it is the same one. A folder that
+    holds other files, or a torrent left without its folder, stops the release: staging
+    anew would make a second torrent for one ASIN.
+    """
+    source = Path(release.source_dir or "")
+    folders = ownership.earlier_folders(settings, release.asin, today.folder.name)
+    for folder in folders:
+        files = _same_files(source, folder, today.naming.files)
+        if files is not None:
+            naming = today.naming.model_copy(update={"folder": folder.name, "files": files})
+            note = (
+                f"staging: reused {folder.name}, staged earlier for {release.asin} (today's "
+                f"name would be {today.folder.name})"
+            )
+            return Staged(folder, naming, reused=len(files), warnings=[*today.warnings, note])
+    if folders:
+        raise StagingError(
+            f"{release.asin} was staged before as {folders[0]}, which holds other files than "
+            f"the book has now; staging it again as {today.folder.name} would make a second "
+            "torrent for one release",
+            hint="if the new files should replace it, delete that folder (and its torrent, "
+            f"in qBittorrent and MAMFAST_TORRENT_DIR), then run `mamfast retry {release.asin}`",
+        )
+    torrents = [
+        t for t in ownership.earlier_torrents(settings, release.asin) if t.stem != today.folder.name
+    ]
+    if torrents:
+        raise StagingError(
+            f"{release.asin} already has a torrent, {torrents[0]}, whose staged folder is no "
+            f"longer in MAMFAST_SEED_DIR; staging it as {today.folder.name} would make a "
+            "second torrent for one release",
+            hint="put that torrent's folder back in MAMFAST_SEED_DIR if it is still seeded; to "
+            f"make a new torrent instead, delete {torrents[0].parent} (and the torrent in "
+            f"qBittorrent), then run `mamfast retry {release.asin}`",
+        )
+    return None
+
+
+def _same_files(source: Path, folder: Path, expected: dict[str, str]) -> dict[str, str] | None:
+    """source name -> name in `folder` when `folder` holds exactly the book's files, else None."""
+    entries = list(os.scandir(folder))
+    if len(entries) != len(expected) or not all(e.is_file(follow_symlinks=False) for e in entries):
+        return None
+    by_inode = {(e.stat().st_dev, e.stat().st_ino): e.name for e in entries}
+    files: dict[str, str] = {}
+    for src_name in expected:
+        st = (source / src_name).stat()
+        match = by_inode.pop((st.st_dev, st.st_ino), None)
+        if match is None:  # copied, not linked: compare contents with what is left
+            left = sorted(set(by_inode.values()))
+            match = next((n for n in left if _same_file(source / src_name, folder / n)), None)
+            if match is None:
+                return None
+            by_inode = {k: v for k, v in by_inode.items() if v != match}
+        files[src_name] = match
+    return files
+
+
 def _build_fresh(
-    source: Path, seed: Path, target: Path, staged: Staged, settings: Settings, asin: str
+    source: Path, partial: Path, target: Path, staged: Staged, settings: Settings, asin: str
 ) -> None:
-    partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{asin}")
+    ownership.add_made(settings, asin, target.name)  # the proof of ownership, before the folder
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
     _make_dirs(partial, settings)

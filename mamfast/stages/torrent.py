@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mamfast import ownership
 from mamfast.config import Settings
 from mamfast.containment import in_torrent_dir
 from mamfast.errors import InfohashMismatchError, TorrentError
@@ -64,9 +65,8 @@ async def run(res: Resources, release: Release) -> StageResult:
             data = await _with_builtin(res, release, content, announce)
         meta = parse_torrent(data)  # the same validation any torrent from disk gets
         # Before anything is written. With no infohash recorded (Redis lost its data), the
-        # torrent already on disk is the record: the same release must not get a second one.
-        recorded = release.infohash or await asyncio.to_thread(_infohash_on_disk, dest)
-        _same_infohash(release, meta.infohash, recorded)
+        # torrents already on disk for this ASIN are the record: no second one.
+        await asyncio.to_thread(_no_second_torrent, settings, release, meta.infohash, dest)
         await asyncio.to_thread(_publish, settings, data, dest)
     return _result(release, dest, meta, content, backend, started)
 
@@ -167,6 +167,23 @@ def _infohash_on_disk(dest: Path) -> str | None:
         return read_torrent(dest).infohash
     except TorrentError:
         return None  # none there, or unreadable: nothing to compare with
+
+
+def _no_second_torrent(settings: Settings, release: Release, infohash: str, dest: Path) -> None:
+    if release.infohash:
+        _same_infohash(release, infohash, release.infohash)
+        return
+    _same_infohash(release, infohash, _infohash_on_disk(dest))
+    for other in ownership.earlier_torrents(settings, release.asin):
+        found = _infohash_on_disk(other)
+        if other != dest and found and found != infohash:
+            raise InfohashMismatchError(
+                f"{other} is already a torrent for {release.asin} (infohash {found}), made "
+                f"from a folder named differently than today's {dest.stem}; one release must "
+                "never become two torrents",
+                hint=f"if that torrent is not wanted any more, delete {other.parent} (and the "
+                f"torrent in qBittorrent), then run `mamfast retry {release.asin}`",
+            )
 
 
 def _same_infohash(release: Release, infohash: str, recorded: str | None) -> None:
