@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -126,28 +125,25 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
 
 
 def cleanup(
-    dry_run: Annotated[
-        bool | None,
-        typer.Option(
-            "--dry-run/--no-dry-run",
-            help="Only list what would be removed. Default: on a terminal yes, otherwise no.",
-        ),
-    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove what is listed (default: only list it).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Remove leftover partial folders and staged folders no release owns from the seed dir.
+    """List (with --apply, remove) folders mamfast staged that no release uses any more.
 
-    A folder a torrent in qBittorrent still uses is always kept (when MAMFAST_QBIT_URL is
-    set; if qBittorrent cannot be asked, nothing is removed)."""
+    Only folders mamfast made (its staging ledger lists them) and none a release uses,
+    none being processed, and none a torrent in qBittorrent uses: without
+    MAMFAST_QBIT_URL staged folders are kept, since mamfast cannot tell whether you seed
+    them; if qBittorrent cannot be asked, nothing is removed."""
     from mamfast.cleanup import cleanup as do_cleanup
     from mamfast.cleanup import client_in_use
 
     settings = settings_or_exit()
-    listing_only = sys.stdout.isatty() if dry_run is None else dry_run
 
     async def body() -> CleanupReport:
         async with resources(settings, stages={}) as res:  # Redis only, no stage clients
-            return await do_cleanup(res, in_use=await client_in_use(res), dry_run=listing_only)
+            return await do_cleanup(res, in_use=await client_in_use(res), apply=apply)
 
     report = run_async(body())
     if as_json:
@@ -163,4 +159,4 @@ def cleanup(
     if not report.items:
         console.print(f"nothing to clean up in {settings.seed_path}", markup=False)
     elif report.dry_run and removable:
-        console.print(f"{removable} folder(s) would be removed; run with --no-dry-run to remove")
+        console.print(f"{removable} folder(s) would be removed; run `mamfast cleanup --apply`")
