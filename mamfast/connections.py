@@ -37,13 +37,3 @@ async def connect(url: str, *, retries: int = 5) -> ArqRedis:
         job_serializer=serializer.dumps,
         job_deserializer=serializer.loads,
     )
-
-
-def mask_url(url: str) -> str:
-    """`redis://user:secret@host` -> `redis://user:***@host` for messages and status output."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0] if ":" in creds else ""
-    return f"{scheme}://{user}:***@{host}"

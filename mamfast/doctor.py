@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from mamfast.config import Settings
-from mamfast.connections import connect, mask_url
+from mamfast.connections import connect
 from mamfast.embedded import default_redis_url
+from mamfast.redact import mask_url
 
 
 class Check(BaseModel):
@@ -60,7 +61,7 @@ def warned(name: str, detail: str, fix: str) -> Check:
 async def check_redis(settings: Settings) -> Check:
     name = "redis"
     url = settings.secret("redis_url") or default_redis_url(settings)
-    shown = mask_url(url)
+    shown = mask_url(url, keep="path")
     try:
         redis = await connect(url, retries=0)
     except Exception as exc:
@@ -221,7 +222,7 @@ async def check_announce(settings: Settings) -> Check:
             "copy your announce URL (with passkey) from MAM's upload page",
         )
     parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.hostname or '?'}/***"
+    shown = mask_url(url, keep="host")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return failed(
             name, f"{shown} is not an http(s) URL", "copy it again from MAM's upload page"

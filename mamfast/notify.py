@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from mamfast import keys, locks
 from mamfast.config import Settings
+from mamfast.redact import mask_url
 from mamfast.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -55,12 +56,6 @@ class SendResult(BaseModel):
     url: str  # masked
     ok: bool
     detail: str = ""
-
-
-def mask(url: str) -> str:
-    """`discord://webhook_id/token` -> `discord://***` (tokens live anywhere in the URL)."""
-    scheme, sep, _ = url.partition("://")
-    return f"{scheme}://***" if sep else "***"
 
 
 # --------------------------------------------------------------------------- batches
@@ -168,6 +163,11 @@ def compose(events: Sequence[Event], *, heading: str) -> Message:
 # --------------------------------------------------------------------------- transports
 
 
+def shown(url: str) -> str:
+    """`discord://webhook_id/token` -> `discord://***`: tokens live anywhere in these URLs."""
+    return mask_url(url, keep="scheme")
+
+
 async def send(settings: Settings, message: Message) -> list[SendResult]:
     urls = [u.get_secret_value() for u in settings.notify_urls]
     return list(await asyncio.gather(*(_send_one(url, message) for url in urls)))
@@ -179,8 +179,8 @@ async def _send_one(url: str, message: Message) -> SendResult:
             return await _webhook(url, message)
         return await _apprise(url, message)
     except Exception as exc:  # one bad URL must not stop the others
-        log.warning("notification to %s failed: %s", mask(url), type(exc).__name__)
-        return SendResult(url=mask(url), ok=False, detail=type(exc).__name__)
+        log.warning("notification to %s failed: %s", shown(url), type(exc).__name__)
+        return SendResult(url=shown(url), ok=False, detail=type(exc).__name__)
 
 
 async def _apprise(url: str, message: Message) -> SendResult:
@@ -188,9 +188,9 @@ async def _apprise(url: str, message: Message) -> SendResult:
 
     sender = apprise.Apprise()
     if not sender.add(url):
-        return SendResult(url=mask(url), ok=False, detail="not a URL Apprise understands")
+        return SendResult(url=shown(url), ok=False, detail="not a URL Apprise understands")
     ok = bool(await sender.async_notify(body=message.body, title=message.title))
-    return SendResult(url=mask(url), ok=ok, detail="" if ok else "Apprise could not deliver it")
+    return SendResult(url=shown(url), ok=ok, detail="" if ok else "Apprise could not deliver it")
 
 
 async def _webhook(url: str, message: Message) -> SendResult:
@@ -206,7 +206,7 @@ async def _webhook(url: str, message: Message) -> SendResult:
         session.post(url, json=payload) as reply,
     ):
         ok = 200 <= reply.status < 300
-        return SendResult(url=mask(url), ok=ok, detail="" if ok else f"HTTP {reply.status}")
+        return SendResult(url=shown(url), ok=ok, detail="" if ok else f"HTTP {reply.status}")
 
 
 def test_message() -> Message:

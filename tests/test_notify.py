@@ -100,8 +100,8 @@ async def test_filter_drops_unwanted_events(make_resources, redis):
 
 
 def test_urls_are_masked():
-    assert notify.mask("discord://1234/SECRETTOKEN") == "discord://***"
-    assert notify.mask("https://hooks.example/T0K3N") == "https://***"
+    assert notify.shown("discord://1234/SECRETTOKEN") == "discord://***"
+    assert notify.shown("https://hooks.example/T0K3N") == "https://***"
 
 
 def test_notify_test_command_reports_each_url_masked(monkeypatch):

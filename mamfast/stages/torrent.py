@@ -29,6 +29,7 @@ from mamfast.resources import Resources
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
+    keep_private,
     remove_stale_temp,
     with_announce,
     write_torrent_atomic,
@@ -95,6 +96,8 @@ async def _reuse(
     if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
         return None
     meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
+    if meta is not None:
+        await asyncio.to_thread(keep_private, dest)
     if meta is not None and announce and _announce(meta) != announce:
         # announce sits outside info: updating it keeps the infohash
         meta = parse_torrent(with_announce(meta.data, announce))
