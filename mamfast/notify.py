@@ -3,10 +3,13 @@
 The checkpoint store records an event, atomically with the commit, each time
 a release enters a terminal status (ready, complete, needs_attention). A scan
 records which releases it submitted (a batch). The flusher, run after scans,
-by a worker cron and at the end of `mamfast run`, sends one message for each
-batch whose releases have all finished, and one for finished releases that
-belong to no open batch (a `mamfast retry`, say). Events are removed only
-after the message went out, so a failed send is tried again later.
+by a worker cron and at the end of `mamfast run`, composes one message for
+each batch whose releases have all finished, and one for finished releases
+that belong to no open batch (a `mamfast retry`, say). Each message goes into
+every URL's own outbox, in the same transaction that forgets its events, and
+leaves an outbox only once delivered to that URL: a URL that fails gets it
+later, and the URLs that worked never get it twice. An event that cannot be
+read is skipped with a warning.
 
 URLs are Apprise URLs (discord://, tgram://, json://, ...) or a plain
 http(s) webhook, which gets a JSON POST (`content` for Discord, plus `title`,
@@ -16,6 +19,7 @@ http(s) webhook, which gets a JSON POST (`content` for Discord, plus `title`,
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -34,6 +38,7 @@ from mamfast.resources import Resources
 log = logging.getLogger(__name__)
 
 BATCH_TTL = 30 * 24 * 3600
+OUTBOX_LIMIT = 100  # messages kept for a URL that keeps failing (the oldest go first)
 LABELS = {"ready": "ready to upload", "complete": "seeding", "needs_attention": "needs attention"}
 
 
@@ -83,18 +88,51 @@ async def flush(res: Resources) -> list[SendResult]:
 
 async def _flush_locked(res: Resources) -> list[SendResult]:
     raw = await res.redis.lrange(keys.EVENTS, 0, -1)  # type: ignore[misc]
-    events = [Event.model_validate_json(item) for item in raw]
+    events = _readable(raw)
     latest = {e.asin: e for e in events}  # a release's last transition is what counts
-    if not res.settings.notify_urls:
+    urls = [u.get_secret_value() for u in res.settings.notify_urls]
+    if not urls:
         await _forget(res, len(raw), [])
         return []
     messages, closed, waiting = await _compose(res, latest)
-    results: list[SendResult] = []
-    for message in messages:
-        results += await send(res.settings, message)
-    if all(r.ok for r in results):
-        await _forget(res, len(raw), closed, keep=[e for e in events if e.asin in waiting])
+    keep = [e for e in events if e.asin in waiting]
+    await _forget(res, len(raw), closed, keep=keep, post=(urls, messages))
+    delivered = await asyncio.gather(*(_deliver(res, url) for url in urls))
+    return [result for results in delivered for result in results]
+
+
+def _readable(raw: Sequence[bytes]) -> list[Event]:
+    events = []
+    for item in raw:
+        try:
+            events.append(Event.model_validate_json(item))
+        except ValueError as exc:  # hand-written or from another version: not worth a crash
+            log.warning("skipping an unreadable notification event (%s)", type(exc).__name__)
+    return events
+
+
+async def _deliver(res: Resources, url: str) -> list[SendResult]:
+    """Send this URL's outbox in order; stop at the first failure (tried again next time)."""
+    outbox = keys.notify_outbox(url_id(url))
+    results = []
+    while (head := await res.redis.lindex(outbox, 0)) is not None:  # type: ignore[misc]
+        try:
+            message = Message.model_validate_json(head)
+        except ValueError:
+            log.warning("dropping an unreadable message for %s", shown(url))
+            await res.redis.lpop(outbox)  # type: ignore[misc]
+            continue
+        result = await _send_one(url, message)
+        results.append(result)
+        if not result.ok:
+            break
+        await res.redis.lpop(outbox)  # type: ignore[misc]
     return results
+
+
+def url_id(url: str) -> str:
+    """A name for a URL's outbox that does not reveal the URL (it holds tokens)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 async def _compose(
@@ -132,9 +170,21 @@ def _event_of(record: Any) -> Event:
 
 
 async def _forget(
-    res: Resources, count: int, closed: list[str], keep: Sequence[Event] = ()
+    res: Resources,
+    count: int,
+    closed: list[str],
+    keep: Sequence[Event] = (),
+    post: tuple[Sequence[str], Sequence[Message]] = ((), ()),
 ) -> None:
+    """Drop `count` events (keeping `keep`) and close batches; `post` puts the messages
+    made from them in each URL's outbox in the same transaction, so none is lost or
+    made twice."""
+    urls, messages = post
     async with res.redis.pipeline(transaction=True) as pipe:
+        for url in urls if messages else ():
+            outbox = keys.notify_outbox(url_id(url))
+            pipe.rpush(outbox, *(m.model_dump_json() for m in messages))
+            pipe.ltrim(outbox, -OUTBOX_LIMIT, -1)
         pipe.ltrim(keys.EVENTS, count, -1)  # events that arrived meanwhile stay
         if keep:
             pipe.rpush(keys.EVENTS, *(e.model_dump_json() for e in keep))
