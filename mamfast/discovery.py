@@ -26,12 +26,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
 from mamfast.asin import valid_asin
 from mamfast.config import Settings
+from mamfast.display import printable
 from mamfast.errors import ConfigError
 from mamfast.models import BookInfo, Release, SeriesRef
 from mamfast.naming import AUDIO_EXTENSIONS, natural_key, series_from_title
@@ -83,17 +84,21 @@ class Candidate(BaseModel):
         )
 
 
+# A path in a report: JSON carries it printable (a name that is not UTF-8 cannot be JSON).
+ReportedPath = Annotated[Path, PlainSerializer(lambda p: printable(str(p)), when_used="json")]
+
+
 class Reject(BaseModel):
     """A folder that is not processed, and why."""
 
-    path: Path
+    path: ReportedPath
     reason: str
 
 
 class Settling(BaseModel):
     """A folder changed moments ago (Libation may still be writing); the next scan looks again."""
 
-    path: Path
+    path: ReportedPath
     changed_seconds_ago: float
     ready_in_seconds: float
 
@@ -105,7 +110,7 @@ class DuplicateAsin(BaseModel):
     """Several folders claim one ASIN: none of them is processed until one remains."""
 
     asin: str
-    paths: list[Path]
+    paths: list[ReportedPath]
     reason: str
 
 
@@ -519,6 +524,10 @@ class _Scan:
             candidate = _build_candidate(folder, names, self.settings, boundary=boundary)
         except _RejectedError as exc:
             return _CacheEntry(signature=signature, reject=str(exc))
+        except Exception as exc:  # one folder must never stop the scan of the others
+            log.exception("unexpected error reading %s", printable(str(folder)))
+            reason = f"could not be read: unexpected {type(exc).__name__} ({exc}); please report it"
+            return _CacheEntry(signature=signature, reject=printable(reason))
         return _CacheEntry(signature=signature, candidate=candidate)
 
     def _reject(self, path: Path, reason: str) -> None:
@@ -637,6 +646,7 @@ def _build_candidate(
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise _RejectedError(selection.problem)
+    _utf8_names(folder, boundary, selection.files)
     book, meta_asin = _read_metadata(folder, names)
     from_name = parse_folder_name(folder.name)
     asin, source, warnings = _choose_asin(meta_asin, from_name.asin, selection.audio)
@@ -650,6 +660,19 @@ def _build_candidate(
         asin_source=source,
         warnings=[*warnings, *selection.warnings],
     )
+
+
+def _utf8_names(folder: Path, boundary: Path, files: Sequence[str]) -> None:
+    """Folder and file names must be UTF-8: they become MAM names, torrent paths and JSON."""
+    parts = folder.relative_to(boundary).parts if folder != boundary else (folder.name,)
+    for name in [*parts, *files]:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _RejectedError(
+                f"the name {printable(name)!s} is not valid UTF-8 (it holds bytes from another "
+                "character set); rename it in UTF-8, then scan again"
+            ) from None
 
 
 def _read_metadata(folder: Path, names: Sequence[str]) -> tuple[BookInfo, str | None]:
@@ -668,6 +691,11 @@ def _read_metadata(folder: Path, names: Sequence[str]) -> tuple[BookInfo, str | 
         raise _RejectedError(
             f"its metadata file {name} is not valid JSON ({exc}); let Libation rewrite it "
             "or delete it to fall back to the folder name"
+        ) from None
+    except RecursionError:
+        raise _RejectedError(
+            f"its metadata file {name} is nested too deeply to be Libation's; let Libation "
+            "rewrite it or delete it to fall back to the folder name"
         ) from None
     if not isinstance(data, dict):
         raise _RejectedError(f"its metadata file {name} does not hold a JSON object")

@@ -45,6 +45,7 @@ CLI_MODULES = {
     "mamfast",
     "mamfast.asin",
     "mamfast.cli",
+    "mamfast.display",
     "mamfast.errors",
     "mamfast.keys",
     "mamfast.models",

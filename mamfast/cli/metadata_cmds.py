@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import asin_arg, err_console, run_async, settings_or_exit
+from mamfast.cli.common import asin_arg, err_console, run_async, settings_or_exit, shown
 
 # Discovery, Audnex (aiohttp), prepare (templates, mediainfo) and Redis are
 # imported where used: every other command, `--help` included, skips them.
@@ -150,7 +149,7 @@ def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None
         data = json.loads((folder / metadata[0]).read_bytes())
     except (OSError, ValueError) as exc:
         err_console.print(
-            f"[yellow]warning:[/] ignoring {esc(str(metadata[0]))}: {esc(str(exc))}",
+            f"[yellow]warning:[/] ignoring {shown(str(metadata[0]))}: {shown(str(exc))}",
             highlight=False,
         )
         return BookInfo(), None
@@ -174,7 +173,7 @@ def _report(prepared: Prepared) -> None:
     from rich.text import Text
 
     for warning in prepared.warnings:
-        err_console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     if not prepared.review.sentences:
         err_console.print("[green]review:[/] nothing to check beyond the usual read-through")
         return

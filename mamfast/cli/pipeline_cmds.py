@@ -8,17 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape as esc
 
 from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
     asin_arg,
     console,
+    err_console,
     fail,
     run_async,
     settings_or_exit,
     setup_logging,
+    shown,
     with_resources,
 )
 from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
@@ -132,18 +133,24 @@ def status(
     settings = settings_or_exit()
 
     async def body(res: Resources) -> None:
-        records = [r for r in await res.store.all() if not asin or r.asin == asin]
+        found, damaged = await res.store.read_many(await res.store.asins())
+        records = [r for r in found if not asin or r.asin == asin]
+        damaged = [d for d in damaged if not asin or d.asin == asin]
+        if asin and damaged:
+            fail(f"{damaged[0].problem}. What to do: {damaged[0].hint}")
         if asin and not records:
             fail(f"no release with ASIN {asin}")
         if failed:
             records = [r for r in records if r.status in (Status.NEEDS_ATTENTION, Status.RETRYING)]
         if as_json:
             print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+            render.damaged_records(err_console, damaged)  # not records: the caller reads stderr
         elif asin:
             progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{records[0].asin}")  # type: ignore[misc]
             render.release_detail(console, records[0], progress)
         else:
-            render.release_table(console, records)
+            render.release_table(console, records, damaged=len(damaged))
+            render.damaged_records(console, damaged)
 
     with_resources(settings, body)
 
@@ -235,7 +242,7 @@ def unlock(
     info = with_resources(settings, holder)
     if not info:
         fail(f"{full} is not held")
-    console.print(f"{full} is held by {locks.describe_holder(info)}", markup=False)
+    console.print(f"{shown(full)} is held by {shown(locks.describe_holder(info))}")
     if not yes and not typer.confirm("Break it?", default=False):
         raise typer.Exit(1)
     removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
@@ -287,7 +294,7 @@ def state_import(
     data = run_async(asyncio.to_thread(statefile.load_file, file))
     report = with_resources(settings, lambda res: statefile.import_state(res, data))
     for line in report.problems:
-        console.print(f"[yellow]skipped:[/] {esc(line)}", highlight=False)
+        console.print(f"[yellow]skipped:[/] {shown(line)}", highlight=False)
     console.print(
         f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
         f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
@@ -310,6 +317,6 @@ def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing
         console.print(empty)
     for result in results:
         style = "green" if result.ok else "red"
-        console.print(f"[{style}]{esc(result.message)}[/]", highlight=False)
+        console.print(f"[{style}]{shown(result.message)}[/]", highlight=False)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
