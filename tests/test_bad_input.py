@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mamfast import keys, pipeline, scheduler
 from mamfast.enqueue import enqueue
@@ -22,7 +21,6 @@ from mamfast.models import Release, Stage, Status
 from mamfast.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import age, audible, book
-from tests.support.processes import settings_env
 
 GOOD = ["B0GOOD0001", "B0GOOD0002", "B0GOOD0003"]
 
@@ -53,53 +51,27 @@ def deep_json_book(library: Path) -> Path:
     )
 
 
-@pytest.fixture
-def cli(monkeypatch, settings, redis_server):
-    import redis as sync_redis
-
-    sync_redis.Redis.from_url(redis_server.url).flushdb()  # sync tests get a clean db too
-    for key, value in settings_env(settings).items():
-        if key.startswith("MAMFAST_"):
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("COLUMNS", "200")
-    return lambda *argv: CliRunner().invoke(app_(), list(argv))
-
-
-def app_():
-    from mamfast.cli.app import app
-
-    return app
-
-
 # --------------------------------------------------------------------------- 6: one folder
 
 
-async def test_a_non_utf8_folder_name_is_rejected_and_the_others_are_queued(
-    make_resources, settings
+@pytest.mark.parametrize(
+    ("make_bad", "reason"),
+    [(non_utf8_book, "not valid UTF-8"), (deep_json_book, "nested too deeply")],
+    ids=["non-utf8-name", "deep-json"],
+)
+async def test_a_bad_folder_is_rejected_and_the_others_are_queued(
+    make_resources, settings, make_bad, reason
 ):
     res = await make_resources(instrumented_pipeline())
     good_books(settings.library_dir)
-    bad = non_utf8_book(settings.library_dir)
+    bad = make_bad(settings.library_dir)
     age(settings.library_dir)
     report = await enqueue(res)
     assert sorted(r.asin for r in report.releases) == GOOD
     assert {r.outcome for r in report.releases} == {"new"}
     (reject,) = report.discovery.rejects
-    assert reject.path == bad and "UTF-8" in reject.reason
+    assert reject.path == bad and reason in reject.reason
     assert sorted(await res.store.asins()) == GOOD
-
-
-async def test_deeply_nested_metadata_is_rejected_and_the_others_are_queued(
-    make_resources, settings
-):
-    res = await make_resources(instrumented_pipeline())
-    good_books(settings.library_dir)
-    deep = deep_json_book(settings.library_dir)
-    age(settings.library_dir)
-    report = await enqueue(res)
-    assert sorted(r.asin for r in report.releases) == GOOD
-    (reject,) = report.discovery.rejects
-    assert reject.path == deep and "nested too deeply" in reject.reason
 
 
 async def test_the_enqueue_command_prints_a_bad_name_harmlessly(cli, settings):

@@ -16,15 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mamfast import keys, locks, ownership
 from mamfast.cleanup import cleanup
-from mamfast.cli.app import app
 from mamfast.models import Release
 from mamfast.stages.staging import PARTIAL_PREFIX
 from tests.support.engine_stages import instrumented_pipeline
-from tests.support.processes import settings_env
 
 ASIN = "B0ORPHAN01"
 ORPHAN = f"Old Name (2020) (A) {{ASIN.{ASIN}}}"
@@ -152,14 +149,6 @@ async def test_a_damaged_record_keeps_its_folders(res, redis, library_file):
     report = await cleanup(res, in_use=nobody_uses, apply=True)
     assert [i.action for i in report.items] == ["kept"]
     assert "damaged" in report.items[0].reason and orphan.is_dir()
-
-
-@pytest.fixture
-def cli(monkeypatch, settings, redis_server):
-    for key, value in settings_env(settings).items():
-        if key.startswith("MAMFAST_"):
-            monkeypatch.setenv(key, value)
-    return lambda *argv: CliRunner().invoke(app, list(argv))
 
 
 async def test_the_command_is_a_dry_run_unless_told_to_apply(cli, res, settings):

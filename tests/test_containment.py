@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
-from typer.testing import CliRunner
 
 from mamfast import control, keys, pipeline
 from mamfast.config import load_settings
@@ -24,7 +23,6 @@ from mamfast.stages import torrent as torrent_stage
 from mamfast.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import audible, book, snapshot
-from tests.support.processes import settings_env
 
 # A path, not an ASIN: `seed/.mamfast-partial-` + this lands in the seed folder's parent.
 TRAVERSAL = "/../../victim"
@@ -124,13 +122,8 @@ async def test_state_import_refuses_a_path_for_an_asin(make_resources, settings)
         ["enqueue", "--asin", "../victim", "--dry-run"],
     ],
 )
-def test_commands_refuse_a_path_for_an_asin(argv, settings, monkeypatch):
-    from mamfast.cli.app import app
-
-    for key, value in settings_env(settings).items():
-        if key.startswith("MAMFAST_"):
-            monkeypatch.setenv(key, value)
-    result = CliRunner().invoke(app, argv)
+def test_commands_refuse_a_path_for_an_asin(argv, cli):
+    result = cli(*argv)
     assert result.exit_code == 2, result.output
     assert "not an ASIN" in " ".join(result.output.split())
 

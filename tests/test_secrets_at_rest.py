@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from typer.testing import CliRunner
 
 from mamfast.models import Release
 from mamfast.redact import mask_url
 from mamfast.stages import torrent as torrent_stage
-from tests.support.processes import settings_env
 from tests.support.torrent_data import ANNOUNCE, book
 
 PASSKEY = "PASSKEY0123456789"  # inside ANNOUNCE
@@ -32,41 +30,37 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
-async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(
-    make_resources, settings, umask
-):
+@pytest.fixture
+async def staged(make_resources, settings):
+    """Resources with an announce URL, and a staged release not yet hashed."""
     res = await make_resources({}, announce_url=SecretStr(ANNOUNCE))
     folder = book(settings.seed_path)
-    result = await torrent_stage.run(res, Release(asin="B0TEST0001", staging_dir=str(folder)))
+    return res, Release(asin="B0TEST0001", staging_dir=str(folder))
+
+
+async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(staged, umask):
+    res, release = staged
+    result = await torrent_stage.run(res, release)
     written = Path(result.updates["torrent_path"])
     assert PASSKEY.encode() in written.read_bytes()
     assert mode(written) == 0o640  # group (PGID) may read it to upload it; others may not
 
 
-async def test_a_world_readable_torrent_from_before_is_tightened_on_reuse(
-    make_resources, settings, umask
-):
-    res = await make_resources({}, announce_url=SecretStr(ANNOUNCE))
-    folder = book(settings.seed_path)
-    first = await torrent_stage.run(res, Release(asin="B0TEST0001", staging_dir=str(folder)))
+async def test_a_world_readable_torrent_from_before_is_tightened_on_reuse(staged, umask):
+    res, release = staged
+    first = await torrent_stage.run(res, release)
     written = Path(first.updates["torrent_path"])
     written.chmod(0o644)  # as older versions wrote it
-    done = Release(asin="B0TEST0001", staging_dir=str(folder)).model_copy(update=first.updates)
-    again = await torrent_stage.run(res, done)
+    again = await torrent_stage.run(res, release.model_copy(update=first.updates))
     assert again.updates["details"]["torrent"]["backend"] == "reused"
     assert mode(written) == 0o640
 
 
-def test_torrent_create_writes_owner_and_group_only(settings, tmp_path, monkeypatch, umask):
-    from mamfast.cli.app import app
-
-    for key, value in settings_env(settings).items():
-        if key.startswith("MAMFAST_"):
-            monkeypatch.setenv(key, value)
+def test_torrent_create_writes_owner_and_group_only(cli, tmp_path, monkeypatch, umask):
     monkeypatch.setenv("MAMFAST_ANNOUNCE_URL", ANNOUNCE)
     folder = book(tmp_path)
     out = tmp_path / "out.torrent"
-    result = CliRunner().invoke(app, ["torrent", "create", str(folder), "-o", str(out), "--json"])
+    result = cli("torrent", "create", str(folder), "-o", str(out), "--json")
     assert result.exit_code == 0, result.output
     assert mode(out) == 0o640
 

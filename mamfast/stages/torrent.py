@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mamfast import ownership
-from mamfast.config import Settings
+from mamfast.config import Settings, file_owner
 from mamfast.containment import in_torrent_dir
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.models import Release, StageResult
@@ -234,10 +234,9 @@ def _announce(meta: TorrentMeta) -> str | None:
 
 def _chown(settings: Settings, dest: Path) -> None:
     """Hand the torrent and its folder to PUID/PGID (e.g. Unraid's 99:100) when set."""
-    if settings.puid is None and settings.pgid is None:
+    owner = file_owner(settings)
+    if owner is None:
         return
-    uid = -1 if settings.puid is None else settings.puid
-    gid = -1 if settings.pgid is None else settings.pgid
     for path in (dest.parent, dest):
         with contextlib.suppress(PermissionError):
-            os.chown(path, uid, gid)
+            os.chown(path, *owner)
