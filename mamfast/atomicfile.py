@@ -17,11 +17,21 @@ from pathlib import Path
 STALE_AFTER = 60.0  # seconds; younger temp files may belong to a writer still running
 
 
-def write_atomic(path: Path, data: str | bytes, *, owner: tuple[int, int] | None = None) -> None:
-    """Replace `path` with `data` atomically; `owner` (uid, gid, -1 = keep) is applied first."""
+def write_atomic(
+    path: Path,
+    data: str | bytes,
+    *,
+    owner: tuple[int, int] | None = None,
+    stale_after: float = STALE_AFTER,
+) -> None:
+    """Replace `path` with `data` atomically; `owner` (uid, gid, -1 = keep) is applied first.
+
+    A caller that is the only possible writer of `path` (it holds a lock) passes
+    `stale_after=0`, so a killed earlier write's temp file goes at once.
+    """
     payload = data.encode("utf-8") if isinstance(data, str) else data
     path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
+    _remove_stale_temps(path, stale_after)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -42,11 +52,11 @@ def write_atomic(path: Path, data: str | bytes, *, owner: tuple[int, int] | None
     _fsync_dir(path.parent)
 
 
-def _remove_stale_temps(path: Path) -> None:
-    cutoff = time.time() - STALE_AFTER
+def _remove_stale_temps(path: Path, stale_after: float) -> None:
+    cutoff = time.time() - stale_after
     for temp in path.parent.glob(f".{path.name}.*.tmp"):
         with contextlib.suppress(OSError):
-            if temp.stat().st_mtime < cutoff:
+            if temp.stat().st_mtime <= cutoff:
                 temp.unlink()
 
 

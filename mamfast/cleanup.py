@@ -1,14 +1,23 @@
-"""Seed folder clean-up: leftover partial folders and staged folders no release owns.
+"""Seed folder clean-up: folders mamfast staged that no release uses any more.
 
-Only folders mamfast made are candidates: `.mamfast-partial-<ASIN>` and
-folders whose name carries a valid `{ASIN.X}` token. The seed folder is often
-shared with other downloads, so everything else is left alone, and so is:
+The seed folder is often shared with other downloads and with folders people
+(or the old tool) staged by hand under the same `{ASIN.X}` names, so a name is
+never a reason to delete. A folder is a candidate only when mamfast provably
+made it: the staging ledger (`ownership`) lists it, or it is the hidden partial
+folder of an ASIN that has a ledger. Even then it is kept when
 
-* a partial folder whose release is being staged right now (its lock is held);
-* a folder a torrent in the client still uses (`in_use`, injected: the
-  qBittorrent check lives with the client code);
-* a folder holding files with a single link: those are not hardlinks into
-  the library, and deleting them could lose the only copy.
+* a release record points at it, or its record is damaged (which folder it
+  uses cannot be told);
+* its release is being processed (the release lock is held: staging renames
+  the folder before it commits the record, under that lock), or it changed
+  within the last lease;
+* a torrent in qBittorrent uses it, or no torrent client is configured (then
+  mamfast cannot know whether it is seeded by hand): partial folders excepted,
+  nothing is ever seeded from those;
+* it holds files with a single link (not hardlinks into the library).
+
+Nothing is removed without `apply`; with it, each ASIN's folders are judged and
+removed under that release's lock, so no stage can start on them meanwhile.
 """
 
 from __future__ import annotations
@@ -16,35 +25,35 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mamfast import keys
-from mamfast.discovery import asin_in_name
-from mamfast.errors import MamfastError
+from mamfast import keys, locks, ownership
+from mamfast.containment import in_seed
+from mamfast.errors import DamagedRecordError, MamfastError
 from mamfast.pathmap import PathMap
 from mamfast.resources import Resources
 from mamfast.stages.staging import PARTIAL_PREFIX
 
 InUse = Callable[[Path], Awaitable[bool]]
+Kind = Literal["partial", "orphan"]
+Found = list[tuple[Path, Kind]]
 
 
-async def nothing_in_use(path: Path) -> bool:
-    """The default `in_use`: no torrent client configured, so nothing is in use."""
-    return False
+async def client_in_use(res: Resources) -> InUse | None:
+    """`in_use` backed by qBittorrent (None without a client: nothing can be told).
 
-
-async def client_in_use(res: Resources) -> InUse:
-    """`in_use` backed by qBittorrent: a folder is in use when a torrent's content is in it.
-
-    The client's list is read once, up front. If it cannot be read, this raises:
-    nothing may be removed while we cannot tell what is being seeded.
+    A folder is in use when a torrent's content is in it. The client's list is read
+    once, up front; if it cannot be read, this raises: nothing may be removed while we
+    cannot tell what is being seeded.
     """
     if res.qbit is None:
-        return nothing_in_use
+        return None
     mapping = PathMap.parse(res.settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
     try:
         torrents = await res.qbit.torrents()
@@ -65,7 +74,7 @@ async def client_in_use(res: Resources) -> InUse:
 
 class CleanupItem(BaseModel):
     path: Path
-    kind: Literal["partial", "unowned"]
+    kind: Kind
     action: Literal["removed", "would remove", "kept"]
     reason: str
 
@@ -79,75 +88,120 @@ class CleanupReport(BaseModel):
         return [i for i in self.items if i.action != "kept"]
 
 
-async def cleanup(
-    res: Resources, *, in_use: InUse = nothing_in_use, dry_run: bool = True
-) -> CleanupReport:
-    """List (and unless `dry_run`, remove) leftovers in MAMFAST_SEED_DIR."""
-    report = CleanupReport(dry_run=dry_run)
-    seed = res.settings.seed_path
-    owned = {
-        Path(r.staging_dir).name
-        for r in await res.store.all()
-        if r.staging_dir and Path(r.staging_dir).parent == seed
-    }
-    for folder in await asyncio.to_thread(_folders, seed):
-        item = await _judge(res, folder, owned, in_use)
-        if item is None:
-            continue
-        if item.action != "kept":
-            if dry_run:
-                item.action = "would remove"
-            else:
-                await asyncio.to_thread(shutil.rmtree, folder)
-                item.action = "removed"
-        report.items.append(item)
+async def cleanup(res: Resources, *, in_use: InUse | None, apply: bool = False) -> CleanupReport:
+    """List (and with `apply`, remove) folders mamfast staged that nothing uses."""
+    report = CleanupReport(dry_run=not apply)
+    ledger = await asyncio.to_thread(ownership.all_made, res.settings)
+    for asin, names in sorted(ledger.items()):
+        report.items += await _one_release(res, _Judge(res, asin, in_use), names, apply)
     return report
 
 
-def _folders(seed: Path) -> list[Path]:
-    if not seed.is_dir():
+async def _one_release(
+    res: Resources, judge: _Judge, names: list[str], apply: bool
+) -> list[CleanupItem]:
+    found = await asyncio.to_thread(judge.candidates, names)
+    if not found:
         return []
-    return sorted(Path(e.path) for e in os.scandir(seed) if e.is_dir(follow_symlinks=False))
-
-
-async def _judge(
-    res: Resources, folder: Path, owned: set[str], in_use: InUse
-) -> CleanupItem | None:
-    name = folder.name
-    if name.startswith(PARTIAL_PREFIX):
-        asin = name.removeprefix(PARTIAL_PREFIX)
-        if await res.redis.exists(keys.release_lock(asin)):
-            return CleanupItem(
-                path=folder, kind="partial", action="kept", reason=f"{asin} is being staged now"
-            )
-        return CleanupItem(
-            path=folder, kind="partial", action="removed", reason="left by an interrupted stage"
-        )
-    found = asin_in_name(name)
-    if found is None or name in owned:
-        return None  # not ours, or a release's current folder
-    if await in_use(folder):
-        return CleanupItem(
-            path=folder,
-            kind="unowned",
-            action="kept",
-            reason="no release owns it, but a torrent in the client still uses it",
-        )
-    if await asyncio.to_thread(_holds_only_copy, folder):
-        return CleanupItem(
-            path=folder,
-            kind="unowned",
-            action="kept",
-            reason="no release owns it, but it holds files that exist nowhere else "
-            "(not hardlinks); delete it by hand if you are sure",
-        )
-    return CleanupItem(
-        path=folder,
-        kind="unowned",
-        action="removed",
-        reason=f"no release record owns it (ASIN {found})",
+    if not apply:
+        if await res.redis.exists(keys.release_lock(judge.asin)):
+            return [judge.keep(p, k, f"{judge.asin} is being processed now") for p, k in found]
+        return await judge.items(found)
+    lease = await locks.try_acquire(
+        res.redis,
+        keys.release_lock(judge.asin),
+        ttl=res.settings.lock_ttl,
+        purpose="mamfast cleanup",
+        fence_key=keys.fence(judge.asin),  # a stage that lost its lease cannot commit now
     )
+    if lease is None:
+        return [judge.keep(p, k, f"{judge.asin} is being processed now") for p, k in found]
+    try:
+        items = await judge.items(found)
+        for item in items:
+            if item.action != "kept":
+                await asyncio.to_thread(judge.remove, item)
+        return items
+    finally:
+        await locks.release(res.redis, lease)
+
+
+@dataclass
+class _Judge:
+    res: Resources
+    asin: str
+    in_use: InUse | None
+
+    def candidates(self, names: list[str]) -> Found:
+        seed = self.res.settings.seed_path
+        found: Found = []
+        partial = seed / f"{PARTIAL_PREFIX}{self.asin}"
+        if partial.is_dir() and not partial.is_symlink():
+            found.append((partial, "partial"))
+        for name in names:
+            folder = seed / name
+            if folder.is_dir() and not folder.is_symlink():
+                found.append((folder, "orphan"))
+        return found
+
+    def keep(self, path: Path, kind: Kind, reason: str) -> CleanupItem:
+        return CleanupItem(path=path, kind=kind, action="kept", reason=reason)
+
+    async def items(self, found: Found) -> list[CleanupItem]:
+        """The verdict on each folder; the one the release uses is no leftover and not listed."""
+        try:
+            record = await self.res.store.get(self.asin)
+        except DamagedRecordError:
+            reason = f"the record of {self.asin} is damaged, so which folder it uses is unknown"
+            return [self.keep(path, kind, reason) for path, kind in found]
+        used = Path(record.staging_dir).name if record and record.staging_dir else None
+        return [await self._item(path, kind) for path, kind in found if path.name != used]
+
+    async def _item(self, path: Path, kind: Kind) -> CleanupItem:
+        reason = await self._why_kept(path, kind)
+        if reason is not None:
+            return self.keep(path, kind, reason)
+        why = (
+            "left by an interrupted stage"
+            if kind == "partial"
+            else "staged by mamfast, no release uses it and no torrent in qBittorrent does"
+        )
+        return CleanupItem(path=path, kind=kind, action="would remove", reason=why)
+
+    async def _why_kept(self, path: Path, kind: str) -> str | None:
+        age = time.time() - await asyncio.to_thread(_changed_at, path)
+        if age < self.res.settings.lock_ttl:
+            return f"changed moments ago ({age:.0f}s); a stage may still be working on it"
+        if kind == "partial":
+            return None
+        if self.in_use is None:
+            return (
+                "no torrent client is configured (MAMFAST_QBIT_URL), so mamfast cannot tell "
+                "whether you seed it; delete it by hand if you do not"
+            )
+        if await self.in_use(path):
+            return "a torrent in qBittorrent uses it"
+        if await asyncio.to_thread(_holds_only_copy, path):
+            return (
+                "it holds files that exist nowhere else (not hardlinks); delete it by hand "
+                "if you are sure"
+            )
+        return None
+
+    def remove(self, item: CleanupItem) -> None:
+        shutil.rmtree(in_seed(self.res.settings, item.path))
+        if item.kind == "orphan":
+            ownership.drop_made(self.res.settings, self.asin, item.path.name)
+        item.action = "removed"
+
+
+def _changed_at(path: Path) -> float:
+    return path.stat().st_mtime
 
 
 def _holds_only_copy(folder: Path) -> bool:
-    return any(path.lstat().st_nlink < 2 for path in folder.rglob("*") if not path.is_dir())
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if (Path(root) / name).lstat().st_nlink < 2:
+                return True
+    return False

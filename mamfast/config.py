@@ -179,6 +179,22 @@ class Settings(BaseSettings):
             self.torrent_dir = self.data_dir / "torrents"
         return self
 
+    @model_validator(mode="after")
+    def _outside_library(self) -> Settings:
+        # The library is read-only input: folders mamfast writes (and cleans) must not
+        # be the library or lie inside it.
+        if self.library_dir is None:
+            return self
+        library = self.library_dir.resolve()
+        for name, folder in (("seed_dir", self.seed_path), ("torrent_dir", self.torrent_path)):
+            if folder.resolve().is_relative_to(library):
+                raise ValueError(
+                    f"{env_name(name)} ({folder}) is the library or inside the library "
+                    f"({self.library_dir}); mamfast never writes there: choose a folder "
+                    "outside MAMFAST_LIBRARY_DIR"
+                )
+        return self
+
     # Typed accessors: the validator above guarantees these are set.
     @property
     def seed_path(self) -> Path:
@@ -211,7 +227,10 @@ def load_settings(**overrides: Any) -> Settings:
 def _describe(exc: ValidationError, written: set[str]) -> str:
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
-        where = str(err["loc"][0]) if err["loc"] else "?"
+        if not err["loc"]:  # a check across settings names them itself
+            lines.append(err["msg"].removeprefix("Value error, "))
+            continue
+        where = str(err["loc"][0])
         lines.append(f"{_name_for(where, written)}: {err['msg']}")
     return "invalid setting: " + "; ".join(lines)
 
@@ -248,6 +267,16 @@ def _names_written(env_file: Any) -> set[str]:
 def settings_env_names() -> set[str]:
     """Every environment name a user may set (for `.env.example` checks and docs)."""
     return {name for field in Settings.model_fields for name in _field_names(field)}
+
+
+def file_owner(settings: Settings) -> tuple[int, int] | None:
+    """(uid, gid) for files we create from PUID/PGID (-1 keeps one), or None when unset."""
+    if settings.puid is None and settings.pgid is None:
+        return None
+    return (
+        settings.puid if settings.puid is not None else -1,
+        settings.pgid if settings.pgid is not None else -1,
+    )
 
 
 def process_umask(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from mamfast import serializer
 from mamfast.embedded import MIN_VERSION, parse_version, version_text
 from mamfast.errors import ConfigError, RedisUnavailableError
+from mamfast.redact import mask_url
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
@@ -54,7 +55,7 @@ async def connect(url: str, *, retries: int = 5) -> ArqRedis:
 def unreachable(url: str, exc: BaseException) -> RedisUnavailableError:
     """The one-line error for a Redis that does not answer (at connect or mid-way)."""
     return RedisUnavailableError(
-        f"cannot reach Redis at {mask_url(url)}: {_reason(exc)}",
+        f"cannot reach Redis at {mask_url(url, keep='path')}: {_reason(exc)}",
         hint="start Redis, or fix MAMFAST_REDIS_URL; leave it empty to use mamfast's "
         "private Redis under MAMFAST_DATA_DIR",
     )
@@ -78,19 +79,9 @@ async def check_version(redis: Redis, url: str) -> str:
     version = str(info.get("redis_version", "0"))
     if parse_version(version) < MIN_VERSION:
         raise ConfigError(
-            f"Redis {version} at {mask_url(url)} is too old: mamfast needs Redis "
+            f"Redis {version} at {mask_url(url, keep='path')} is too old: mamfast needs Redis "
             f"{version_text(MIN_VERSION)} or newer",
             hint="upgrade that Redis, or leave MAMFAST_REDIS_URL empty to use mamfast's "
             "private Redis",
         )
     return version
-
-
-def mask_url(url: str) -> str:
-    """`redis://user:secret@host` -> `redis://user:***@host` for messages and status output."""
-    scheme, sep, rest = url.partition("://")
-    if not sep or "@" not in rest:
-        return url
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0] if ":" in creds else ""
-    return f"{scheme}://{user}:***@{host}"

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamfast import keys, locks
-from mamfast.errors import LockBusyError
+from mamfast.config import Settings
+from mamfast.containment import in_torrent_dir
+from mamfast.errors import DamagedRecordError, LockBusyError, NotOursError
 from mamfast.models import Release, Stage, Status
 from mamfast.pipeline import dispatch, rewind
 from mamfast.resources import Resources
@@ -145,8 +147,52 @@ async def reset(
     if result.ok and forget_torrent and before and before.torrent_path:
         # The torrent file on disk stands for the recorded infohash too (the torrent stage
         # compares with it when Redis has lost the record): forget it as well.
-        old = Path(before.torrent_path)
-        if await asyncio.to_thread(old.exists):
-            await asyncio.to_thread(old.unlink)
-            result.message += f"; removed the old torrent file {old}"
+        result.message += await asyncio.to_thread(
+            _remove_torrent_file, res.settings, Path(before.torrent_path)
+        )
     return result
+
+
+async def forget_damaged(res: Resources, asin: str) -> ActionResult:
+    """Drop a record that cannot be read, so the next scan rebuilds it from the library.
+
+    Only damaged records: a readable one holds the infohash guard and its history, and
+    `reset` is the way to redo its work. Nothing on disk is touched.
+    """
+    try:
+        async with locks.held(
+            res.redis,
+            keys.release_lock(asin),
+            ttl=res.settings.lock_ttl,
+            purpose="mamfast state forget",
+            fence_key=keys.fence(asin),
+            wait=ADMIN_LOCK_WAIT,
+        ):
+            try:
+                record = await res.store.get(asin)
+            except DamagedRecordError:
+                await res.store.delete(asin)
+                return ActionResult(
+                    asin, True, f"forgot the damaged record {asin!r}; run `mamfast enqueue`"
+                )
+    except LockBusyError as exc:
+        return ActionResult(asin, False, f"{asin!r} is locked ({exc.message}); try again shortly")
+    if record is None:
+        return ActionResult(asin, False, f"no release record {asin!r}")
+    return ActionResult(
+        asin,
+        False,
+        f"{asin}'s record is readable, so it is kept; to redo its work use "
+        f"`mamfast reset {asin} --stage stage`",
+    )
+
+
+def _remove_torrent_file(settings: Settings, recorded: Path) -> str:
+    try:
+        old = in_torrent_dir(settings, recorded)
+    except NotOursError as exc:
+        return f"; kept the recorded torrent file: {exc.message}"
+    if not old.is_file() or old.is_symlink():
+        return ""
+    old.unlink()
+    return f"; removed the old torrent file {old}"

@@ -10,6 +10,12 @@ Fixed against upstream: the header shows the cleaned, swap-repaired title
 (the same one the JSON carries), the translator row names people without
 their "- translator" suffix, and a synopsis never produces more than two
 breaks in a row or trailing breaks.
+
+Book text comes from Audible, Audnex and file tags, which anyone can write: it
+must never become BBCode (a title holding `[img]...[/img]` would add a tracking
+pixel to the upload page). Square brackets in it are shown as fullwidth
+`［ ］`, in every variable a template gets, and a synopsis link is kept only
+when its target is a plain http(s) URL (no brackets, quotes or spaces).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from pydantic import BaseModel
 
 from mamfast.bookdata import BookFacts
 from mamfast.errors import ConfigError
@@ -37,6 +44,9 @@ _BREAKS = re.compile(r"(?:\s*\[br\]\s*){3,}")
 _EDGE_BREAKS = re.compile(r"^(?:\s*\[br\]\s*)+|(?:\s*\[br\]\s*)+$")
 _PRE = re.compile(r"(\[pre\].*?\[/pre\])", re.DOTALL | re.IGNORECASE)
 _PRE_PARTS = re.compile(r"(\[pre\])\n?(.*?)\n?(\[/pre\])", re.DOTALL | re.IGNORECASE)
+# http(s), a host, and nothing that could end the [url=...] tag or start another.
+_LINK_TARGET = re.compile(r"https?://[^\s\[\]\"'<>]+", re.IGNORECASE)
+_BRACKETS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
 _INLINE = {
     "b": "b",
     "strong": "b",
@@ -62,8 +72,8 @@ class _ToBBCode(HTMLParser):
         if tag in _INLINE:
             self.out.append(f"[{_INLINE[tag]}]")
         elif tag == "a":
-            href = dict(attrs).get("href") or ""
-            safe = href.startswith(("http://", "https://"))
+            href = (dict(attrs).get("href") or "").strip()
+            safe = _LINK_TARGET.fullmatch(href) is not None
             self._links.append(safe)
             if safe:
                 self.out.append(f"[url={href}]")
@@ -89,7 +99,27 @@ class _ToBBCode(HTMLParser):
             self.out.append("[/b][br]")
 
     def handle_data(self, data: str) -> None:
-        self.out.append(re.sub(r"\s+", " ", data))  # HTML whitespace rules
+        self.out.append(plain_text(re.sub(r"\s+", " ", data)))  # HTML whitespace rules
+
+
+def plain_text(text: str) -> str:
+    """Outside text that can never be read as BBCode: its square brackets made fullwidth."""
+    return text.translate(_BRACKETS)
+
+
+def _plain(value: Any) -> Any:
+    """`value` (a string, list, dict or model of them) with every string made plain_text."""
+    if isinstance(value, str):
+        return plain_text(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return value.model_copy(
+            update={k: _plain(getattr(value, k)) for k in type(value).model_fields}
+        )
+    return value
 
 
 def html_to_bbcode(text: str | None) -> str:
@@ -102,7 +132,7 @@ def html_to_bbcode(text: str | None) -> str:
         parser.close()
         body = "".join(parser.out)
     else:
-        body = html.unescape(text).replace("\r\n", "\n")
+        body = plain_text(html.unescape(text)).replace("\r\n", "\n")
         body = re.sub(r"[ \t]+", " ", body).replace("\n", "[br]")
     return tidy_breaks(body)
 
@@ -165,11 +195,13 @@ def render(
 def context(
     facts: BookFacts, audio: AudioInfo, signature: bool, categories: list[str]
 ) -> dict[str, Any]:
+    synopsis = html_to_bbcode(facts.summary_html)  # escapes its own text, keeps its tags
+    facts, audio = _plain(facts), _plain(audio)
     return {
         "book": facts,
         "audio": audio,
         "title": facts.display_title,
-        "synopsis": html_to_bbcode(facts.summary_html),
+        "synopsis": synopsis,
         "release_date": long_date(facts.release_date) if facts.release_date else facts.year,
         "duration": format_duration(audio.duration_s),
         "audible_url": AUDIBLE_URL.format(asin=facts.asin),

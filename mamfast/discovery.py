@@ -26,11 +26,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PlainSerializer
 
+from mamfast.asin import valid_asin
 from mamfast.config import Settings
+from mamfast.display import printable
 from mamfast.errors import ConfigError
 from mamfast.models import BookInfo, Release, SeriesRef
 from mamfast.naming import AUDIO_EXTENSIONS, natural_key, series_from_title
@@ -46,7 +48,6 @@ METADATA_SUFFIX = ".metadata.json"
 ABS_METADATA = "metadata.json"
 JUNK_FILES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 
-_ASIN = re.compile(r"B[0-9A-Z]{9}|\d{9}[\dX]")
 _ASIN_TOKEN = re.compile(r"\{ASIN\.([^{}\s]+)\}|\[ASIN\.([^\[\]\s]+)\]|\[([A-Za-z0-9]{10})\]")
 _YEAR = re.compile(r"(?:1[89]|20)\d\d")
 _YEAR_IN_PARENS = re.compile(r"\((?:1[89]|20)\d\d\)")
@@ -56,11 +57,6 @@ _SERIES_NUMBER = re.compile(r"^(?P<name>.+?)\s*#\s*(?P<position>[\w.\-]+)$")
 
 
 AsinSource = Literal["metadata", "folder", "file"]
-
-
-def valid_asin(text: str) -> bool:
-    """Audible ASIN (B + 9 letters/digits) or an ISBN-10."""
-    return _ASIN.fullmatch(text) is not None
 
 
 # --------------------------------------------------------------------------- report models
@@ -88,17 +84,21 @@ class Candidate(BaseModel):
         )
 
 
+# A path in a report: JSON carries it printable (a name that is not UTF-8 cannot be JSON).
+ReportedPath = Annotated[Path, PlainSerializer(lambda p: printable(str(p)), when_used="json")]
+
+
 class Reject(BaseModel):
     """A folder that is not processed, and why."""
 
-    path: Path
+    path: ReportedPath
     reason: str
 
 
 class Settling(BaseModel):
     """A folder changed moments ago (Libation may still be writing); the next scan looks again."""
 
-    path: Path
+    path: ReportedPath
     changed_seconds_ago: float
     ready_in_seconds: float
 
@@ -110,7 +110,7 @@ class DuplicateAsin(BaseModel):
     """Several folders claim one ASIN: none of them is processed until one remains."""
 
     asin: str
-    paths: list[Path]
+    paths: list[ReportedPath]
     reason: str
 
 
@@ -421,7 +421,12 @@ class _Scan:
             self.rejects.append(Reject(path=root, reason="does not exist or is not a folder"))
             return
         real = root.resolve()
-        library = self.settings.library_dir.resolve() if self.settings.library_dir else None
+        library_dir = self.settings.library_dir
+        library = library_dir.resolve() if library_dir else None
+        named_inside = library_dir and root.absolute().is_relative_to(library_dir.absolute())
+        if named_inside and library and not real.is_relative_to(library):
+            self._reject(root, f"is a symlink to {real}, outside the library: not followed")
+            return
         boundary = library if library and real.is_relative_to(library) else real
         self._visit(str(real), boundary, depth=0)
 
@@ -441,7 +446,17 @@ class _Scan:
         files = [e for e in entries if _is_file(e)]
         names = [e.name for e in files]
         if any(_suffix(n) in AUDIO_EXTENSIONS for n in names):
-            self._examine(folder, boundary, files)
+            broken = {
+                e.name: f"is a broken symlink (to {_link_target(e)})"
+                for e in entries
+                if _is_broken_link(e)
+            }
+            missing = missing_parts(names, broken, self.settings.allowed_extensions)
+            if missing:
+                self.seen.add(folder)
+                self._reject(Path(folder), f"{missing}; restore the file, then scan again")
+            else:
+                self._examine(folder, boundary, files)
             return  # a book folder's subfolders are part of the book, not releases
         subdirs = [e for e in entries if e.is_dir() and not e.name.startswith((".", "@", "#"))]
         if _looks_like_a_book(os.path.basename(folder), names) or (  # noqa: PTH119
@@ -509,6 +524,10 @@ class _Scan:
             candidate = _build_candidate(folder, names, self.settings, boundary=boundary)
         except _RejectedError as exc:
             return _CacheEntry(signature=signature, reject=str(exc))
+        except Exception as exc:  # one folder must never stop the scan of the others
+            log.exception("unexpected error reading %s", printable(str(folder)))
+            reason = f"could not be read: unexpected {type(exc).__name__} ({exc}); please report it"
+            return _CacheEntry(signature=signature, reject=printable(reason))
         return _CacheEntry(signature=signature, candidate=candidate)
 
     def _reject(self, path: Path, reason: str) -> None:
@@ -574,6 +593,36 @@ def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> tuple[int, int]:
     return stat.st_size, stat.st_mtime_ns
 
 
+def _is_broken_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink() and not os.path.exists(entry.path)  # noqa: PTH110
+    except OSError:
+        return False
+
+
+def _link_target(entry: os.DirEntry[str]) -> str:
+    try:
+        return str(Path(entry.path).readlink())
+    except OSError:
+        return "?"
+
+
+def missing_parts(names: Sequence[str], bad: dict[str, str], allowed: Sequence[str]) -> str | None:
+    """Why the book cannot be staged when a file it would stage is a bad link, else None.
+
+    `bad` maps link names to what is wrong with them. Dropping such a file would quietly
+    publish an incomplete book, and renumber the parts after it. Shared with staging.
+    """
+    chosen = set(select_files([*names, *bad], allowed).files)
+    wrong = [f"{name} {bad[name]}" for name in sorted(bad, key=natural_key) if name in chosen]
+    if not wrong:
+        return None
+    return (
+        f"{'; '.join(wrong)}: a part of the book is missing, and a book is never staged "
+        "with a part missing"
+    )
+
+
 def _files_key(stats: dict[str, tuple[int, int]]) -> str:
     return ";".join(f"{n}:{s}:{m}" for n, (s, m) in sorted(stats.items()))
 
@@ -597,6 +646,7 @@ def _build_candidate(
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise _RejectedError(selection.problem)
+    _utf8_names(folder, boundary, selection.files)
     book, meta_asin = _read_metadata(folder, names)
     from_name = parse_folder_name(folder.name)
     asin, source, warnings = _choose_asin(meta_asin, from_name.asin, selection.audio)
@@ -610,6 +660,19 @@ def _build_candidate(
         asin_source=source,
         warnings=[*warnings, *selection.warnings],
     )
+
+
+def _utf8_names(folder: Path, boundary: Path, files: Sequence[str]) -> None:
+    """Folder and file names must be UTF-8: they become MAM names, torrent paths and JSON."""
+    parts = folder.relative_to(boundary).parts if folder != boundary else (folder.name,)
+    for name in [*parts, *files]:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _RejectedError(
+                f"the name {printable(name)!s} is not valid UTF-8 (it holds bytes from another "
+                "character set); rename it in UTF-8, then scan again"
+            ) from None
 
 
 def _read_metadata(folder: Path, names: Sequence[str]) -> tuple[BookInfo, str | None]:
@@ -628,6 +691,11 @@ def _read_metadata(folder: Path, names: Sequence[str]) -> tuple[BookInfo, str | 
         raise _RejectedError(
             f"its metadata file {name} is not valid JSON ({exc}); let Libation rewrite it "
             "or delete it to fall back to the folder name"
+        ) from None
+    except RecursionError:
+        raise _RejectedError(
+            f"its metadata file {name} is nested too deeply to be Libation's; let Libation "
+            "rewrite it or delete it to fall back to the folder name"
         ) from None
     if not isinstance(data, dict):
         raise _RejectedError(f"its metadata file {name} does not hold a JSON object")

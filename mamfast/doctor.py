@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 from mamfast.config import Settings
-from mamfast.connections import check_version, connect, mask_url
+from mamfast.connections import check_version, connect
 from mamfast.permissions import (
     call_as,
     configured_folders,
@@ -32,6 +32,7 @@ from mamfast.permissions import (
     refused,
     worker_identity,
 )
+from mamfast.redact import mask_url
 
 
 class Check(BaseModel):
@@ -87,7 +88,7 @@ async def _check_redis_at(url: str, *, private: bool) -> Check:
     from mamfast.errors import MamfastError
 
     name = "redis"
-    shown = mask_url(url)
+    shown = mask_url(url, keep="path")
     try:
         redis = await connect(url, retries=0)
     except MamfastError as exc:
@@ -325,7 +326,7 @@ async def check_announce(settings: Settings) -> Check:
             "copy your announce URL (with passkey) from MAM's upload page",
         )
     parts = urlsplit(url)
-    shown = f"{parts.scheme}://{parts.hostname or '?'}/***"
+    shown = mask_url(url, keep="host")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return failed(
             name, f"{shown} is not an http(s) URL", "copy it again from MAM's upload page"

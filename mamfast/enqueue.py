@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+from redis.exceptions import RedisError
 
 from mamfast import control, keys, locks, notify
 from mamfast.discovery import DiscoveryReport, discover
-from mamfast.errors import LockBusyError, MamfastError
+from mamfast.errors import DamagedRecordError, LockBusyError, MamfastError
 from mamfast.models import Release
 from mamfast.pipeline import submit
 from mamfast.resources import Resources
+
+log = logging.getLogger(__name__)
 
 SCAN_LOCK_TTL = 60.0
 
@@ -34,8 +38,9 @@ class EnqueuedRelease(BaseModel):
     asin: str
     title: str
     source_dir: str
-    outcome: str  # new | queued | already-<status> | would-enqueue
+    outcome: str  # new | queued | already-<status> | would-enqueue | damaged | failed
     job_id: str | None = None
+    problem: str | None = None  # why, for damaged and failed
 
 
 class EnqueueReport(BaseModel):
@@ -88,13 +93,36 @@ async def enqueue(
         for candidate in report.releases:
             if wanted and candidate.asin not in wanted:
                 continue
-            releases.append(await _submit_one(res, candidate.to_release(), dry_run))
+            releases.append(await _submit_isolated(res, candidate.to_release(), dry_run))
         if not dry_run:
             submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
             await notify.record_batch(res, submitted)
             if not paths and not wanted:  # a full scan: the schedule counts from here
                 await res.redis.set(keys.LAST_SCAN, time.time())
     return EnqueueReport(releases=releases, discovery=report)
+
+
+async def _submit_isolated(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:
+    """One release's submission; what goes wrong with it is its outcome, not the scan's end.
+
+    Redis errors still end the scan: no release can be submitted without Redis.
+    """
+    try:
+        return await _submit_one(res, release, dry_run)
+    except RedisError:
+        raise
+    except DamagedRecordError as exc:
+        outcome, problem = "damaged", f"{exc.message}. What to do: {exc.hint}"
+    except Exception as exc:
+        log.exception("%s: could not be submitted", release.asin)
+        outcome, problem = "failed", f"unexpected {type(exc).__name__}: {exc}"
+    return EnqueuedRelease(
+        asin=release.asin,
+        title=release.title,
+        source_dir=release.source_dir or "",
+        outcome=outcome,
+        problem=problem,
+    )
 
 
 async def _submit_one(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:

@@ -47,6 +47,14 @@ class InputError(PermanentError):
     """The release's files or metadata cannot be processed as they are."""
 
 
+class NotOursError(PermanentError):
+    """A path to create, rename or delete lies outside the seed and torrent folders."""
+
+
+class DamagedRecordError(PermanentError):
+    """A release record in Redis cannot be read (hand-edited, planted, or from a newer version)."""
+
+
 class LockBusyError(MamfastError):
     """Someone else holds a lock we need (not a failure of the release)."""
 

@@ -30,6 +30,11 @@ def batch(scan_id: str) -> str:
     return f"{PREFIX}batch:{scan_id}"
 
 
+def notify_outbox(url_id: str) -> str:
+    """Messages not yet delivered to one notification URL (named by a hash of the URL)."""
+    return f"{PREFIX}notify:outbox:{url_id}"
+
+
 def release(asin: str) -> str:
     return f"{PREFIX}release:{asin}"
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mamfast.asin import Asin
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -100,7 +102,7 @@ class Release(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    asin: str
+    asin: Asin  # validated: it names Redis keys and folders
     title: str = ""
     author: str = ""
     source_dir: str | None = None

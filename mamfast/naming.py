@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from mamfast.asin import valid_asin
 from mamfast.datafile import load_model
 from mamfast.errors import InputError
 from mamfast.models import BookInfo
@@ -805,6 +806,18 @@ def build_mam_path(
         truncated=truncated,
         dropped=dropped,
     )
+
+
+_STAGED_TOKEN = re.compile(r"\{ASIN\.([0-9A-Z]{10})\}")
+
+
+def staged_asin(name: str) -> str | None:
+    """The ASIN in a name `mam_names` made (its last `{ASIN.X}` token), or None.
+
+    Only that form: `[BESTSELLER]` in someone's download is not an ASIN token.
+    """
+    found = _STAGED_TOKEN.findall(name)
+    return found[-1] if found and valid_asin(found[-1]) else None
 
 
 def _components(parts: NameParts) -> dict[str, str]:

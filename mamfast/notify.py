@@ -3,10 +3,13 @@
 The checkpoint store records an event, atomically with the commit, each time
 a release enters a terminal status (ready, complete, needs_attention). A scan
 records which releases it submitted (a batch). The flusher, run after scans,
-by a worker cron and at the end of `mamfast run`, sends one message for each
-batch whose releases have all finished, and one for finished releases that
-belong to no open batch (a `mamfast retry`, say). Events are removed only
-after the message went out, so a failed send is tried again later.
+by a worker cron and at the end of `mamfast run`, composes one message for
+each batch whose releases have all finished, and one for finished releases
+that belong to no open batch (a `mamfast retry`, say). Each message goes into
+every URL's own outbox, in the same transaction that forgets its events, and
+leaves an outbox only once delivered to that URL: a URL that fails gets it
+later, and the URLs that worked never get it twice. An event that cannot be
+read is skipped with a warning.
 
 URLs are Apprise URLs (discord://, tgram://, json://, ...) or a plain
 http(s) webhook, which gets a JSON POST (`content` for Discord, plus `title`,
@@ -16,6 +19,7 @@ http(s) webhook, which gets a JSON POST (`content` for Discord, plus `title`,
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -28,11 +32,13 @@ from pydantic import BaseModel
 
 from mamfast import keys, locks
 from mamfast.config import Settings
+from mamfast.redact import mask_url
 from mamfast.resources import Resources
 
 log = logging.getLogger(__name__)
 
 BATCH_TTL = 30 * 24 * 3600
+OUTBOX_LIMIT = 100  # messages kept for a URL that keeps failing (the oldest go first)
 LABELS = {"ready": "ready to upload", "complete": "seeding", "needs_attention": "needs attention"}
 
 
@@ -55,12 +61,6 @@ class SendResult(BaseModel):
     url: str  # masked
     ok: bool
     detail: str = ""
-
-
-def mask(url: str) -> str:
-    """`discord://webhook_id/token` -> `discord://***` (tokens live anywhere in the URL)."""
-    scheme, sep, _ = url.partition("://")
-    return f"{scheme}://***" if sep else "***"
 
 
 # --------------------------------------------------------------------------- batches
@@ -88,18 +88,51 @@ async def flush(res: Resources) -> list[SendResult]:
 
 async def _flush_locked(res: Resources) -> list[SendResult]:
     raw = await res.redis.lrange(keys.EVENTS, 0, -1)  # type: ignore[misc]
-    events = [Event.model_validate_json(item) for item in raw]
+    events = _readable(raw)
     latest = {e.asin: e for e in events}  # a release's last transition is what counts
-    if not res.settings.notify_urls:
+    urls = [u.get_secret_value() for u in res.settings.notify_urls]
+    if not urls:
         await _forget(res, len(raw), [])
         return []
     messages, closed, waiting = await _compose(res, latest)
-    results: list[SendResult] = []
-    for message in messages:
-        results += await send(res.settings, message)
-    if all(r.ok for r in results):
-        await _forget(res, len(raw), closed, keep=[e for e in events if e.asin in waiting])
+    keep = [e for e in events if e.asin in waiting]
+    await _forget(res, len(raw), closed, keep=keep, post=(urls, messages))
+    delivered = await asyncio.gather(*(_deliver(res, url) for url in urls))
+    return [result for results in delivered for result in results]
+
+
+def _readable(raw: Sequence[bytes]) -> list[Event]:
+    events = []
+    for item in raw:
+        try:
+            events.append(Event.model_validate_json(item))
+        except ValueError as exc:  # hand-written or from another version: not worth a crash
+            log.warning("skipping an unreadable notification event (%s)", type(exc).__name__)
+    return events
+
+
+async def _deliver(res: Resources, url: str) -> list[SendResult]:
+    """Send this URL's outbox in order; stop at the first failure (tried again next time)."""
+    outbox = keys.notify_outbox(url_id(url))
+    results = []
+    while (head := await res.redis.lindex(outbox, 0)) is not None:  # type: ignore[misc]
+        try:
+            message = Message.model_validate_json(head)
+        except ValueError:
+            log.warning("dropping an unreadable message for %s", shown(url))
+            await res.redis.lpop(outbox)  # type: ignore[misc]
+            continue
+        result = await _send_one(url, message)
+        results.append(result)
+        if not result.ok:
+            break
+        await res.redis.lpop(outbox)  # type: ignore[misc]
     return results
+
+
+def url_id(url: str) -> str:
+    """A name for a URL's outbox that does not reveal the URL (it holds tokens)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 async def _compose(
@@ -137,9 +170,21 @@ def _event_of(record: Any) -> Event:
 
 
 async def _forget(
-    res: Resources, count: int, closed: list[str], keep: Sequence[Event] = ()
+    res: Resources,
+    count: int,
+    closed: list[str],
+    keep: Sequence[Event] = (),
+    post: tuple[Sequence[str], Sequence[Message]] = ((), ()),
 ) -> None:
+    """Drop `count` events (keeping `keep`) and close batches; `post` puts the messages
+    made from them in each URL's outbox in the same transaction, so none is lost or
+    made twice."""
+    urls, messages = post
     async with res.redis.pipeline(transaction=True) as pipe:
+        for url in urls if messages else ():
+            outbox = keys.notify_outbox(url_id(url))
+            pipe.rpush(outbox, *(m.model_dump_json() for m in messages))
+            pipe.ltrim(outbox, -OUTBOX_LIMIT, -1)
         pipe.ltrim(keys.EVENTS, count, -1)  # events that arrived meanwhile stay
         if keep:
             pipe.rpush(keys.EVENTS, *(e.model_dump_json() for e in keep))
@@ -168,6 +213,11 @@ def compose(events: Sequence[Event], *, heading: str) -> Message:
 # --------------------------------------------------------------------------- transports
 
 
+def shown(url: str) -> str:
+    """`discord://webhook_id/token` -> `discord://***`: tokens live anywhere in these URLs."""
+    return mask_url(url, keep="scheme")
+
+
 async def send(settings: Settings, message: Message) -> list[SendResult]:
     urls = [u.get_secret_value() for u in settings.notify_urls]
     return list(await asyncio.gather(*(_send_one(url, message) for url in urls)))
@@ -179,8 +229,8 @@ async def _send_one(url: str, message: Message) -> SendResult:
             return await _webhook(url, message)
         return await _apprise(url, message)
     except Exception as exc:  # one bad URL must not stop the others
-        log.warning("notification to %s failed: %s", mask(url), type(exc).__name__)
-        return SendResult(url=mask(url), ok=False, detail=type(exc).__name__)
+        log.warning("notification to %s failed: %s", shown(url), type(exc).__name__)
+        return SendResult(url=shown(url), ok=False, detail=type(exc).__name__)
 
 
 async def _apprise(url: str, message: Message) -> SendResult:
@@ -188,9 +238,9 @@ async def _apprise(url: str, message: Message) -> SendResult:
 
     sender = apprise.Apprise()
     if not sender.add(url):
-        return SendResult(url=mask(url), ok=False, detail="not a URL Apprise understands")
+        return SendResult(url=shown(url), ok=False, detail="not a URL Apprise understands")
     ok = bool(await sender.async_notify(body=message.body, title=message.title))
-    return SendResult(url=mask(url), ok=ok, detail="" if ok else "Apprise could not deliver it")
+    return SendResult(url=shown(url), ok=ok, detail="" if ok else "Apprise could not deliver it")
 
 
 async def _webhook(url: str, message: Message) -> SendResult:
@@ -206,7 +256,7 @@ async def _webhook(url: str, message: Message) -> SendResult:
         session.post(url, json=payload) as reply,
     ):
         ok = 200 <= reply.status < 300
-        return SendResult(url=mask(url), ok=ok, detail="" if ok else f"HTTP {reply.status}")
+        return SendResult(url=shown(url), ok=ok, detail="" if ok else f"HTTP {reply.status}")
 
 
 def test_message() -> Message:

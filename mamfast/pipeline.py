@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 from mamfast import keys, locks
 from mamfast.connections import UNREACHABLE
 from mamfast.errors import (
+    DamagedRecordError,
     FenceRejectedError,
     LockBusyError,
     MamfastError,
@@ -166,6 +167,10 @@ async def run_stage(res: Resources, asin: str, stage_name: str, job_id: str) -> 
         # Redis blipped: nothing was committed that a re-run cannot redo.
         log.warning("%s: Redis error (%s); retrying the job", job_id, exc)
         raise Retry(defer=5) from None
+    except DamagedRecordError as exc:
+        # Nothing in a record we cannot read is trusted, least of all its paths.
+        log.error("%s: %s; not run. What to do: %s", job_id, exc.message, exc.hint)
+        return "damaged"
 
 
 def _is_current(record: Release | None, stage: Stage, job_id: str) -> bool:

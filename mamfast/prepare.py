@@ -20,7 +20,8 @@ from typing import TypeVar
 from mamfast import bookdata, categories, description, mamjson, naming
 from mamfast.atomicfile import write_atomic
 from mamfast.audnex import AudnexClient, AudnexNotFoundError, Found
-from mamfast.config import Settings
+from mamfast.config import Settings, file_owner
+from mamfast.containment import in_torrent_dir
 from mamfast.errors import AudnexUnavailableError, InputError
 from mamfast.mediainfo import Probe, audio_files, probe
 from mamfast.models import BookInfo
@@ -147,27 +148,21 @@ async def lookup_audnex(
 
 
 def output_paths(settings: Settings, folder: Path) -> tuple[Path, Path]:
-    """TORRENT_DIR/<folder>/<folder>.json and .bbcode.txt, beside the torrent."""
+    """TORRENT_DIR/<folder>/<folder>.json and .bbcode.txt, beside the torrent (proven there)."""
     base = settings.torrent_path / folder.name
-    return base / f"{folder.name}.json", base / f"{folder.name}.bbcode.txt"
+    return (
+        in_torrent_dir(settings, base / f"{folder.name}.json"),
+        in_torrent_dir(settings, base / f"{folder.name}.bbcode.txt"),
+    )
 
 
 def write_outputs(
     prepared: Prepared, json_path: Path, description_path: Path, settings: Settings
 ) -> None:
     """Both files atomically (blocking: run it in a thread)."""
-    owner = _owner(settings)
+    owner = file_owner(settings)
     write_atomic(json_path, prepared.fastfill.to_json(), owner=owner)
     write_atomic(description_path, prepared.description + "\n", owner=owner)
-
-
-def _owner(settings: Settings) -> tuple[int, int] | None:
-    if settings.puid is None and settings.pgid is None:
-        return None
-    return (
-        settings.puid if settings.puid is not None else -1,
-        settings.pgid if settings.pgid is not None else -1,
-    )
 
 
 def _book_files(path: Path) -> list[Path]:

@@ -31,13 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import qbittorrentapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, MamfastError, TransientError, UploadError
+from mamfast.redact import mask_url
 
 T = TypeVar("T")
 
@@ -138,16 +138,6 @@ class QbitVersion(BaseModel):
     web_api: str
 
 
-def public_url(url: str) -> str:
-    """The URL without any user:password@ part, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def same_path(a: str, b: str) -> bool:
     return a.rstrip("/\\") == b.rstrip("/\\")
 
@@ -156,7 +146,7 @@ class QbitClient:
     """A typed, async, idempotent face of qbittorrent-api. Usable by `mamfast doctor`."""
 
     def __init__(self, url: str, username: str, password: str | None) -> None:
-        self.url = public_url(url)
+        self.url = mask_url(url, keep="path")  # for messages
         self.username = username
         self._secrets = tuple(s for s in (password, url) if s and s != self.url)
         self._client = qbittorrentapi.Client(

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 
 from mamfast import keys, notify
+from mamfast.display import printable
 from mamfast.enqueue import EnqueueReport, ScanLockedError, enqueue
 from mamfast.resources import Resources
 
@@ -41,6 +42,9 @@ async def scan(res: Resources, reason: str) -> EnqueueReport | None:
         report = await enqueue(res)
     except ScanLockedError:
         log.info("scan (%s) skipped: another scan is running", reason)
+        return None
+    except Exception:  # a scan that fails must not end the schedule
+        log.exception("scan (%s) failed; the next one is tried on schedule", reason)
         return None
     log.info(
         "scan (%s): %d new, %d rejected, %d settling",
@@ -80,8 +84,17 @@ async def watch_library(res: Resources, marker: ChangeMarker, stop: asyncio.Even
     library = res.settings.library_dir
     if library is None or not library.is_dir():
         return
-    async for _changes in awatch(library, stop_event=stop, recursive=True, debounce=1000):
-        marker.touch()
+    try:
+        async for _changes in awatch(library, stop_event=stop, recursive=True, debounce=1000):
+            marker.touch()
+    except Exception as exc:  # e.g. a file name that is not UTF-8: watchfiles gives up
+        log.warning(
+            "watching %s for changes stopped (%s: %s); scans still run every %g minutes",
+            printable(str(library)),
+            type(exc).__name__,
+            printable(str(exc)),
+            res.settings.scan_interval_minutes,
+        )
 
 
 async def run(res: Resources, stop: asyncio.Event, *, tick: float = TICK) -> None:

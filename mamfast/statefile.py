@@ -9,6 +9,7 @@ are reported one per line and skipped; nothing else is lost.
 
 from __future__ import annotations
 
+import copy
 import json
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +17,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from mamfast.discovery import valid_asin
-from mamfast.errors import InputError
+from mamfast.asin import valid_asin
+from mamfast.errors import DamagedRecordError, InputError
 from mamfast.models import (
     CHECKPOINT_FIELD,
     STAGE_ORDER,
@@ -30,6 +31,7 @@ from mamfast.models import (
 )
 from mamfast.pipeline import submit
 from mamfast.resources import Resources
+from mamfast.store import first_error
 
 EXPORT_FORMAT = "mamfast-state"
 E = TypeVar("E", bound=BaseModel)
@@ -73,7 +75,7 @@ class _Failed(BaseModel):
     error_type: str | None = None
     failed_at: datetime | None = None
     first_failed_at: datetime | None = None
-    retry_count: int = 0
+    retry_count: int = Field(default=0, ge=0)
 
 
 async def export_state(res: Resources) -> dict[str, Any]:
@@ -109,7 +111,11 @@ async def import_state(res: Resources, data: dict[str, Any]) -> ImportReport:
             hint="expected keys `format: mamfast-state`, or `version`/`processed`/`failed`",
         )
     for record in records:
-        outcome = await submit(res, record)
+        try:
+            outcome = await submit(res, record)
+        except DamagedRecordError as exc:
+            report.problems.append(f"{record.asin}: {exc.message}; skipped ({exc.hint})")
+            continue
         (report.created if outcome.created else report.existing).append(record.asin)
     return report
 
@@ -117,12 +123,19 @@ async def import_state(res: Resources, data: dict[str, Any]) -> ImportReport:
 def _from_export(data: dict[str, Any]) -> tuple[list[Release], ImportReport]:
     report = ImportReport()
     records = []
-    for index, raw in enumerate(data.get("releases") or []):
+    releases = data.get("releases") or []
+    if not isinstance(releases, list):
+        raise InputError(
+            f"`releases` is not a list (it is {type(releases).__name__}): the file is not a "
+            "mamfast export, or it was edited",
+            hint="export again with `mamfast state export`",
+        )
+    for index, raw in enumerate(releases):
         try:
             records.append(Release.model_validate(raw))
         except ValidationError as exc:
             report.problems.append(
-                f"release #{index + 1}: unreadable ({_first_error(exc)}); skipped"
+                f"release #{index + 1}: unreadable ({first_error(exc)}); skipped"
             )
     return records, report
 
@@ -162,14 +175,51 @@ def _asin_of(key: str, entry_asin: str | None, where: str, report: ImportReport)
 def _entry(
     model: type[E], section: str, key: str, raw: Any, report: ImportReport
 ) -> tuple[E, str] | None:
-    """One entry of the old file, validated, with its ASIN; None (reported) if unusable."""
-    try:
-        entry = model.model_validate(raw)
-    except ValidationError as exc:
-        report.problems.append(f"{section} {key!r}: unreadable ({_first_error(exc)}); skipped")
-        return None
+    """One entry of the old file, validated, with its ASIN; None (reported) if unusable.
+
+    A field that does not validate is left out, with a warning, and the rest of the
+    entry kept: dropping a finished book for a bad `processed_at` would redo it.
+    """
+    data, ignored = raw, []
+    while True:
+        try:
+            entry = model.model_validate(data)
+            break
+        except ValidationError as exc:
+            bad = [err["loc"] for err in exc.errors(include_url=False, include_input=False)]
+            pruned = _without(data, bad)
+            if pruned is None:
+                report.problems.append(
+                    f"{section} {key!r}: unreadable ({first_error(exc)}); skipped"
+                )
+                return None
+            ignored.append(first_error(exc))
+            data = pruned
     asin = _asin_of(key, getattr(entry, "asin", None), section, report)
-    return None if asin is None else (entry, asin)
+    if asin is None:
+        return None
+    for problem in ignored:
+        report.problems.append(f"{section} {key!r}: {problem}; ignored, the rest is kept")
+    return entry, asin
+
+
+def _without(data: Any, locations: list[tuple[int | str, ...]]) -> dict[str, Any] | None:
+    """`data` without the fields at `locations` (None if that leaves nothing to try)."""
+    if not isinstance(data, dict) or not all(locations):
+        return None
+    pruned = copy.deepcopy(data)
+    for location in locations:
+        parent: Any = pruned
+        for step in location[:-1]:
+            child = parent.get(step) if isinstance(parent, dict) else None
+            if not isinstance(child, dict):
+                break  # inside a list or a wrong type: drop the field found so far
+            parent = child
+        else:
+            parent.pop(location[-1], None)
+            continue
+        pruned.pop(location[0], None)
+    return pruned if pruned != data else None
 
 
 def _processed_record(key: str, raw: Any, version: int, report: ImportReport) -> Release | None:
@@ -233,9 +283,3 @@ def _failed_record(key: str, raw: Any, report: ImportReport) -> Release | None:
         first_failed_at=entry.first_failed_at or entry.failed_at,
         attempts={Stage.STAGE.value: entry.retry_count} if entry.retry_count else {},
     )
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(p) for p in err["loc"]) or "entry"
-    return f"{where}: {err['msg']}"

@@ -12,20 +12,36 @@ that advances a release goes through one Lua script that checks, atomically:
 
 The hash keeps the full record as JSON in `doc`, plus the few fields the
 script compares (`run`, `infohash`) and the ones cheap listings read.
+
+A record that does not decode (edited by hand, planted, written by a newer
+version) is never guessed at: reading it alone raises `DamagedRecordError`,
+and listings skip it with a warning, so one bad record cannot stop `status`,
+the reconciler, clean-up or notifications. `read_many` also names the damaged
+ones, for `status` to show.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import shlex
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from mamfast import keys
-from mamfast.errors import FenceRejectedError, InfohashMismatchError, StaleJobError
+from mamfast.errors import (
+    DamagedRecordError,
+    FenceRejectedError,
+    InfohashMismatchError,
+    StaleJobError,
+)
 from mamfast.models import Release, utcnow
+
+log = logging.getLogger(__name__)
 
 # KEYS: release hash, releases zset, active set
 # ARGV: doc, run, stage, status, infohash, terminal (0/1), asin, created epoch
@@ -73,6 +89,14 @@ return 'ok'
 """
 
 
+class DamagedRecord(BaseModel):
+    """A record that cannot be read, and why (for `status`)."""
+
+    asin: str  # as found in the release index: may be anything
+    problem: str
+    hint: str
+
+
 class ReleaseStore:
     """Typed access to release records; every method is one or two round trips."""
 
@@ -80,19 +104,39 @@ class ReleaseStore:
         self._redis = redis
         self._create = redis.register_script(_CREATE)
         self._commit = redis.register_script(_COMMIT)
+        self._warned: set[str] = set()  # damaged records already logged by this process
 
     async def get(self, asin: str) -> Release | None:
+        """The record, None if there is none; DamagedRecordError if it cannot be read."""
         doc = await self._redis.hget(keys.release(asin), "doc")  # type: ignore[misc]
-        return Release.model_validate_json(doc) if doc else None
+        return decode(asin, doc) if doc else None
 
     async def get_many(self, asins: Sequence[str]) -> list[Release]:
+        """The readable records among `asins` (damaged ones are logged once and skipped)."""
+        records, damaged = await self.read_many(asins)
+        for bad in damaged:
+            if bad.asin not in self._warned:
+                self._warned.add(bad.asin)
+                log.warning("skipping a damaged release record: %s", bad.problem)
+        return records
+
+    async def read_many(self, asins: Sequence[str]) -> tuple[list[Release], list[DamagedRecord]]:
         if not asins:
-            return []
+            return [], []
         async with self._redis.pipeline(transaction=False) as pipe:
             for asin in asins:
                 pipe.hget(keys.release(asin), "doc")
             docs = await pipe.execute()
-        return [Release.model_validate_json(doc) for doc in docs if doc]
+        records: list[Release] = []
+        damaged: list[DamagedRecord] = []
+        for asin, doc in zip(asins, docs, strict=True):
+            if not doc:
+                continue
+            try:
+                records.append(decode(asin, doc))
+            except DamagedRecordError as exc:
+                damaged.append(DamagedRecord(asin=asin, problem=exc.message, hint=exc.hint))
+        return records, damaged
 
     async def asins(self) -> list[str]:
         return [_text(a) for a in await self._redis.zrange(keys.RELEASES, 0, -1)]
@@ -120,7 +164,7 @@ class ReleaseStore:
             ],
         )
         if existing:
-            return Release.model_validate_json(existing), False
+            return decode(release.asin, existing), False
         if release.infohash:
             await self._redis.set(keys.infohash_owner(release.infohash), release.asin, nx=True)
         return release, True
@@ -164,6 +208,14 @@ class ReleaseStore:
         _raise_for(result, stored)
         return stored
 
+    async def delete(self, asin: str) -> None:
+        """Remove a record from Redis (and the indexes); for damaged records only."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.release(asin))
+            pipe.zrem(keys.RELEASES, asin)
+            pipe.srem(keys.ACTIVE, asin)
+            await pipe.execute()
+
     async def fence_value(self, asin: str) -> int:
         value = await self._redis.get(keys.fence(asin))
         return int(value) if value else 0
@@ -171,6 +223,37 @@ class ReleaseStore:
     async def infohash_owner(self, infohash: str) -> str | None:
         value = await self._redis.get(keys.infohash_owner(infohash))
         return _text(value) if value else None
+
+
+def decode(asin: str, doc: bytes | str) -> Release:
+    """A stored record, checked: it must validate and belong to the key it is stored under."""
+    try:
+        release = Release.model_validate_json(doc)
+    except ValidationError as exc:
+        raise DamagedRecordError(
+            f"the release record {asin!r} in Redis cannot be read ({first_error(exc)})",
+            hint=damaged_hint(asin),
+        ) from None
+    if release.asin != asin:
+        raise DamagedRecordError(
+            f"the release record stored as {asin!r} says it is {release.asin}",
+            hint=damaged_hint(asin),
+        )
+    return release
+
+
+def damaged_hint(asin: str) -> str:
+    return (
+        f"drop it with `mamfast state forget {shlex.quote(asin)}`, then run `mamfast enqueue`: "
+        "the release is rebuilt from the library, and what is already staged or hashed is reused"
+    )
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem pydantic found, in one short line without the offending value."""
+    err = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in err["loc"]) or "entry"
+    return f"{where}: {err['msg']}"
 
 
 def event_json(release: Release) -> str:

@@ -124,6 +124,28 @@ def settings(tmp_path: Path, redis_server: RedisServer) -> Settings:
 
 
 @pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_server: RedisServer) -> Any:
+    """`cli("status", "--json")`: the real command line, configured like `settings`.
+
+    The database is flushed first (sync tests do not get the `redis` fixture), and
+    COLUMNS is wide so tables keep long keys on one line.
+    """
+    import redis as sync_redis
+    from typer.testing import CliRunner
+
+    from mamfast.cli.app import app
+    from tests.support.processes import settings_env
+
+    sync_redis.Redis.from_url(redis_server.url).flushdb()
+    for key, value in settings_env(settings).items():
+        if key.startswith("MAMFAST_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("COLUMNS", "200")
+    runner = CliRunner()
+    return lambda *argv: runner.invoke(app, list(argv))
+
+
+@pytest.fixture
 async def make_resources(settings: Settings, redis: ArqRedis) -> AsyncIterator[Any]:
     made: list[Resources] = []
 

@@ -66,3 +66,12 @@ def test_write_atomic_replaces_and_creates_folders(tmp_path):
     write_atomic(target, b"two")
     assert target.read_text() == "two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["c.txt"]
+
+
+def test_a_sole_writer_removes_a_fresh_temp_file_at_once(tmp_path):
+    target = tmp_path / "ledger.json"
+    kill_mid_write(target, tmp_path)  # seconds ago: a shared writer would leave it alone
+    write_atomic(target, "{}")
+    assert len(list(tmp_path.glob(".ledger.json.*.tmp"))) == 1
+    write_atomic(target, "{}", stale_after=0)  # the caller holds the lock: no one else writes
+    assert list(tmp_path.glob(".ledger.json.*.tmp")) == []

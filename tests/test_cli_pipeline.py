@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from mamfast import keys, locks
 from tests.support.library import age, audible, book
@@ -37,29 +36,6 @@ RECORD_FIELDS = {
     "first_failed_at",
     "updated_at",
 }
-
-
-@pytest.fixture
-def cli(monkeypatch, settings, redis_server):
-    import redis as sync_redis
-
-    sync_redis.Redis.from_url(redis_server.url).flushdb()  # sync tests get a clean db too
-    for key, value in settings_env(settings).items():
-        if key.startswith("MAMFAST_"):
-            monkeypatch.setenv(key, value)
-    monkeypatch.setenv("COLUMNS", "200")  # tables keep long keys on one line
-    runner = CliRunner()
-
-    def invoke(*args: str):
-        return runner.invoke(app_(), list(args))
-
-    return invoke
-
-
-def app_():
-    from mamfast.cli.app import app
-
-    return app
 
 
 def library_book(settings, asin: str) -> None:

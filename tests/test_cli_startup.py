@@ -41,7 +41,15 @@ ENGINE_LIBRARIES = {
 # What `mamfast health` needs besides the command tree: settings and one Redis call.
 HEALTH_NEEDS = {"redis", "hiredis", "pydantic_settings", "platformdirs"}
 
-CLI_MODULES = {"mamfast", "mamfast.cli", "mamfast.errors", "mamfast.keys", "mamfast.models"}
+CLI_MODULES = {
+    "mamfast",
+    "mamfast.asin",
+    "mamfast.cli",
+    "mamfast.display",
+    "mamfast.errors",
+    "mamfast.keys",
+    "mamfast.models",
+}
 
 # Runs first in the child: record sys.modules at exit (after Typer's SystemExit too).
 RECORD = """

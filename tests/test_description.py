@@ -129,3 +129,45 @@ def test_broken_user_template_is_a_config_error(tmp_path):
         render(facts(), AUDIO, template=template)
     with pytest.raises(ConfigError, match="does not exist"):
         render(facts(), AUDIO, template=tmp_path / "missing.j2")
+
+
+# --------------------------------------------------------------------------- injection
+
+PIXEL = "[img]https://tracker.example/pixel.png[/img]"
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["title", "subtitle", "authors", "narrators", "publisher", "series", "chapters", "genres"],
+)
+def test_book_text_can_never_become_bbcode(field):
+    values: dict[str, object] = {
+        "title": f"Evil {PIXEL}",
+        "subtitle": PIXEL,
+        "authors": [f"[url=https://evil.example]{PIXEL}[/url]"],
+        "narrators": [PIXEL],
+        "publisher": PIXEL,
+        "series": [SeriesEntry(name=PIXEL, number="1")],
+        "chapters": [ChapterMark(start_s=0, title=PIXEL)],
+        "genre_tags": [PIXEL],
+    }
+    key = "genre_tags" if field == "genres" else field
+    text = render(facts(**{key: values[key]}), AUDIO)
+    assert "[img]" not in text and "evil.example]" not in text
+    assert "［img］https://tracker.example/pixel.png［/img］" in text
+
+
+@pytest.mark.parametrize(
+    ("html", "bbcode"),
+    [
+        (f"<p>{PIXEL}</p>", "［img］https://tracker.example/pixel.png［/img］"),
+        (f"Plain {PIXEL}", "Plain ［img］https://tracker.example/pixel.png［/img］"),
+        (f'<a href="https://x.example/a]{PIXEL}">link</a>', "link"),
+        ('<a href="https://x.example/[b]">link</a>', "link"),
+        ('<a href="https://x.example/a b">link</a>', "link"),
+        ('<a href="ftp://x.example/a">link</a>', "link"),
+        ('<a href="https://x.example/ok?a=1">link</a>', "[url=https://x.example/ok?a=1]link[/url]"),
+    ],
+)
+def test_synopsis_text_and_links_can_never_become_bbcode(html, bbcode):
+    assert html_to_bbcode(html) == bbcode

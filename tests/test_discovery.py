@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mamfast.asin import valid_asin
 from mamfast.config import Settings
 from mamfast.discovery import (
     Candidate,
@@ -16,7 +17,6 @@ from mamfast.discovery import (
     discover,
     parse_folder_name,
     select_files,
-    valid_asin,
 )
 from mamfast.errors import ConfigError
 from tests.conftest import make_settings

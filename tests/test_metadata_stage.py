@@ -65,7 +65,12 @@ async def stage_res(make_resources, audnex, tmp_path) -> AsyncIterator[Any]:
     """Resources for the stage, Audnex pointed at the fake, with short retry policies."""
 
     async def factory(policy: RetryPolicy = FAST, **overrides: Any) -> Any:
-        values = {"audnex_url": audnex.url, "torrent_dir": tmp_path / "torrents", **overrides}
+        values = {
+            "audnex_url": audnex.url,
+            "seed_dir": tmp_path / "seed",  # where `staged()` puts its folders
+            "torrent_dir": tmp_path / "torrents",
+            **overrides,
+        }
         res = await make_resources({}, **values)
         await res.audnex.close()
         res.audnex = AudnexClient.for_worker(res.settings, res.redis, policy=policy)
@@ -296,7 +301,7 @@ async def test_artifacts_missing_names_the_file(stage_res, tmp_path):
 async def test_staged_folder_gone_is_an_input_error(stage_res, tmp_path):
     res = await stage_res()
     with pytest.raises(StagingError, match=r"staged folder .* is gone"):
-        await metadata.run(res, release_for(tmp_path / "nowhere", "B08G9PRS1K"))
+        await metadata.run(res, release_for(tmp_path / "seed" / "nowhere", "B08G9PRS1K"))
 
 
 async def test_stage_in_the_pipeline_with_checkpoint_and_paths(
@@ -307,7 +312,12 @@ async def test_stage_in_the_pipeline_with_checkpoint_and_paths(
         **instrumented_pipeline(),
         Stage.METADATA: StageSpec(Stage.METADATA, metadata.run, metadata.artifacts_missing),
     }
-    res = await make_resources(stages, audnex_url=audnex.url, torrent_dir=tmp_path / "torrents")
+    res = await make_resources(
+        stages,
+        audnex_url=audnex.url,
+        seed_dir=tmp_path / "seed",
+        torrent_dir=tmp_path / "torrents",
+    )
     await redis.hset(plan("B003ZWFO7E", "stage"), "dir", str(folder))
     await submit(res, Release(asin="B003ZWFO7E", title="The Way of Kings"))
     await drain(res.settings, res.stages, res.store)

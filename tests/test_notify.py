@@ -100,8 +100,8 @@ async def test_filter_drops_unwanted_events(make_resources, redis):
 
 
 def test_urls_are_masked():
-    assert notify.mask("discord://1234/SECRETTOKEN") == "discord://***"
-    assert notify.mask("https://hooks.example/T0K3N") == "https://***"
+    assert notify.shown("discord://1234/SECRETTOKEN") == "discord://***"
+    assert notify.shown("https://hooks.example/T0K3N") == "https://***"
 
 
 def test_notify_test_command_reports_each_url_masked(monkeypatch):
@@ -140,3 +140,36 @@ def test_notify_test_command_reports_each_url_masked(monkeypatch):
     assert "bogus://***: failed (not a URL Apprise understands)" in result.output
     assert "SECRET" not in result.output
     assert rx.at("hook/SECRET")[0]["title"] == "mamfast: test notification"
+
+
+async def test_a_failing_url_never_makes_the_working_ones_repeat(make_resources, redis):
+    async with receiver() as good, receiver() as bad:
+        bad.status = 500
+        urls = [SecretStr(good.url("hook")), SecretStr(bad.url("hook"))]
+        res = await make_resources(instrumented_pipeline(), notify_urls=urls)
+        await submit_batch(res, ASINS[:1])
+        await drain(res.settings, res.stages, res.store)
+        for _ in range(3):  # the worker's cron would do this every 30 s
+            await notify.flush(res)
+        assert len(good.at("hook")) == 1  # delivered once, never again
+        tries = len(bad.at("hook"))
+        assert tries >= 3  # the failing one is retried each time
+
+        bad.status = 200  # fixed: it gets the message it missed, once
+        await notify.flush(res)
+        assert len(bad.at("hook")) == tries + 1
+        assert bad.at("hook")[-1]["title"] == good.at("hook")[0]["title"]
+        assert await notify.flush(res) == []
+        assert len(good.at("hook")) == 1 and len(bad.at("hook")) == tries + 1
+
+
+async def test_an_unreadable_event_is_skipped(make_resources, redis):
+    async with receiver() as rx:
+        res = await make_resources(instrumented_pipeline(), notify_urls=[SecretStr(rx.url("h"))])
+        await redis.rpush("mamfast:events", "not json", '{"asin": "B0NOTIFY01"}')
+        await submit_batch(res, ASINS[:1])
+        await drain(res.settings, res.stages, res.store)
+        await notify.flush(res)
+        [post] = rx.at("h")
+        assert [e["asin"] for e in post["events"]] == ["B0NOTIFY01"]
+        assert await redis.llen("mamfast:events") == 0

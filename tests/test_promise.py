@@ -17,9 +17,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from mamfast import ownership
 from mamfast.enqueue import enqueue
 from mamfast.models import Status
 from mamfast.stages import default_pipeline
+from mamfast.stages.staging import PARTIAL_PREFIX
 from tests.conftest import make_settings
 from tests.support.library import age, audible, book
 from tests.support.processes import ROOT, spawn, stop, wait_until
@@ -124,7 +126,9 @@ async def test_kills_and_restarts_never_lose_or_duplicate_a_release(
     assert all(t["progress"] == 1 for t in torrents.values())
     # Nothing half-written: no partial staging folder, no temp file, one set of files each.
     seed, out = settings.seed_path, settings.torrent_path
-    assert not [p for p in seed.iterdir() if p.name.startswith(".")]
+    assert not [p for p in seed.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
+    ledger = [p for p in (seed / ownership.LEDGER_DIR).rglob("*") if p.name.startswith(".")]
+    assert ledger == []  # no temp file of an interrupted ledger write
     for record in records:
         folder = Path(record.torrent_path or "").parent
         assert sorted(p.suffix for p in folder.iterdir()) == [".json", ".torrent", ".txt"]

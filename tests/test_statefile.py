@@ -49,12 +49,13 @@ async def test_import_v2_resumes_partial_releases_from_their_checkpoint(
     assert sorted(report.created) == [
         "B09GHD1R2R",
         "B0FAILED01",
+        "B0MANGLED1",  # its one bad field is left out, the entry is kept
         "B0PARTIAL1",
         "B0STAGED01",
     ]
     assert len(report.problems) == 2
-    mangled = "processed 'B0MANGLED1': unreadable (checkpoints.staged_at"
-    assert any(p.startswith(mangled) for p in report.problems)
+    mangled = "processed 'B0MANGLED1': checkpoints.staged_at"
+    assert any(p.startswith(mangled) and "ignored" in p for p in report.problems)
     assert any(p.startswith("processed 'B0NOTADICT': unreadable") for p in report.problems)
 
     complete = await res.store.get("B09GHD1R2R")
@@ -73,20 +74,24 @@ async def test_import_v2_resumes_partial_releases_from_their_checkpoint(
     started = [c.rsplit(":", 2)[0] for c in log if c.endswith(":start")]
     # Only the unfinished stages ran; the complete release was never touched.
     assert sorted(started) == [
+        "B0MANGLED1:metadata",  # no progress could be read: from the start
+        "B0MANGLED1:stage",
+        "B0MANGLED1:torrent",
+        "B0MANGLED1:upload",
         "B0PARTIAL1:upload",
         "B0STAGED01:metadata",
         "B0STAGED01:torrent",
         "B0STAGED01:upload",
     ]
     again = await import_state(res, legacy("processed_v2.json", tmp_path))
-    assert again.created == [] and len(again.existing) == 4
+    assert again.created == [] and len(again.existing) == 5
 
 
 async def test_export_then_import_round_trips(make_resources, settings, tmp_path, redis):
     res = await make_resources(instrumented_pipeline())
     await import_state(res, legacy("processed_v2.json", tmp_path))
     exported = await export_state(res)
-    assert exported["format"] == "mamfast-state" and len(exported["releases"]) == 4
+    assert exported["format"] == "mamfast-state" and len(exported["releases"]) == 5
     out = tmp_path / "state.json"
     out.write_text(json.dumps(exported))
     await redis.flushdb()

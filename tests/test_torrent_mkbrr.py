@@ -18,6 +18,7 @@ from mamfast.models import Release
 from mamfast.stages import torrent as stage
 from mamfast.torrents import read_torrent
 from mamfast.torrents.mkbrr import WORK_DIR
+from tests.conftest import make_settings
 from tests.support.torrent_data import ANNOUNCE, book, mktorrent_infohash, tree
 
 FAKE = Path(__file__).parent / "support" / "fake_mkbrr.py"
@@ -30,6 +31,12 @@ def preset(path: Path, **extra: object) -> Path:
     doc = {"version": 1, "default": {"no_date": True}, "presets": {"mam": mam}}
     path.write_text(json.dumps(doc))  # JSON is YAML
     return path
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server):
+    """Staged folders in these tests live anywhere under tmp_path: make that the seed folder."""
+    return make_settings(tmp_path, redis_server.url, seed_dir=tmp_path)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from mamfast.pipeline import StageSpec, submit
 from mamfast.stages import torrent as stage
 from mamfast.torrents import read_torrent
 from mamfast.torrents.create import temp_path
+from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan
 from tests.support.torrent_data import ANNOUNCE, book, mktorrent_infohash
@@ -33,6 +34,12 @@ def release(folder: Path, **fields: object) -> Release:
 def recorded(previous: Release, updates: dict[str, object]) -> Release:
     """The record as the engine would store it after the stage's updates."""
     return Release.model_validate({**previous.model_dump(), **updates})
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server):
+    """Staged folders in these tests live anywhere under tmp_path: make that the seed folder."""
+    return make_settings(tmp_path, redis_server.url, seed_dir=tmp_path)
 
 
 @pytest.fixture

@@ -141,11 +141,11 @@ def test_cli_errors_are_one_plain_line(tmp_path):
     assert "Traceback" not in shown.output + missing.output
 
 
-def test_mask_url_keeps_only_scheme_and_host():
-    from mamfast.torrents.inspect import mask_url
+def test_announce_shows_only_scheme_and_host():
+    from mamfast.torrents.inspect import shown_announce
 
-    assert mask_url("https://t.myanonamouse.net/tracker.php/abcdef123/announce") == (
+    assert shown_announce("https://t.myanonamouse.net/tracker.php/abcdef123/announce") == (
         "https://t.myanonamouse.net/***"
     )
-    assert mask_url("http://host:8080/abc/announce") == "http://host:8080/***"
-    assert mask_url("garbage-without-scheme") == "***"
+    assert shown_announce("http://host:8080/abc/announce") == "http://host:8080/***"
+    assert shown_announce("garbage-without-scheme") == "***"

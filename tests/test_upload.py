@@ -25,6 +25,7 @@ from mamfast.pipeline import Pipeline, StageSpec, submit
 from mamfast.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
 from mamfast.resources import Resources
 from mamfast.stages import upload
+from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.qbit_proxy import CONFLICT_5X, FAILS_4X, ZERO_COUNT_5X, QbitProxy
 from tests.support.qbittorrent import QbitServer
@@ -63,6 +64,12 @@ def torrent_and_upload() -> Pipeline:
         Stage.TORRENT: StageSpec(Stage.TORRENT, _torrent_stage),
         Stage.UPLOAD: StageSpec(Stage.UPLOAD, upload.run),
     }
+
+
+@pytest.fixture
+def settings(tmp_path, redis_server):
+    """Staged folders in these tests live anywhere under tmp_path: make that the seed folder."""
+    return make_settings(tmp_path, redis_server.url, seed_dir=tmp_path)
 
 
 @pytest.fixture

@@ -27,7 +27,6 @@ import asyncio
 import json
 import logging
 import random
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
 from mamfast import keys
+from mamfast.asin import valid_asin
 from mamfast.audnex.cache import Cached, Kind, NoCache, RedisResponseCache, ResponseCache
 from mamfast.audnex.models import Book, Chapters, ErrorBody, Found
 from mamfast.breaker import Breaker, LocalBreaker, RedisBreaker
@@ -49,7 +49,6 @@ from mamfast.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket, t
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
-ASIN_RE = re.compile(r"^(B[0-9A-Z]{9}|[0-9]{9}[0-9X])$")
 MAX_BODY = 4 * 1024 * 1024
 USER_AGENT = "mamfast/0.1 (audiobook uploader helper)"
 
@@ -179,7 +178,7 @@ class AudnexClient:
         (breaker open, rate limited for long, offline) or MetadataError (garbage).
         """
         asin = asin.strip().upper()
-        if not ASIN_RE.match(asin):
+        if not valid_asin(asin):
             raise AudnexNotFoundError(asin, [], [f"{asin!r} is not an Audible ASIN"])
         tried: list[str] = []
         reasons: list[str] = []

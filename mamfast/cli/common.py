@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape as esc
 
+from mamfast.display import printable
 from mamfast.errors import ConfigError, MamfastError
 
 if TYPE_CHECKING:
@@ -26,15 +27,31 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# No emoji codes: `mamfast:lock:scan` must not print a padlock. User data printed
-# with markup goes through `esc()` (a title may contain `[/]`).
+# No emoji codes: `mamfast:lock:scan` must not print a padlock. Outside text (titles,
+# paths, messages quoting them) printed with markup goes through `shown()`: a title may
+# contain `[/]`, an ESC sequence or a bidi override.
 console = Console(emoji=False)
 err_console = Console(stderr=True, emoji=False)
 
 
+def shown(text: object) -> str:
+    """Outside text for a Rich markup string: terminal controls escaped, no markup of its own."""
+    return esc(printable(str(text)))
+
+
 def fail(message: str, *, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {shown(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def asin_arg(value: str) -> str:
+    """Typer parser for ASIN arguments: anything else (a path, a typo) is a usage error."""
+    from mamfast.asin import normalize
+
+    try:
+        return normalize(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def settings_or_exit(**overrides: Any) -> Settings:

@@ -6,9 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import console, run_async, settings_or_exit
+from mamfast.cli.common import console, run_async, settings_or_exit, shown
 
 MARKS = {
     "pass": "[green]PASS[/]",
@@ -36,10 +35,10 @@ def doctor(
     else:
         for check in checks:
             console.print(
-                f"{MARKS[_level(check)]} {check.name}: {esc(check.detail)}", highlight=False
+                f"{MARKS[_level(check)]} {check.name}: {shown(check.detail)}", highlight=False
             )
             if check.fix and (check.warning or not check.ok):
-                console.print(f"       fix: {esc(check.fix)}", highlight=False)
+                console.print(f"       fix: {shown(check.fix)}", highlight=False)
     raise typer.Exit(0 if all(c.ok for c in checks) else 1)
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mamfast import keys
+from mamfast.display import printable
 from mamfast.models import STAGE_ORDER, Release, Status
 
 if TYPE_CHECKING:
@@ -80,6 +81,8 @@ def render(releases: list[Release], hashed: tuple[int, int]) -> Group:
     for r in releases:
         if r.status in (Status.NEEDS_ATTENTION, Status.RETRYING):
             lines.append(
-                Text(f"{r.status.value}: {r.asin} {r.last_error or ''}"[:200], style="red")
+                Text(
+                    printable(f"{r.status.value}: {r.asin} {r.last_error or ''}"[:200]), style="red"
+                )
             )
     return Group(*lines)  # type: ignore[arg-type]

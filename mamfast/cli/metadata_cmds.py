@@ -19,9 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import err_console, run_async, settings_or_exit
+from mamfast.cli.common import asin_arg, err_console, run_async, settings_or_exit, shown
 
 # Discovery, Audnex (aiohttp), prepare (templates, mediainfo) and Redis are
 # imported where used: every other command, `--help` included, skips them.
@@ -37,7 +36,9 @@ PathArg = Annotated[
 OutputOpt = Annotated[
     Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
 ]
-AsinOpt = Annotated[str | None, typer.Option(help="ASIN to use (default: read from PATH).")]
+AsinOpt = Annotated[
+    str | None, typer.Option(help="ASIN to use (default: read from PATH).", parser=asin_arg)
+]
 NoAudnexOpt = Annotated[
     bool, typer.Option("--no-audnex", help="Do not ask Audnex (Libation data and tags only).")
 ]
@@ -118,6 +119,7 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
 def read_release(path: Path) -> tuple[str | None, BookInfo]:
     """ASIN and Libation's book data for a folder (or an audio file's folder)."""
     from mamfast import discovery
+    from mamfast.asin import valid_asin
 
     folder = path if path.is_dir() else path.parent
     names = sorted(p.name for p in folder.iterdir())
@@ -132,7 +134,7 @@ def read_release(path: Path) -> tuple[str | None, BookInfo]:
     candidates = [meta_asin, parsed.asin, *(discovery.asin_in_name(n) for n in names)]
     if not path.is_dir():
         candidates.insert(0, discovery.asin_in_name(path.name))
-    asin = next((a.upper() for a in candidates if a and discovery.valid_asin(a.upper())), None)
+    asin = next((a.upper() for a in candidates if a and valid_asin(a.upper())), None)
     return asin, book
 
 
@@ -147,7 +149,7 @@ def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None
         data = json.loads((folder / metadata[0]).read_bytes())
     except (OSError, ValueError) as exc:
         err_console.print(
-            f"[yellow]warning:[/] ignoring {esc(str(metadata[0]))}: {esc(str(exc))}",
+            f"[yellow]warning:[/] ignoring {shown(str(metadata[0]))}: {shown(str(exc))}",
             highlight=False,
         )
         return BookInfo(), None
@@ -171,7 +173,7 @@ def _report(prepared: Prepared) -> None:
     from rich.text import Text
 
     for warning in prepared.warnings:
-        err_console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     if not prepared.review.sentences:
         err_console.print("[green]review:[/] nothing to check beyond the usual read-through")
         return

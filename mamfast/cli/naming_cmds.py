@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit
+from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit, shown
 from mamfast.errors import MamfastError
 
 # Naming, discovery and cleanup (which pulls the release store, arq, Redis and
@@ -94,9 +92,9 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
     flagged = 0
     for row in rows:
         if "problem" in row:
-            table.add_row(esc(row["source_dir"]), f"[red]{esc(row['problem'])}[/]")
+            table.add_row(shown(row["source_dir"]), f"[red]{shown(row['problem'])}[/]")
             continue
-        files = "\n".join(f"  {esc(src)} -> {esc(dst)}" for src, dst in row["files"].items())
+        files = "\n".join(f"  {shown(src)} -> {shown(dst)}" for src, dst in row["files"].items())
         notes = []
         if row["truncated"]:
             notes.append("shortened with ...")
@@ -104,20 +102,20 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
             notes.append(f"dropped: {', '.join(row['dropped'])}")
         flag = f"\n[yellow]{'; '.join(notes)} ({row['longest']}/{s.path_limit})[/]" if notes else ""
         flagged += bool(notes)
-        table.add_row(esc(row["source_dir"]), f"[bold]{esc(row['folder'])}[/]/\n{files}{flag}")
+        table.add_row(shown(row["source_dir"]), f"[bold]{shown(row['folder'])}[/]/\n{files}{flag}")
     if rows:
         console.print(table)
     for reject in report.rejects:
         console.print(
-            f"[red]rejected[/] {esc(str(reject.path))}: {esc(reject.reason)}", highlight=False
+            f"[red]rejected[/] {shown(str(reject.path))}: {shown(reject.reason)}", highlight=False
         )
     for dup in report.duplicates:
-        console.print(f"[red]duplicate[/] {dup.asin}: {esc(dup.reason)}", highlight=False)
+        console.print(f"[red]duplicate[/] {dup.asin}: {shown(dup.reason)}", highlight=False)
         for path in dup.paths:
-            console.print(f"    {path}", highlight=False, markup=False)
+            console.print(f"    {shown(path)}", highlight=False)
     for item in report.settling:
         line = f"{item.path} (changed {item.changed_seconds_ago:.0f}s ago)"
-        console.print(f"[yellow]settling[/] {esc(line)}", highlight=False)
+        console.print(f"[yellow]settling[/] {shown(line)}", highlight=False)
     console.print(
         f"{len(rows)} release(s), {flagged} shortened or with parts dropped, "
         f"{len(report.rejects)} rejected, {len(report.duplicates)} duplicate ASIN(s), "
@@ -126,28 +124,25 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
 
 
 def cleanup(
-    dry_run: Annotated[
-        bool | None,
-        typer.Option(
-            "--dry-run/--no-dry-run",
-            help="Only list what would be removed. Default: on a terminal yes, otherwise no.",
-        ),
-    ] = None,
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Remove what is listed (default: only list it).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
-    """Remove leftover partial folders and staged folders no release owns from the seed dir.
+    """List (with --apply, remove) folders mamfast staged that no release uses any more.
 
-    A folder a torrent in qBittorrent still uses is always kept (when MAMFAST_QBIT_URL is
-    set; if qBittorrent cannot be asked, nothing is removed)."""
+    Only folders mamfast made (its staging ledger lists them) and none a release uses,
+    none being processed, and none a torrent in qBittorrent uses: without
+    MAMFAST_QBIT_URL staged folders are kept, since mamfast cannot tell whether you seed
+    them; if qBittorrent cannot be asked, nothing is removed."""
     from mamfast.cleanup import cleanup as do_cleanup
     from mamfast.cleanup import client_in_use
 
     settings = settings_or_exit()
-    listing_only = sys.stdout.isatty() if dry_run is None else dry_run
 
     async def body() -> CleanupReport:
         async with resources(settings, stages={}) as res:  # Redis only, no stage clients
-            return await do_cleanup(res, in_use=await client_in_use(res), dry_run=listing_only)
+            return await do_cleanup(res, in_use=await client_in_use(res), apply=apply)
 
     report = run_async(body())
     if as_json:
@@ -156,11 +151,11 @@ def cleanup(
     for item in report.items:
         colour = {"removed": "green", "would remove": "yellow", "kept": "dim"}[item.action]
         console.print(
-            f"[{colour}]{item.action:<13}[/] {esc(str(item.path))}: {esc(item.reason)}",
+            f"[{colour}]{item.action:<13}[/] {shown(str(item.path))}: {shown(item.reason)}",
             highlight=False,
         )
     removable = len(report.removable)
     if not report.items:
         console.print(f"nothing to clean up in {settings.seed_path}", markup=False)
     elif report.dry_run and removable:
-        console.print(f"{removable} folder(s) would be removed; run with --no-dry-run to remove")
+        console.print(f"{removable} folder(s) would be removed; run `mamfast cleanup --apply`")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import console, fail, run_async, settings_or_exit
+from mamfast.cli.common import console, fail, run_async, settings_or_exit, shown
 
 
 def register(app: typer.Typer) -> None:
@@ -26,5 +25,5 @@ def notify_test() -> None:
     results = run_async(notify.send(settings, notify.test_message()))
     for result in results:
         mark = "[green]sent[/]" if result.ok else f"[red]failed[/] ({result.detail})"
-        console.print(f"{esc(result.url)}: {mark}", highlight=False)
+        console.print(f"{shown(result.url)}: {mark}", highlight=False)
     raise typer.Exit(0 if all(r.ok for r in results) else 1)

@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape as esc
 
 from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
+    asin_arg,
     console,
+    err_console,
     fail,
     run_async,
     settings_or_exit,
     setup_logging,
+    shown,
     with_resources,
 )
 from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
@@ -49,6 +51,7 @@ def register(app: typer.Typer) -> None:
     state = typer.Typer(help="Export or import release records.", no_args_is_help=True)
     state.command(name="export")(state_export)
     state.command(name="import")(state_import)
+    state.command(name="forget")(state_forget)
     app.add_typer(state, name="state")
 
 
@@ -57,7 +60,8 @@ def enqueue(
         list[Path] | None, typer.Argument(help="Folders to scan (default: the library).")
     ] = None,
     asin: Annotated[
-        list[str] | None, typer.Option("--asin", help="Only these ASINs (repeatable).")
+        list[str] | None,
+        typer.Option("--asin", help="Only these ASINs (repeatable).", parser=asin_arg),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option(help="Show what would be enqueued; change nothing.")
@@ -127,7 +131,9 @@ def scheduler() -> None:
 
 
 def status(
-    asin: Annotated[str | None, typer.Argument(help="Show one release in detail.")] = None,
+    asin: Annotated[
+        str | None, typer.Argument(help="Show one release in detail.", parser=asin_arg)
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON array of release records.")] = False,
     failed: Annotated[
         bool, typer.Option("--failed", help="Only releases that failed or are retrying.")
@@ -137,24 +143,30 @@ def status(
     settings = settings_or_exit()
 
     async def body(res: Resources) -> None:
-        records = [r for r in await res.store.all() if not asin or r.asin == asin.upper()]
+        found, damaged = await res.store.read_many(await res.store.asins())
+        records = [r for r in found if not asin or r.asin == asin]
+        damaged = [d for d in damaged if not asin or d.asin == asin]
+        if asin and damaged:
+            fail(f"{damaged[0].problem}. What to do: {damaged[0].hint}")
         if asin and not records:
             fail(f"no release with ASIN {asin}")
         if failed:
             records = [r for r in records if r.status in (Status.NEEDS_ATTENTION, Status.RETRYING)]
         if as_json:
             print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+            render.damaged_records(err_console, damaged)  # not records: the caller reads stderr
         elif asin:
             progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{records[0].asin}")  # type: ignore[misc]
             render.release_detail(console, records[0], progress)
         else:
-            render.release_table(console, records)
+            render.release_table(console, records, damaged=len(damaged))
+            render.damaged_records(console, damaged)
 
     with_resources(settings, body)
 
 
 def retry(
-    asin: Annotated[str | None, typer.Argument(help="Release to retry.")] = None,
+    asin: Annotated[str | None, typer.Argument(help="Release to retry.", parser=asin_arg)] = None,
     all_failed: Annotated[
         bool, typer.Option("--all-failed", help="Retry every release that needs attention.")
     ] = False,
@@ -169,14 +181,14 @@ def retry(
     async def body(res: Resources) -> list[control.ActionResult]:
         if all_failed:
             return await control.retry_all_failed(res)
-        return [await control.retry(res, (asin or "").upper())]
+        return [await control.retry(res, asin or "")]
 
     results = with_resources(settings, body)
     _print_actions(results, empty="no release needs attention")
 
 
 def reset(
-    asin: Annotated[str, typer.Argument(help="Release to reset.")],
+    asin: Annotated[str, typer.Argument(help="Release to reset.", parser=asin_arg)],
     stage: Annotated[
         Stage, typer.Option(help="Stage to force; the stages after it run again too.")
     ],
@@ -189,7 +201,7 @@ def reset(
 
     settings = settings_or_exit()
     result = with_resources(
-        settings, lambda res: control.reset(res, asin.upper(), stage, forget_torrent=forget_torrent)
+        settings, lambda res: control.reset(res, asin, stage, forget_torrent=forget_torrent)
     )
     _print_actions([result])
 
@@ -242,7 +254,7 @@ def unlock(
     info = with_resources(settings, holder)
     if not info:
         fail(f"{full} is not held")
-    console.print(f"{full} is held by {locks.describe_holder(info)}", markup=False)
+    console.print(f"{shown(full)} is held by {shown(locks.describe_holder(info))}")
     if not yes and not typer.confirm("Break it?", default=False):
         raise typer.Exit(1)
     removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
@@ -294,11 +306,22 @@ def state_import(
     data = run_async(asyncio.to_thread(statefile.load_file, file))
     report = with_resources(settings, lambda res: statefile.import_state(res, data))
     for line in report.problems:
-        console.print(f"[yellow]skipped:[/] {esc(line)}", highlight=False)
+        console.print(f"[yellow]skipped:[/] {shown(line)}", highlight=False)
     console.print(
         f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
         f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
     )
+
+
+def state_forget(
+    asin: Annotated[str, typer.Argument(help="The damaged record's ASIN, as `status` shows it.")],
+) -> None:
+    """Drop a damaged release record (one `status` lists as damaged); the next scan rebuilds it."""
+    from mamfast import control
+
+    settings = settings_or_exit()
+    result = with_resources(settings, lambda res: control.forget_damaged(res, asin))
+    _print_actions([result])
 
 
 def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing to do") -> None:
@@ -306,6 +329,6 @@ def _print_actions(results: list[control.ActionResult], *, empty: str = "nothing
         console.print(empty)
     for result in results:
         style = "green" if result.ok else "red"
-        console.print(f"[{style}]{esc(result.message)}[/]", highlight=False)
+        console.print(f"[{style}]{shown(result.message)}[/]", highlight=False)
     if any(not r.ok for r in results):
         raise typer.Exit(1)

@@ -6,8 +6,7 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rich.markup import escape as esc
-
+from mamfast.cli.common import shown
 from mamfast.models import Release, Status, utcnow
 
 # Imported by every `mamfast` start (through the pipeline commands): tables and
@@ -16,6 +15,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mamfast.enqueue import EnqueueReport
+    from mamfast.store import DamagedRecord
 
 STATUS_STYLE = {
     Status.QUEUED: "cyan",
@@ -37,9 +37,10 @@ def ago(when: datetime | None) -> str:
     return f"{seconds}s ago"
 
 
-def release_table(console: Console, records: list[Release]) -> None:
+def release_table(console: Console, records: list[Release], *, damaged: int = 0) -> None:
     if not records:
-        console.print("no releases yet: run `mamfast enqueue`")
+        if not damaged:
+            console.print("no releases yet: run `mamfast enqueue`")
         return
     from rich.table import Table
 
@@ -50,23 +51,33 @@ def release_table(console: Console, records: list[Release]) -> None:
         style = STATUS_STYLE[r.status]
         table.add_row(
             r.asin,
-            esc((r.title or "?")[:40]),
+            shown((r.title or "?")[:40]),
             r.stage.value,
             f"[{style}]{r.status.value}[/]",
             str(sum(r.attempts.values())),
             ago(r.updated_at),
-            esc((r.last_error or "")[:160]),
+            shown((r.last_error or "")[:160]),
         )
     console.print(table)
     counts = Counter(r.status.value for r in records)
     console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
 
 
+def damaged_records(console: Console, damaged: list[DamagedRecord]) -> None:
+    """Records that cannot be read: named, with why and what to do (they are skipped)."""
+    for bad in damaged:
+        console.print(
+            f"[bold red]{'damaged':<9}[/] {shown(bad.asin)}: {shown(bad.problem)}. "
+            f"What to do: {shown(bad.hint)}",
+            highlight=False,
+        )
+
+
 def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -> None:
     from rich.table import Table
 
     who = r.author or "unknown author"
-    console.print(f"[bold]{r.asin}[/]  {esc(r.title)}  ({esc(who)})", highlight=False)
+    console.print(f"[bold]{r.asin}[/]  {shown(r.title)}  ({shown(who)})", highlight=False)
     rows: list[tuple[str, Any]] = [
         ("stage", r.stage.value),
         ("status", f"[{STATUS_STYLE[r.status]}]{r.status.value}[/]"),
@@ -92,35 +103,36 @@ def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -
     table = Table.grid(padding=(0, 2))
     rows[1] = ("status", r.status.value)  # plain: every value cell is escaped below
     for name, value in rows:
-        table.add_row(f"[dim]{name}[/]", "-" if value is None else esc(str(value)))
+        table.add_row(f"[dim]{name}[/]", "-" if value is None else shown(str(value)))
     console.print(table)
     if r.last_error:
         problem = f"({r.error_type}): {r.last_error}"
-        console.print(f"\n[bold red]Problem[/] {esc(problem)}", highlight=False)
+        console.print(f"\n[bold red]Problem[/] {shown(problem)}", highlight=False)
     if r.next_attempt_at and r.status is Status.RETRYING:
         console.print(f"next attempt at {r.next_attempt_at.isoformat(timespec='seconds')}")
     for title, items in (("Warnings", r.warnings), ("Review before upload", r.review)):
         if items:
             console.print(f"\n[bold]{title}[/]")
             for item in items:
-                console.print(f"  - {item}", highlight=False, markup=False)
+                console.print(f"  - {shown(item)}", highlight=False)
 
 
 def enqueue_report(console: Console, report: EnqueueReport) -> None:
     found = report.discovery
     for entry in report.releases:
         colour = "green" if entry.outcome in ("new", "would-enqueue") else "dim"
-        line = f"{entry.asin}  {entry.title}"
-        console.print(f"[{colour}]{entry.outcome:<22}[/] {esc(line)}", highlight=False)
+        colour = "red" if entry.problem else colour
+        line = f"{entry.asin}  {entry.title}" + (f": {entry.problem}" if entry.problem else "")
+        console.print(f"[{colour}]{entry.outcome:<22}[/] {shown(line)}", highlight=False)
     for reject in found.rejects:
         line = f"{reject.path}: {reject.reason}"
-        console.print(f"[red]{'rejected':<22}[/] {esc(line)}", highlight=False)
+        console.print(f"[red]{'rejected':<22}[/] {shown(line)}", highlight=False)
     for dup in found.duplicates:
         line = f"{dup.asin}: {', '.join(map(str, dup.paths))}"
-        console.print(f"[red]{'duplicate ASIN':<22}[/] {esc(line)}", highlight=False)
+        console.print(f"[red]{'duplicate ASIN':<22}[/] {shown(line)}", highlight=False)
     for settling in found.settling:
         line = f"{settling.path} (changed recently; ready in {settling.ready_in_seconds:.0f}s)"
-        console.print(f"[yellow]{'settling':<22}[/] {esc(line)}", highlight=False)
+        console.print(f"[yellow]{'settling':<22}[/] {shown(line)}", highlight=False)
     new = report.new + sum(r.outcome == "would-enqueue" for r in report.releases)
     console.print(
         f"{new} new, {len(report.releases) - new} already known, "
@@ -143,5 +155,5 @@ def locks_table(console: Console, held: list[dict[str, Any]]) -> None:
     for info in held:
         ttl = info.get("ttl")
         row = (str(info["key"]), describe_holder(info), f"{ttl}s" if ttl else "-")
-        table.add_row(*(esc(cell) for cell in row))
+        table.add_row(*(shown(cell) for cell in row))
     console.print(table)

@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape as esc
 
 from mamfast.cli import render
-from mamfast.cli.common import console, fail, run_async, settings_or_exit, setup_logging
+from mamfast.cli.common import console, fail, run_async, settings_or_exit, setup_logging, shown
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +50,7 @@ def run(
     for r in result.releases:
         if r.json_path:
             console.print(
-                f"[green]{r.asin}[/] upload files: {esc(str(Path(r.json_path).parent))}",
+                f"[green]{r.asin}[/] upload files: {shown(str(Path(r.json_path).parent))}",
                 highlight=False,
             )
     raise typer.Exit(result.exit_code)

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape as esc
 
-from mamfast.cli.common import console, err_console, fail, run_async, settings_or_exit
+from mamfast.cli.common import console, err_console, fail, run_async, settings_or_exit, shown
 
 if TYPE_CHECKING:
     from mamfast.torrents import TorrentMeta, VerifyResult
@@ -102,7 +101,7 @@ def create(
         console.print_json(json.dumps(result))
         return
     seconds = result["seconds"]
-    console.print(f"Wrote [bold]{esc(str(dest))}[/]", highlight=False)
+    console.print(f"Wrote [bold]{shown(str(dest))}[/]", highlight=False)
     console.print(f"  infohash  {result['infohash']}")
     console.print(f"  pieces    {result['piece_count']} x {_size(result['piece_length'])}")
     console.print(f"  size      {_size(result['bytes'])} in {result['files']} file(s)")
@@ -204,10 +203,10 @@ def _print_summary(info: dict[str, Any]) -> None:
     if info["extra_info_keys"]:
         rows.append(("other info keys", ", ".join(info["extra_info_keys"])))
     for label, value in rows:
-        console.print(f"{label:>16}  {value}", highlight=False, markup=False)
+        console.print(f"{label:>16}  {shown(value)}", highlight=False)
     console.print(f"{'files':>16}  {len(info['files'])}", highlight=False)
     for f in info["files"]:
-        console.print(f"{_size(f['length']):>16}  {f['path']}", highlight=False, markup=False)
+        console.print(f"{_size(f['length']):>16}  {shown(f['path'])}", highlight=False)
 
 
 def _print_verify(meta: TorrentMeta, result: VerifyResult) -> None:
@@ -217,16 +216,16 @@ def _print_verify(meta: TorrentMeta, result: VerifyResult) -> None:
         console.print(f"[green]OK[/]: all {result.piece_count} pieces match ({timing})")
         return
     for name in result.missing:
-        console.print(f"[red]missing[/]: {esc(name)}", highlight=False)
+        console.print(f"[red]missing[/]: {shown(name)}", highlight=False)
     for name in result.wrong_size:
-        console.print(f"[red]wrong size[/]: {esc(name)}", highlight=False)
+        console.print(f"[red]wrong size[/]: {shown(name)}", highlight=False)
     if result.first_bad is not None:
         start = result.first_bad * meta.piece_length
         console.print(
             f"[red]BAD[/]: {len(result.bad_pieces)} of {result.piece_count} pieces differ; "
             f"first bad piece #{result.first_bad} (bytes {start}-"
             f"{min(start + meta.piece_length, meta.total_size) - 1} of the stream) "
-            f"in {esc(', '.join(result.first_bad_files))}",
+            f"in {shown(', '.join(result.first_bad_files))}",
             highlight=False,
         )
     console.print(f"checked {timing}")

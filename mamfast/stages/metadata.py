@@ -25,7 +25,7 @@ STEPS = 3
 
 
 async def run(res: Resources, release: Release) -> StageResult:
-    folder = await asyncio.to_thread(staged_folder, release)
+    folder = await asyncio.to_thread(staged_folder, res.settings, release)
     await res.report_progress(release.asin, "metadata", 0, STEPS)
     prepared = await prepare(folder, release.asin, release.book, res.settings, res.audnex)
     await res.report_progress(release.asin, "metadata", 2, STEPS)

@@ -25,9 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mamfast import ownership
 from mamfast.config import Settings
-from mamfast.discovery import FileSelection, parse_folder_name, select_files
-from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
+from mamfast.containment import in_seed
+from mamfast.discovery import FileSelection, missing_parts, parse_folder_name, select_files
+from mamfast.errors import (
+    CrossDeviceError,
+    InputError,
+    NotOursError,
+    StagingError,
+    TransientError,
+)
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.resources import Resources
@@ -73,11 +81,25 @@ def artifacts_missing(release: Release) -> str | None:
     return None
 
 
-def staged_folder(release: Release) -> Path:
+def staged_folder(settings: Settings, release: Release) -> Path:
     """The release's staged folder, for the stages after this one (the engine rewinds a
-    release whose folder vanished; this guards the moment in between)."""
+    release whose folder vanished; this guards the moment in between).
+
+    It must lie inside MAMFAST_SEED_DIR: later stages hash it, write beside its name in
+    the torrent folder and have qBittorrent seed it, so a record pointing elsewhere
+    (hand-edited, imported) is refused rather than followed.
+    """
     folder = Path(release.staging_dir) if release.staging_dir else None
-    if folder is None or not folder.is_dir():
+    if folder is not None:
+        try:
+            folder = in_seed(settings, folder)
+        except NotOursError as exc:
+            raise NotOursError(
+                f"{release.asin}: {exc.message}",
+                hint=f"stage it again inside MAMFAST_SEED_DIR: `mamfast reset {release.asin} "
+                "--stage stage` (or point MAMFAST_SEED_DIR at the folder it was staged in)",
+            ) from None
+    if folder is None or not folder.is_dir() or folder.is_symlink():
         what = f"the staged folder {folder} is gone" if folder else "no staged folder is recorded"
         raise StagingError(
             f"{release.asin}: {what}",
@@ -153,9 +175,9 @@ def plan_release(
             f"{release.asin} has no source folder recorded",
             hint="enqueue it again from the library so discovery records where it lives",
         )
-    source = Path(release.source_dir)
+    source = _source_inside_library(settings, release)
     try:
-        names = [e.name for e in os.scandir(source) if _is_regular(e, settings)]
+        names, bad = _listing(source, settings)
     except FileNotFoundError:
         raise InputError(
             f"the source folder {source} is gone",
@@ -164,6 +186,13 @@ def plan_release(
         ) from None
     except OSError as exc:
         raise TransientError(f"cannot list {source}: {exc.strerror or exc}") from None
+    missing = missing_parts(names, bad, settings.allowed_extensions)
+    if missing:
+        raise InputError(
+            f"{source}: {missing}",
+            hint="restore the file in the library (or have Libation download the book "
+            f"again), then run `mamfast retry {release.asin}`",
+        )
     selection = select_files(names, settings.allowed_extensions)
     if selection.problem:
         raise InputError(f"{source}: {selection.problem}", hint="fix the book folder and retry")
@@ -187,12 +216,15 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
     source, selection, naming = plan_release(settings, release, rules)
     seed = settings.seed_path
     _make_dirs(seed, settings)
-    target = seed / naming.folder
+    target = in_seed(settings, seed / naming.folder)
+    partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{release.asin}")
     staged = Staged(folder=target, naming=naming, warnings=list(selection.warnings))
     if os.path.lexists(target):
         _complete_existing(source, target, staged, settings)
+    elif release.staging_dir is None and (earlier := _earlier_work(settings, release, staged)):
+        staged = earlier  # the record was lost: the folder staged before is the release
     else:
-        _build_fresh(source, seed, target, staged, settings, release.asin)
+        _build_fresh(source, partial, target, staged, settings, release.asin)
     if staged.copied:
         staged.warnings.append(
             f"staging: copied {staged.copied} file(s) instead of hardlinking: the library and "
@@ -201,10 +233,73 @@ def stage_release(settings: Settings, release: Release, rules: NamingRules) -> S
     return staged
 
 
+def _earlier_work(settings: Settings, release: Release, today: Staged) -> Staged | None:
+    """The folder staged for this ASIN before, under another name, if the record forgot it.
+
+    Redis lost the record, and today's name differs (Libation rewrote the metadata): the
+    earlier folder, found by the ledger or its `{ASIN.X}` token, is reused when it holds
+    exactly the book's files, so the torrent made from it is the same one. A folder that
+    holds other files, or a torrent left without its folder, stops the release: staging
+    anew would make a second torrent for one ASIN.
+    """
+    source = Path(release.source_dir or "")
+    folders = ownership.earlier_folders(settings, release.asin, today.folder.name)
+    for folder in folders:
+        files = _same_files(source, folder, today.naming.files)
+        if files is not None:
+            naming = today.naming.model_copy(update={"folder": folder.name, "files": files})
+            note = (
+                f"staging: reused {folder.name}, staged earlier for {release.asin} (today's "
+                f"name would be {today.folder.name})"
+            )
+            return Staged(folder, naming, reused=len(files), warnings=[*today.warnings, note])
+    if folders:
+        raise StagingError(
+            f"{release.asin} was staged before as {folders[0]}, which holds other files than "
+            f"the book has now; staging it again as {today.folder.name} would make a second "
+            "torrent for one release",
+            hint="if the new files should replace it, delete that folder (and its torrent, "
+            f"in qBittorrent and MAMFAST_TORRENT_DIR), then run `mamfast retry {release.asin}`",
+        )
+    torrents = [
+        t for t in ownership.earlier_torrents(settings, release.asin) if t.stem != today.folder.name
+    ]
+    if torrents:
+        raise StagingError(
+            f"{release.asin} already has a torrent, {torrents[0]}, whose staged folder is no "
+            f"longer in MAMFAST_SEED_DIR; staging it as {today.folder.name} would make a "
+            "second torrent for one release",
+            hint="put that torrent's folder back in MAMFAST_SEED_DIR if it is still seeded; to "
+            f"make a new torrent instead, delete {torrents[0].parent} (and the torrent in "
+            f"qBittorrent), then run `mamfast retry {release.asin}`",
+        )
+    return None
+
+
+def _same_files(source: Path, folder: Path, expected: dict[str, str]) -> dict[str, str] | None:
+    """source name -> name in `folder` when `folder` holds exactly the book's files, else None."""
+    entries = list(os.scandir(folder))
+    if len(entries) != len(expected) or not all(e.is_file(follow_symlinks=False) for e in entries):
+        return None
+    by_inode = {(e.stat().st_dev, e.stat().st_ino): e.name for e in entries}
+    files: dict[str, str] = {}
+    for src_name in expected:
+        st = (source / src_name).stat()
+        match = by_inode.pop((st.st_dev, st.st_ino), None)
+        if match is None:  # copied, not linked: compare contents with what is left
+            left = sorted(set(by_inode.values()))
+            match = next((n for n in left if _same_file(source / src_name, folder / n)), None)
+            if match is None:
+                return None
+            by_inode = {k: v for k, v in by_inode.items() if v != match}
+        files[src_name] = match
+    return files
+
+
 def _build_fresh(
-    source: Path, seed: Path, target: Path, staged: Staged, settings: Settings, asin: str
+    source: Path, partial: Path, target: Path, staged: Staged, settings: Settings, asin: str
 ) -> None:
-    partial = seed / f"{PARTIAL_PREFIX}{asin}"
+    ownership.add_made(settings, asin, target.name)  # the proof of ownership, before the folder
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
     _make_dirs(partial, settings)
@@ -298,17 +393,45 @@ def _same_file(src: Path, dst: Path) -> bool:
 # --------------------------------------------------------------------------- filesystem helpers
 
 
-def _is_regular(entry: os.DirEntry[str], settings: Settings) -> bool:
-    """A regular file, or a symlink to one that stays inside the library."""
-    try:
-        if not entry.is_file():
-            return False
-        if entry.is_symlink():
-            library = (settings.library_dir or Path(entry.path).parent).resolve()
-            return Path(entry.path).resolve().is_relative_to(library)
-        return True
-    except OSError:
-        return False
+def _source_inside_library(settings: Settings, release: Release) -> Path:
+    """The recorded book folder, unless a symlink now leads from it out of the library.
+
+    Discovery records real paths, so a folder that resolves elsewhere was swapped for a
+    symlink (or moved under one) since the scan: its files are not the book's.
+    """
+    assert release.source_dir is not None
+    source = Path(release.source_dir)
+    real = source.resolve()
+    library = settings.library_dir.resolve() if settings.library_dir else None
+    if real != source.absolute() and not (library and real.is_relative_to(library)):
+        raise InputError(
+            f"the book folder {source} leads through a symlink to {real}, outside the "
+            "library: mamfast never follows a symlink out of the library",
+            hint="put the book back in the library as a real folder, then scan again",
+        )
+    return source
+
+
+def _listing(source: Path, settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """Usable file names, and the links that cannot be used with what is wrong with each."""
+    library = (settings.library_dir or source).resolve()
+    names: list[str] = []
+    bad: dict[str, str] = {}
+    for entry in os.scandir(source):
+        try:
+            if entry.is_symlink():
+                target = Path(entry.path).resolve()
+                if not target.exists():
+                    bad[entry.name] = f"is a broken symlink (to {Path(entry.path).readlink()})"
+                    continue
+                if not target.is_relative_to(library):
+                    bad[entry.name] = f"is a symlink to {target}, outside the library"
+                    continue
+            if entry.is_file():
+                names.append(entry.name)
+        except OSError:
+            continue
+    return names, bad
 
 
 def _make_dirs(path: Path, settings: Settings) -> None:

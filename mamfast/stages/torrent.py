@@ -20,13 +20,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mamfast.config import Settings
+from mamfast import ownership
+from mamfast.config import Settings, file_owner
+from mamfast.containment import in_torrent_dir
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.models import Release, StageResult
 from mamfast.resources import Resources
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
+    keep_private,
     remove_stale_temp,
     with_announce,
     write_torrent_atomic,
@@ -39,14 +42,14 @@ NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tra
 
 
 def torrent_file(settings: Settings, folder: str) -> Path:
-    """Where a release's .torrent lives: one folder per release."""
-    return settings.torrent_path / folder / f"{folder}.torrent"
+    """Where a release's .torrent lives: one folder per release (proven inside TORRENT_DIR)."""
+    return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
 
 
 async def run(res: Resources, release: Release) -> StageResult:
     settings = res.settings
     started = time.perf_counter()
-    staged = staged_folder(release)
+    staged = await asyncio.to_thread(staged_folder, settings, release)
     dest = torrent_file(settings, staged.name)
     announce = settings.secret("announce_url")
     # Listing is quick I/O: the default executor, so it never queues behind another hash.
@@ -63,9 +66,8 @@ async def run(res: Resources, release: Release) -> StageResult:
             data = await _with_builtin(res, release, content, announce)
         meta = parse_torrent(data)  # the same validation any torrent from disk gets
         # Before anything is written. With no infohash recorded (Redis lost its data), the
-        # torrent already on disk is the record: the same release must not get a second one.
-        recorded = release.infohash or await asyncio.to_thread(_infohash_on_disk, dest)
-        _same_infohash(release, meta.infohash, recorded)
+        # torrents already on disk for this ASIN are the record: no second one.
+        await asyncio.to_thread(_no_second_torrent, settings, release, meta.infohash, dest)
         await asyncio.to_thread(_publish, settings, data, dest)
     return _result(release, dest, meta, content, backend, started)
 
@@ -94,6 +96,8 @@ async def _reuse(
     if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
         return None
     meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
+    if meta is not None:
+        await asyncio.to_thread(keep_private, dest)
     if meta is not None and announce and _announce(meta) != announce:
         # announce sits outside info: updating it keeps the infohash
         meta = parse_torrent(with_announce(meta.data, announce))
@@ -168,6 +172,23 @@ def _infohash_on_disk(dest: Path) -> str | None:
         return None  # none there, or unreadable: nothing to compare with
 
 
+def _no_second_torrent(settings: Settings, release: Release, infohash: str, dest: Path) -> None:
+    if release.infohash:
+        _same_infohash(release, infohash, release.infohash)
+        return
+    _same_infohash(release, infohash, _infohash_on_disk(dest))
+    for other in ownership.earlier_torrents(settings, release.asin):
+        found = _infohash_on_disk(other)
+        if other != dest and found and found != infohash:
+            raise InfohashMismatchError(
+                f"{other} is already a torrent for {release.asin} (infohash {found}), made "
+                f"from a folder named differently than today's {dest.stem}; one release must "
+                "never become two torrents",
+                hint=f"if that torrent is not wanted any more, delete {other.parent} (and the "
+                f"torrent in qBittorrent), then run `mamfast retry {release.asin}`",
+            )
+
+
 def _same_infohash(release: Release, infohash: str, recorded: str | None) -> None:
     if recorded and recorded != infohash:
         raise InfohashMismatchError(
@@ -213,10 +234,9 @@ def _announce(meta: TorrentMeta) -> str | None:
 
 def _chown(settings: Settings, dest: Path) -> None:
     """Hand the torrent and its folder to PUID/PGID (e.g. Unraid's 99:100) when set."""
-    if settings.puid is None and settings.pgid is None:
+    owner = file_owner(settings)
+    if owner is None:
         return
-    uid = -1 if settings.puid is None else settings.puid
-    gid = -1 if settings.pgid is None else settings.pgid
     for path in (dest.parent, dest):
         with contextlib.suppress(PermissionError):
-            os.chown(path, uid, gid)
+            os.chown(path, *owner)

@@ -21,6 +21,7 @@ Without MAMFAST_QBIT_URL there is nothing to add: the release ends `ready`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from mamfast.qbit import (
     same_path,
 )
 from mamfast.resources import Resources
+from mamfast.stages.staging import staged_folder
 from mamfast.torrents import inspect
 from mamfast.torrents.inspect import TorrentMeta
 
@@ -74,6 +76,7 @@ async def run(res: Resources, release: Release) -> StageResult:
     started = time.monotonic()
     torrent = read_torrent(release)
     path_map = PathMap.parse(res.settings.qbit_path_map, setting=PATH_MAP_SETTING)
+    await asyncio.to_thread(staged_folder, res.settings, release)  # qBittorrent writes there
     paths = save_paths(release, torrent, path_map)
     options = AddOptions.from_settings(res.settings, paths.theirs)
     result, moved_from = await _add_once(res, res.qbit, release, torrent, options)

@@ -14,7 +14,7 @@ from mamfast.torrents.create import (
 )
 from mamfast.torrents.files import Content, ContentFile, scan_content
 from mamfast.torrents.hasher import PieceHashes, Progress, hash_pieces
-from mamfast.torrents.inspect import TorrentFile, TorrentMeta, mask_url, parse_torrent, read_torrent
+from mamfast.torrents.inspect import TorrentFile, TorrentMeta, parse_torrent, read_torrent
 from mamfast.torrents.pieces import auto_piece_exp, choose_piece_exp
 from mamfast.torrents.verify import VerifyResult, verify
 
@@ -31,7 +31,6 @@ __all__ = [
     "choose_piece_exp",
     "create_torrent",
     "hash_pieces",
-    "mask_url",
     "parse_torrent",
     "read_torrent",
     "scan_content",

@@ -121,7 +121,12 @@ def remove_stale_temp(dest: Path) -> None:
     temp_path(dest).unlink(missing_ok=True)
 
 
-def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = 0o644) -> None:
+# The announce URL holds the passkey: owner and group (PGID, to upload it) may read a
+# torrent, others may not. The umask can only take more away (UMASK=077 gives 0600).
+TORRENT_MODE = 0o640
+
+
+def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = TORRENT_MODE) -> None:
     """Write `dest` so that it is either complete or absent, even across a crash.
 
     Temp file in the same folder, fsync, rename over `dest`, fsync the folder.
@@ -130,7 +135,8 @@ def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = 0o644) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(dest)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        tmp.unlink(missing_ok=True)  # a crash's leftover would keep its own mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             view = memoryview(data)
             while view:
@@ -146,6 +152,13 @@ def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = 0o644) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(dest.parent)
+
+
+def keep_private(dest: Path) -> None:
+    """Take away what others may do with a torrent written before TORRENT_MODE (was 0644)."""
+    current = dest.stat().st_mode & 0o777
+    if current & 0o007:
+        dest.chmod(current & ~0o007)
 
 
 def _fsync_dir(folder: Path) -> None:

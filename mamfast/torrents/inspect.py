@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from mamfast.errors import TorrentError
+from mamfast.redact import mask_url
 from mamfast.torrents.metainfo import infohash, split_torrent
 from mamfast.torrents.pieces import human_size
 
@@ -189,16 +189,9 @@ def _trackers(tiers: Any) -> tuple[Any, ...]:
     return tuple(_text(url) for tier in tiers if isinstance(tier, list) for url in tier)
 
 
-def mask_url(url: str | SecretStr | None) -> str | None:
+def shown_announce(url: str | SecretStr | None) -> str | None:
     """Scheme and host only: the path of a tracker URL holds the passkey."""
-    if url is None:
-        return None
-    text = url.get_secret_value() if isinstance(url, SecretStr) else url
-    parts = urlsplit(text)
-    if not parts.scheme or not parts.hostname:
-        return "***"
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}/***"
+    return None if url is None else mask_url(url, keep="host")
 
 
 def summary(meta: TorrentMeta) -> dict[str, Any]:
@@ -211,8 +204,8 @@ def summary(meta: TorrentMeta) -> dict[str, Any]:
         "piece_count": meta.piece_count,
         "private": meta.private,
         "source": meta.source,
-        "announce": mask_url(meta.announce),
-        "announce_list": [mask_url(u) for u in meta.announce_list],
+        "announce": shown_announce(meta.announce),
+        "announce_list": [shown_announce(u) for u in meta.announce_list],
         "created_by": meta.created_by,
         "creation_date": meta.creation_date,
         "comment": meta.comment,

@@ -32,10 +32,11 @@ from mamfast.children import run_child
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, TorrentError
 from mamfast.pathmap import PathMap
+from mamfast.redact import mask_url
 from mamfast.torrents.files import Content
 from mamfast.torrents.inspect import TorrentMeta, read_torrent
 
-_URL_PATH = re.compile(r"([a-z][a-z0-9+.-]*://[^/\s]+)/\S*", re.IGNORECASE)
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 WORK_DIR = ".mkbrr.tmp"  # under the release's torrent folder; fixed so a re-run clears it
 MKBRR_DEFAULT_MAX_EXP = 24
 
@@ -187,8 +188,8 @@ async def create_with_mkbrr(content: Content, out_dir: Path, opts: MkbrrOptions)
 
 
 def scrub(text: str) -> str:
-    """Mask URL paths: mkbrr may echo a tracker URL, and its path is the passkey."""
-    return _URL_PATH.sub(r"\1/***", text)
+    """Mask URLs: mkbrr may echo a tracker URL, and its path is the passkey."""
+    return _URL.sub(lambda found: mask_url(found.group(0), keep="host"), text)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -1,0 +1,35 @@
+"""Text from outside, made harmless to show on a terminal.
+
+Titles, authors, folder names and the error messages quoting them come from
+metadata and file names a stranger wrote. Control characters (an ESC sequence
+can clear the screen or set the window title), bidi overrides (U+202E makes
+`gnp.exe` read as `exe.png`) and bytes that are not UTF-8 (a Latin-1 folder
+name) are shown as escapes (`\\x1b`, `\\u202e`, `\\xe9`) instead of reaching the
+terminal. Everything meant to be read stays as it is, including the joiners
+that hold emoji and some scripts together.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_JOINERS = frozenset({"\u200c", "\u200d"})  # zero-width (non-)joiner: part of the text
+
+
+def printable(text: str) -> str:
+    """`text` with every control, format (bidi) and stray-byte character escaped."""
+    if text.isprintable():  # the common case, in C
+        return text
+    return "".join(ch if _harmless(ch) else _escaped(ch) for ch in text)
+
+
+def _harmless(ch: str) -> bool:
+    return ch in _JOINERS or unicodedata.category(ch) not in _UNSAFE_CATEGORIES
+
+
+def _escaped(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
