@@ -434,24 +434,11 @@ async def reconcile(res: Resources, *, grace: float | None = None) -> ReconcileR
 
 
 async def _active_records(res: Resources, report: ReconcileReport) -> list[Release]:
-    asins = await res.store.active_asins()
-    try:
-        return await res.store.get_many(asins)
-    except UNREACHABLE:
-        raise
-    except Exception as exc:  # one unreadable record: read them one by one, it hides no other
-        log.debug("reading active releases one by one: %s", exc)
-    records = []
-    for asin in asins:
-        try:
-            record = await res.store.get(asin)
-        except UNREACHABLE:
-            raise
-        except Exception as exc:
-            _skip(report, asin, exc)
-            continue
-        if record is not None:
-            records.append(record)
+    """The readable active records; a damaged one is reported and hides no other."""
+    records, damaged = await res.store.read_many(await res.store.active_asins())
+    for bad in damaged:
+        report.failed.append(bad.asin)
+        log.error("reconciler: %s skipped (%s); the other releases go on", bad.asin, bad.problem)
     return records
 
 

@@ -39,7 +39,7 @@ COMMANDS = [
     ["state", "export"],
     ["state", "import", "export.json"],
     ["enqueue"],
-    ["cleanup", "--dry-run"],
+    ["cleanup"],
     ["scheduler"],
     ["run"],
 ]
