@@ -117,8 +117,34 @@ async def test_corrupt_or_non_audio_file_is_a_clear_error(tmp_path, cmd):
 
 @pytest.mark.parametrize("cmd", BACKENDS)
 async def test_missing_file_is_a_clear_error(tmp_path, cmd):
-    with pytest.raises(MediaInfoError, match=r"could not open gone\.m4b"):
+    with pytest.raises(MediaInfoError, match=r"could not open gone\.m4b: it does not exist"):
         await probe([tmp_path / "gone.m4b"], settings_for(cmd))
+
+
+@pytest.mark.parametrize("cmd", BACKENDS)
+@pytest.mark.parametrize(
+    ("source", "keep"),
+    [("book.m4b", 2), ("track.mp3", 3)],  # MP4 flags it; an MP3 header promises more frames
+    ids=["m4b", "mp3"],
+)
+async def test_truncated_file_is_refused_though_its_header_promises_the_full_length(
+    tmp_path, cmd, source, keep
+):
+    # MediaInfo reads the duration from the header: a file cut short (an interrupted
+    # download) still shows it, and would become a torrent of a broken book.
+    data = (AUDIO / source).read_bytes()
+    cut = tmp_path / f"cut{Path(source).suffix}"
+    cut.write_bytes(data[: len(data) // keep])
+    with pytest.raises(MediaInfoError, match=rf"{cut.name} is truncated"):
+        await probe([cut], settings_for(cmd))
+
+
+@pytest.mark.parametrize("cmd", BACKENDS)
+async def test_audio_in_a_file_with_another_format_s_extension_is_refused(tmp_path, cmd):
+    mislabelled = tmp_path / "Book.m4b"
+    shutil.copyfile(AUDIO / "track.mp3", mislabelled)
+    with pytest.raises(MediaInfoError, match=r"Book\.m4b holds MP3 audio \(MPEG Audio\)"):
+        await probe([mislabelled], settings_for(cmd))
 
 
 def fake_mediainfo(tmp_path: Path, body: str) -> str:
