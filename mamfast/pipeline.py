@@ -195,14 +195,8 @@ async def _run_locked(
         raise
     except LeaseLostError:
         raise
-    except PermanentError as exc:
-        await _commit_failure(res, lease, record, exc, permanent=True)
-        return "needs_attention", None
-    except Exception as exc:  # transient, or a bug: retried until the budget runs out
-        delay = await _commit_failure(res, lease, record, exc, permanent=False)
-        if delay is None:
-            return "needs_attention", None
-        raise Retry(defer=delay) from None
+    except Exception as exc:
+        return await _settle_failure(res, lease, record, exc)
     log.info("%s: %s done in %.2fs", asin, stage, time.monotonic() - started)
     try:
         stored = await res.store.commit(
@@ -212,6 +206,27 @@ async def _run_locked(
         await _commit_failure(res, lease, record, exc, permanent=True)
         return "needs_attention", None
     return "ok", None if stored.terminal else stored
+
+
+async def _settle_failure(
+    res: Resources, lease: Lease, record: Release, exc: Exception
+) -> tuple[str, Release | None]:
+    """A stage failed: rewind, stop for a person, or retry later (raises arq's Retry)."""
+    # An earlier stage's output vanished under the stage (a staged folder deleted
+    # mid-metadata) and made it fail: staging again fixes that, not a person.
+    rewound = _rewind_if_artifacts_missing(res.stages, record)
+    if rewound is not None:
+        log.warning("%s: %s failed (%s) after its input vanished", record.asin, record.stage, exc)
+        stored = await res.store.commit(rewound, token=lease.token, expected_run=record.run)
+        return "rewound", stored
+    if isinstance(exc, PermanentError):
+        await _commit_failure(res, lease, record, exc, permanent=True)
+        return "needs_attention", None
+    # Transient, or a bug: retried until the budget runs out.
+    delay = await _commit_failure(res, lease, record, exc, permanent=False)
+    if delay is None:
+        return "needs_attention", None
+    raise Retry(defer=delay) from None
 
 
 async def _with_timeout(work: Awaitable[StageResult], timeout: float, stage: Stage) -> StageResult:

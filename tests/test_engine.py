@@ -120,6 +120,31 @@ async def test_missing_artifact_rewinds_to_its_stage(make_resources, settings, r
     assert any(w.startswith("resume:") for w in final.warnings)
 
 
+async def test_a_stage_failing_because_its_input_vanished_rewinds_instead(
+    make_resources, settings, redis, tmp_path
+):
+    # The staged folder is deleted while metadata runs, which then fails on the missing
+    # files: that is not bad input for a person to fix, the folder only needs staging again.
+    res = await make_resources(instrumented_pipeline())
+    staged = tmp_path / "seed" / "Book"
+    await redis.hset(plan(ASIN, "stage"), "dir", str(staged))
+    await redis.hset(plan(ASIN, "metadata"), "vanish", str(staged))
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY, final and final.last_error
+    assert starts(await calls(res)) == [
+        "stage",
+        "metadata",
+        "stage",
+        "metadata",
+        "torrent",
+        "upload",
+    ]
+    assert final.attempts == {}
+    assert any(w.startswith("resume:") for w in final.warnings)
+
+
 async def test_reset_forces_stage_and_later_ones(make_resources, settings):
     res = await make_resources(instrumented_pipeline())
     await submit(res, release())
