@@ -14,12 +14,24 @@ import secrets
 import time
 from pathlib import Path
 
+from mamfast.errors import disk_error
+
 STALE_AFTER = 60.0  # seconds; younger temp files may belong to a writer still running
 
 
 def write_atomic(path: Path, data: str | bytes, *, owner: tuple[int, int] | None = None) -> None:
     """Replace `path` with `data` atomically; `owner` (uid, gid, -1 = keep) is applied first."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        _write_atomic(path, payload, owner)
+    except OSError as exc:
+        translated = disk_error(exc, path.parent)
+        if translated is None:
+            raise
+        raise translated from None
+
+
+def _write_atomic(path: Path, payload: bytes, owner: tuple[int, int] | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")

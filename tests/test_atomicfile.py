@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mamfast.atomicfile import write_atomic
+from mamfast.errors import DiskFullError
 
 # A child that writes a large JSON atomically but freezes before the rename.
 CHILD = """
@@ -66,3 +70,18 @@ def test_write_atomic_replaces_and_creates_folders(tmp_path):
     write_atomic(target, b"two")
     assert target.read_text() == "two"
     assert sorted(p.name for p in target.parent.iterdir()) == ["c.txt"]
+
+
+def test_a_full_disk_is_said_plainly_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "book.json"
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 10:
+            return real_write(fd, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(DiskFullError, match=f"no space left on the disk holding {target.parent}"):
+        write_atomic(target, "x" * 100)
+    assert list(target.parent.iterdir()) == []

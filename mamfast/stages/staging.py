@@ -27,7 +27,13 @@ from typing import Any
 
 from mamfast.config import Settings
 from mamfast.discovery import FileSelection, parse_folder_name, select_files
-from mamfast.errors import CrossDeviceError, InputError, StagingError, TransientError
+from mamfast.errors import (
+    CrossDeviceError,
+    InputError,
+    StagingError,
+    TransientError,
+    disk_error,
+)
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.resources import Resources
@@ -207,9 +213,18 @@ def _build_fresh(
     partial = seed / f"{PARTIAL_PREFIX}{asin}"
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
-    _make_dirs(partial, settings)
-    for src_name, dst_name in staged.naming.files.items():
-        _place(source / src_name, partial / dst_name, staged, settings)
+    try:
+        _make_dirs(partial, settings)
+        for src_name, dst_name in staged.naming.files.items():
+            _place(source / src_name, partial / dst_name, staged, settings)
+    except BaseException as exc:
+        # Nothing half-built stays behind when staging fails (a kill leaves it for the
+        # next run, which removes it above).
+        if os.path.lexists(partial):
+            _remove_tree(partial)
+        if isinstance(exc, OSError) and (translated := disk_error(exc, seed)) is not None:
+            raise translated from None
+        raise
     # No fsync: if a crash loses the rename or a link after the checkpoint, the engine's
     # artifact check (artifacts_missing) finds the folder or file gone and stages again.
     try:
