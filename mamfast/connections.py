@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.exceptions import AuthenticationError, RedisError
 
 from mamfast import serializer
 from mamfast.config import Settings
-from mamfast.errors import ConfigError
+from mamfast.errors import ConfigError, TransientError
 
 
 def redis_url(settings: Settings) -> str:
@@ -31,12 +32,27 @@ def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:
 
 
 async def connect(url: str, *, retries: int = 5) -> ArqRedis:
-    """An arq pool (a redis.asyncio.Redis) that serializes jobs as JSON."""
-    return await create_pool(
-        redis_settings(url, retries=retries),
-        job_serializer=serializer.dumps,
-        job_deserializer=serializer.loads,
-    )
+    """An arq pool (a redis.asyncio.Redis) that serializes jobs as JSON.
+
+    Raises TransientError when Redis does not answer, ConfigError when it refuses us.
+    """
+    try:
+        return await create_pool(
+            redis_settings(url, retries=retries),
+            job_serializer=serializer.dumps,
+            job_deserializer=serializer.loads,
+        )
+    except AuthenticationError as exc:
+        raise ConfigError(
+            f"Redis at {mask_url(url)} refused the login ({exc})",
+            hint="check the password in MAMFAST_REDIS_URL (redis://:password@host:6379/0)",
+        ) from None
+    except (RedisError, OSError) as exc:
+        raise TransientError(
+            f"cannot reach Redis at {mask_url(url)} ({exc})",
+            hint="start Redis, or fix MAMFAST_REDIS_URL (leave it unset for `mamfast run`, "
+            "which starts a private Redis)",
+        ) from None
 
 
 def mask_url(url: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from mamfast.config import Settings
 from mamfast.connections import connect, mask_url
 from mamfast.embedded import default_redis_url
+from mamfast.errors import MamfastError
 
 
 class Check(BaseModel):
@@ -68,7 +69,7 @@ async def check_redis(settings: Settings) -> Check:
             return skipped(name, f"no private Redis running at {shown}; `mamfast run` starts one")
         return failed(
             name,
-            f"cannot reach {shown}: {type(exc).__name__}",
+            exc.message if isinstance(exc, MamfastError) else f"cannot reach {shown}: {exc}",
             "start Redis or fix MAMFAST_REDIS_URL",
         )
     try:
