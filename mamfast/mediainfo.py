@@ -180,8 +180,13 @@ async def probe(paths: Sequence[Path], settings: Settings) -> Probe:
         raise MediaInfoError(
             f"MediaInfo ({backend}) failed on {_names(paths)}: {_exit_text(result.returncode)}"
             + (f": {result.stderr_tail()}" if result.stderr_tail() else ""),
-            hint="the file may be corrupt; check it plays, replace it in the library, "
-            "then `mamfast retry ASIN`",
+            hint=(
+                "MAMFAST_MEDIAINFO_CMD may not be a working mediainfo (try it on the file); "
+                "else the file is corrupt"
+                if backend == "custom"
+                else "the file may be corrupt; check it plays, replace it in the library"
+            )
+            + ", then `mamfast retry ASIN`",
         )
     documents = parse_output(result.stdout, paths)
     info = summarize(documents, paths)

@@ -187,6 +187,13 @@ async def test_crashing_mediainfo_is_reported_not_fatal(tmp_path):
         await probe([AUDIO / "book.m4b"], settings_for(cmd))
 
 
+async def test_a_custom_command_that_fails_is_suspected_before_the_file(tmp_path):
+    with pytest.raises(MediaInfoError) as info:
+        await probe([AUDIO / "book.m4b"], settings_for("/bin/false"))
+    assert "exit status 1" in info.value.message
+    assert info.value.hint.startswith("MAMFAST_MEDIAINFO_CMD may not be a working mediainfo")
+
+
 async def test_garbage_output_is_reported(tmp_path):
     cmd = fake_mediainfo(tmp_path, "echo 'General: yes'")
     with pytest.raises(MediaInfoError, match="not JSON"):
