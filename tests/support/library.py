@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
+from stat import S_ISLNK, S_ISREG
 from typing import Any
 
 AN_HOUR_AGO = time.time() - 3600
@@ -81,12 +84,43 @@ def age(root: Path, when: float = AN_HOUR_AGO) -> None:
     os.utime(root, (when, when))
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
-    """Every path under root with (mode, size, mtime_ns), to prove nothing was written."""
-    state = {}
+def snapshot(root: Path, *, skip: Collection[Path] = ()) -> dict[str, tuple[object, ...]]:
+    """Every path under root, to prove nothing was written, replaced, renamed or chmodded.
+
+    Per path: type, mode, owner, inode, size, mtime and a digest of the content (a
+    symlink: its target). Link counts and ctimes are left out on purpose: hardlinking
+    a library file into the seed folder changes both without touching the file.
+    Folders in `skip` (mamfast's own) are not descended into.
+    """
+    skipped = {str(p) for p in skip}
+    state: dict[str, tuple[object, ...]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if str(Path(dirpath) / d) not in skipped]
         for name in [".", *dirnames, *filenames]:
             path = Path(dirpath) / name
             stat = path.lstat()
-            state[str(path)] = (stat.st_mode, stat.st_size, stat.st_mtime_ns)
+            state[str(path)] = (
+                stat.st_mode,
+                stat.st_uid,
+                stat.st_gid,
+                stat.st_ino,
+                stat.st_size,
+                stat.st_mtime_ns,
+                _content_digest(path, stat.st_mode),
+            )
     return state
+
+
+def _content_digest(path: Path, mode: int) -> str:
+    if S_ISLNK(mode):
+        return "-> " + os.readlink(path)
+    if not S_ISREG(mode):
+        return ""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except PermissionError:  # a test made it unreadable on purpose (and runs unprivileged)
+        return "unreadable"
+    return digest.hexdigest()
