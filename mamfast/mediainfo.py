@@ -290,12 +290,20 @@ def _why_unopenable(path: Path) -> str:
 
 def _check_whole(doc: MediaInfoDocument, general: Track, path: Path) -> None:
     """MediaInfo takes the duration from the header, so a file cut short (an interrupted
-    download or copy) still shows its full length: the header promises more than is there."""
+    download or copy) still shows its full length: the header promises more than is there.
+
+    Its own IsTruncated flag also fires on bytes appended after a complete file (a stray
+    tag), so it counts only when the audio's size is unknown; otherwise the streams must
+    add up to more than the file holds.
+    """
     assert doc.media is not None
-    flagged = (general.extra.get("IsTruncated") or "").lower() == "yes"
+    sizes = [_int(t.get("StreamSize")) for t in doc.media.track]
+    audio_size = next(
+        (size for t, size in zip(doc.media.track, sizes, strict=True) if t.type == "Audio"), None
+    )
+    flagged = (general.extra.get("IsTruncated") or "").lower() == "yes" and audio_size is None
     size = _int(general.get("FileSize"))
-    streams = sum(_int(t.get("StreamSize")) or 0 for t in doc.media.track)
-    if flagged or (size is not None and streams > size):
+    if flagged or (size is not None and sum(s or 0 for s in sizes) > size):
         raise MediaInfoError(
             f"{path.name} is truncated: it ends before its audio does "
             "(an interrupted download or copy)",
