@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -74,6 +75,39 @@ def way_of_kings() -> dict[str, Any]:
         series=("The Stormlight Archive", "1"),
         release_date="2010-08-31",
     )
+
+
+SAMPLE_M4B = Path(__file__).resolve().parents[2] / "mamfast" / "data" / "demo" / "book.m4b"
+
+
+def padded_books(
+    library: Path,
+    asins: list[str],
+    rng: random.Random,
+    *,
+    parts: tuple[int, int] = (1, 3),
+    pad_bytes: tuple[int, int] = (1 << 18, 2 << 20),
+) -> list[Path]:
+    """Real (tiny) m4b books, each part padded with random bytes so it hashes for a while.
+
+    `rng` picks the part counts and sizes, so a seed gives the same library shape.
+    """
+    sample = SAMPLE_M4B.read_bytes()
+    folders = []
+    for i, asin in enumerate(asins):
+        files: dict[str, bytes | str] = {
+            f"Book {i} - Part {p:02d}.m4b": sample + os.urandom(rng.randint(*pad_bytes))
+            for p in range(1, rng.randint(*parts) + 1)
+        }
+        files["cover.jpg"] = os.urandom(2000)
+        folders.append(
+            book(
+                library / f"Author {i % 50}" / f"Book {i} {{ASIN.{asin}}}",
+                files,
+                metadata=audible(asin, f"Book {i}", authors=[f"Author {i % 50}"]),
+            )
+        )
+    return folders
 
 
 def age(root: Path, when: float = AN_HOUR_AGO) -> None:
