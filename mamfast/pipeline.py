@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.jobs import Job, JobStatus
 from arq.worker import Retry
 from redis.exceptions import RedisError
@@ -446,6 +447,7 @@ async def _reconcile_one(
     if status is JobStatus.in_progress:
         if await _suspect_long_enough(res, record.job_id, grace):
             if await redispatch(res, record.asin, expected_run=record.run):
+                await _drop_dead_job(res, record.job_id, queue)
                 report.redispatched.append(record.asin)
         else:
             report.suspects.append(record.asin)
@@ -463,6 +465,23 @@ async def _reconcile_one(
     # `complete`: a kept result blocks this id; only a new dispatch can run the stage.
     if await redispatch(res, record.asin, expected_run=record.run):
         report.redispatched.append(record.asin)
+
+
+async def _drop_dead_job(res: Resources, job_id: str, queue: str) -> None:
+    """Take a dead worker's job out of arq, once the release has moved to a new job.
+
+    arq leaves it in the queue, marked in progress until the job timeout runs out
+    (up to hours on the hash queue), and a worker reads only the first hundred ids of
+    its queue: enough of these at the head would hide every other job. The job is stale
+    now (the record's run moved on), so nothing can still want it; a zombie worker that
+    wakes up is fenced off by the release lock.
+    """
+    async with res.redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(queue, job_id)
+        pipe.delete(
+            in_progress_key_prefix + job_id, job_key_prefix + job_id, retry_key_prefix + job_id
+        )
+        await pipe.execute()
 
 
 async def _suspect_long_enough(res: Resources, job_id: str, grace: float) -> bool:

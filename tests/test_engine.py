@@ -11,7 +11,7 @@ from arq.jobs import Job, JobStatus
 
 from mamfast import control, keys, locks
 from mamfast.errors import FenceRejectedError, InfohashMismatchError
-from mamfast.models import Release, Stage, Status
+from mamfast.models import Release, Stage, Status, job_id_for
 from mamfast.pipeline import reconcile, submit
 from tests.support.drain import drain
 from tests.support.engine_stages import calls, instrumented_pipeline, plan
@@ -288,6 +288,24 @@ async def test_reconciler_redispatches_job_of_a_dead_worker(make_resources, redi
     assert (
         await Job(record.job_id, redis, _queue_name=keys.DEFAULT_QUEUE).status() is JobStatus.queued
     )
+
+
+async def test_jobs_of_dead_workers_at_the_head_of_the_queue_do_not_starve_the_rest(
+    make_resources, settings, redis
+):
+    # arq keeps a SIGKILLed worker's job in the queue, marked in progress until the
+    # job timeout runs out (minutes, hours on the hash queue), and workers read only the
+    # first hundred ids of the queue: a hundred such jobs at its head hid every other one.
+    res = await make_resources(instrumented_pipeline())
+    dead = [f"B0DEAD{i:04d}" for i in range(100)]
+    for asin in dead:
+        await submit(res, release(asin))
+        await redis.set(f"arq:in-progress:{job_id_for(asin, Stage.STAGE, 1)}", b"1", px=3_600_000)
+    await submit(res, release())  # a healthy release, queued behind them
+    await drain(settings, res.stages, res.store, timeout=60)
+    records = await res.store.get_many([*dead, ASIN])
+    assert {r.status for r in records} == {Status.READY}
+    assert await redis.zcard(keys.DEFAULT_QUEUE) == 0  # the dead workers' jobs are gone too
 
 
 async def test_pickled_payload_is_refused_not_executed(
