@@ -88,6 +88,13 @@ class Monkey:
             Event("qbittorrent", self.rng.uniform(0.5, 0.7)),
         ]
 
+    def progress(self) -> str:
+        f = self.figures
+        return (
+            f"{f.sigkills} SIGKILLs, {f.sigterms} SIGTERMs, "
+            f"events fired: {[e.name for e in self.events if e.fired]}"
+        )
+
     def plan(self) -> str:
         return ", ".join(f"{e.name} at {e.at_share:.0%} done" for e in self.events)
 

@@ -23,6 +23,7 @@ import asyncio
 import random
 import re
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ from tests.support.processes import wait_until
 pytestmark = pytest.mark.slow
 BAD_EVERY = 20  # one release in twenty has a truncated book
 RECOVERY_TIMEOUT = 120.0
+CHAOS_SECONDS_PER_RELEASE = 2.5  # the monkey rests after this long (runs do ~0.6/s)
+PROGRESS_EVERY = 30.0
 
 
 @pytest.fixture
@@ -120,7 +123,8 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
     started = time.monotonic()
     try:
         monkey.start_workers()
-        chaos_until = started + max(90.0, releases * 1.5)
+        chaos_until = started + max(90.0, releases * CHAOS_SECONDS_PER_RELEASE)
+        shown = started
         while True:
             active = await _active(res)
             if active == 0 and all(e.fired for e in monkey.events):
@@ -129,6 +133,10 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
                 break  # the monkey rests; the rest must finish on its own
             if active is not None:
                 await monkey.tick((releases - active) / releases)
+            if time.monotonic() - shown > PROGRESS_EVERY:
+                shown = time.monotonic()
+                with capsys.disabled():
+                    print(f"chaos: {releases - (active or 0)}/{releases} done, {monkey.progress()}")
             await asyncio.sleep(0.1)
         await monkey.settle()
         chaos_seconds = time.monotonic() - started
@@ -136,7 +144,10 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
         async def all_done() -> bool:
             return await _active(res) == 0
 
-        recovery = await wait_until(all_done, timeout=RECOVERY_TIMEOUT, what="every release")
+        try:
+            recovery = await wait_until(all_done, timeout=RECOVERY_TIMEOUT, what="every release")
+        except AssertionError:
+            raise AssertionError(f"{await _unfinished(res, asins)} (seed {chaos_seed})") from None
         finished_in = time.monotonic() - started
         records = await res.store.get_many(asins)
     finally:
@@ -169,6 +180,27 @@ async def _active(res: Any) -> int | None:
         return len(await res.store.active_asins())
     except Exception:  # Redis restarting
         return None
+
+
+async def _unfinished(res: Any, asins: list[str]) -> str:
+    """What the releases that did not finish are doing, for the failure message."""
+    records = [r for r in await res.store.get_many(asins) if not r.terminal]
+    states = Counter(f"{r.stage}/{r.status}" for r in records)
+    examples = "; ".join(
+        f"{r.asin} {r.stage}/{r.status} run {r.run} job {await _job_status(res, r)}: "
+        f"{r.last_error or '-'}"
+        for r in records[:5]
+    )
+    return f"{len(records)} releases unfinished: {dict(states)}; e.g. {examples}"
+
+
+async def _job_status(res: Any, record: Release) -> str:
+    from arq.jobs import Job
+
+    from mamfast.pipeline import queue_for
+
+    queue = queue_for(res.stages, record.stage)
+    return str(await Job(record.job_id, res.redis, _queue_name=queue).status())
 
 
 def _check_outcomes(records: list[Release], bad: set[str], context: str) -> None:

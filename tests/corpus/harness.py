@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import qbittorrentapi
 from aiohttp import web
 from pydantic import SecretStr
 
@@ -44,7 +43,7 @@ from tests.support.fake_audnex import FakeAudnex
 from tests.support.library import AN_HOUR_AGO, age, audible, snapshot
 from tests.support.processes import ROOT, settings_env, spawn, stop
 from tests.support.qbit_proxy import QbitProxy
-from tests.support.qbittorrent import QbitServer
+from tests.support.qbittorrent import QbitServer, emptied_client
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 M4B = (AUDIO / "book.m4b").read_bytes()
@@ -312,18 +311,6 @@ def qbit_faults(cases: Sequence[Case]) -> Callable[[web.Request, bytes], Awaitab
     return intercept
 
 
-def empty_client(server: QbitServer) -> qbittorrentapi.Client:
-    server.start()
-    client = qbittorrentapi.Client(
-        host=server.url, username=server.username, password=server.password
-    )
-    client.torrents_delete(delete_files=False, torrent_hashes="all")
-    deadline = time.monotonic() + 5
-    while client.torrents_info() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return client
-
-
 # --------------------------------------------------------------------------- the run
 
 
@@ -392,7 +379,7 @@ async def run_group(
     proxy = None
     client = None
     if qbit is not None:
-        client = empty_client(qbit)
+        client = emptied_client(qbit)
         proxy = QbitProxy(upstream=qbit.url, intercept=qbit_faults(cases))
         await proxy.start()
         overrides = {
