@@ -77,6 +77,7 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
         reconcile_seconds=1,  # ...and the reconciler notices soon after
         audnex_url=audnex.url,
         audnex_timeout=3.0,
+        audnex_rate_per_minute=100,  # the most allowed (Audnex's own limit): it paces metadata
         qbit_url=qbit_server.url,
         qbit_username=qbit_server.username,
         qbit_password=SecretStr(qbit_server.password),

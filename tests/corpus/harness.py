@@ -329,6 +329,7 @@ def group_settings(ws: Workspace, redis_url: str, **overrides: Any) -> Settings:
         "reconcile_seconds": 1,
         "settle_seconds": 0,
         "audnex_timeout": 2.0,
+        "audnex_rate_per_minute": 100,  # the most allowed: the shared bucket paces metadata
         "qbit_seed_timeout": 20.0,
         "scan_interval_minutes": 10_000,  # the workers' scan cron must not rescan mid-run
     }
