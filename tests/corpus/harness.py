@@ -19,8 +19,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import stat
 import subprocess
 import sys
 import time
@@ -264,6 +262,7 @@ class GroupRun:
     seconds: float
     infohashes_in_client: set[str]
     scan: dict[str, Any]
+    status: subprocess.CompletedProcess[str]  # `mamfast status` after the run
 
     @property
     def records(self) -> list[Release]:
@@ -367,20 +366,12 @@ async def run_group(
     `full`: fill the disk the neighbour folder is on before anything runs.
     """
     started = time.monotonic()
-    folders = {case.id: build_book(ws, case) for case in cases}
-    fill_neighbour(ws)
-    if full:
-        fill_up(ws.neighbour)
-    age(ws.library, AN_HOUR_AGO)
-    for case in cases:
-        apply_modes(ws, case)
+    folders = build_input(ws, cases, full=full)
     before = snapshot(ws.root, skip=ws.ours)
-
     audnex_for(cases, audnex)
-    proxy = None
-    client = None
+    client = emptied_client(qbit) if qbit is not None else None
+    proxy: QbitProxy | None = None
     if qbit is not None:
-        client = emptied_client(qbit)
         proxy = QbitProxy(upstream=qbit.url, intercept=qbit_faults(cases))
         await proxy.start()
         overrides = {
@@ -391,53 +382,84 @@ async def run_group(
         }
     settings = group_settings(ws, redis_url, audnex_url=audnex.url, **overrides)
     redis = await connect(redis_url)
-    await redis.flushdb()
-    store = ReleaseStore(redis)
-    logs = ws.logs
-    workers: list[subprocess.Popen[bytes]] = []
-    removed: list[Path] = []
     try:
-        scan_run = await asyncio.to_thread(mamfast_cli, settings, "enqueue", "--json")
-        assert scan_run.returncode == 0, f"mamfast enqueue failed:\n{scan_run.stderr}"
-        scan = json.loads(scan_run.stdout)
-        removed += _after_scan(cases, folders)
-        argv = ["-m", "mamfast", "worker", "--queue", "all"]
-        workers = [
-            spawn(settings, argv, log=logs / f"w{n}.log", wrapper=unprivileged())
-            for n in range(WORKERS)
-        ]
-        queued = [c.release_asin for c in cases if c.reaches_the_queue]
-        removed += await _until_finished(store, audnex, cases, folders, queued, workers)
-        exits = [w.poll() for w in workers]  # None: still running, as it should be
-        for worker in workers:
-            stop(worker)
-        outcomes = {
-            case.id: await _outcome(store, case, scan, folders[case.id], ws) for case in cases
-        }
+        await redis.flushdb()
+        run = await _run_workers(ws, settings, ReleaseStore(redis), audnex, cases, folders)
         in_client = {t["hash"] for t in client.torrents_info()} if client is not None else set()
     finally:
-        for worker in workers:
-            stop(worker)
         await redis.aclose()
         if proxy is not None:
             await proxy.stop()
     after = snapshot(ws.root, skip=ws.ours)
-    for path in removed:  # the case removed these on purpose
+    for path in run.removed:  # the case removed these on purpose
         _forget(before, path)
         _forget(after, path)
-    log_text = "\n".join(p.read_text(errors="replace") for p in sorted(logs.glob("*.log")))
     return GroupRun(
         ws=ws,
         settings=settings,
-        outcomes=outcomes,
+        outcomes=run.outcomes,
         before=before,
         after=after,
-        worker_exits=[*exits, *(w.returncode for w in workers)],
-        worker_logs=log_text,
+        worker_exits=run.exits,
+        worker_logs="\n".join(p.read_text(errors="replace") for p in sorted(ws.logs.glob("*.log"))),
         seconds=time.monotonic() - started,
         infohashes_in_client=in_client,
-        scan=scan,
+        scan=run.scan,
+        status=run.status,
     )
+
+
+def build_input(ws: Workspace, cases: Sequence[Case], *, full: bool) -> dict[str, list[Path]]:
+    """The library (settled), the neighbour folder, the cases' chmods; a full disk if asked."""
+    folders = {case.id: build_book(ws, case) for case in cases}
+    fill_neighbour(ws)
+    if full:
+        fill_up(ws.neighbour)
+    age(ws.library, AN_HOUR_AGO)
+    for case in cases:
+        apply_modes(ws, case)
+    return folders
+
+
+@dataclass
+class _WorkerRun:
+    outcomes: dict[str, Outcome]
+    scan: dict[str, Any]  # `mamfast enqueue --json`
+    exits: list[int | None]  # None while running at the end, then the codes after SIGTERM
+    removed: list[Path]  # library folders the cases removed
+    status: subprocess.CompletedProcess[str]  # `mamfast status` afterwards
+
+
+async def _run_workers(
+    ws: Workspace,
+    settings: Settings,
+    store: ReleaseStore,
+    audnex: FakeAudnex,
+    cases: Sequence[Case],
+    folders: dict[str, list[Path]],
+) -> _WorkerRun:
+    """The scan, then the workers until every queued release is terminal."""
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        scan_run = await asyncio.to_thread(mamfast_cli, settings, "enqueue", "--json")
+        assert scan_run.returncode == 0, f"mamfast enqueue failed:\n{scan_run.stderr}"
+        scan = json.loads(scan_run.stdout)
+        removed = _after_scan(cases, folders)
+        argv = ["-m", "mamfast", "worker", "--queue", "all"]
+        workers = [
+            spawn(settings, argv, log=ws.logs / f"w{n}.log", wrapper=unprivileged())
+            for n in range(WORKERS)
+        ]
+        queued = [c.release_asin for c in cases if c.reaches_the_queue]
+        removed += await _until_finished(store, audnex, cases, folders, queued, workers)
+        running = [w.poll() for w in workers]
+    finally:
+        for worker in workers:
+            stop(worker)
+    outcomes = {c.id: await _outcome(store, c, scan, folders[c.id]) for c in cases}
+    status = await asyncio.to_thread(mamfast_cli, settings, "status", env={"COLUMNS": "250"})
+    exits = [*running, *(w.returncode for w in workers)]
+    return _WorkerRun(outcomes, scan, exits, removed, status)
 
 
 def _forget(state: dict[str, tuple[object, ...]], path: Path) -> None:
@@ -502,7 +524,7 @@ async def _until_finished(
 
 
 async def _outcome(
-    store: ReleaseStore, case: Case, scan: dict[str, Any], folders: list[Path], ws: Workspace
+    store: ReleaseStore, case: Case, scan: dict[str, Any], folders: list[Path]
 ) -> Outcome:
     record = await store.get(case.release_asin)
     if record is not None:
@@ -535,8 +557,7 @@ async def run_setting_case(
     ws: Workspace, case: Case, *, redis_url: str, audnex: FakeAudnex, qbit: QbitServer
 ) -> SettingRun:
     """The case's command (`mamfast run` or `enqueue`) with the bad setting, on one book."""
-    folders = build_book(ws, case)
-    age(ws.library, AN_HOUR_AGO)
+    folders = build_input(ws, [case], full=False)[case.id]
     config = ws.root / "config"
     config.mkdir()
     for name, content in case.config_files.items():
@@ -575,18 +596,3 @@ async def run_setting_case(
 
 def _default_command(case: Case) -> tuple[str, ...]:
     return ("run",) if case.expect == "needs_attention" else ("enqueue",)
-
-
-# --------------------------------------------------------------------------- checks
-
-
-def mode_of(path: Path) -> int:
-    return stat.S_IMODE(path.lstat().st_mode)
-
-
-def worker_signal_note(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit {code}"

@@ -271,6 +271,16 @@ def test_fast_fill_json_holds_clean_text(group: str, runs: GroupRuns) -> None:
 
 
 @pytest.mark.parametrize("group", GROUPS)
+def test_status_lists_every_release(group: str, runs: GroupRuns) -> None:
+    # What the user runs next (`mamfast status` right after the run) shows every release.
+    run = runs.get(group)
+    done = run.status
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    missing = [r.asin for r in run.records if r.asin not in done.stdout]
+    assert missing == []
+
+
+@pytest.mark.parametrize("group", GROUPS)
 def test_every_case_was_seen(group: str, runs: GroupRuns) -> None:
     run = runs.get(group)
     silent = [o.describe() for o in run.outcomes.values() if _silent(o)]
