@@ -14,6 +14,8 @@ import secrets
 import time
 from pathlib import Path
 
+from mamfast.errors import disk_error
+
 STALE_AFTER = 60.0  # seconds; younger temp files may belong to a writer still running
 
 
@@ -30,6 +32,18 @@ def write_atomic(
     `stale_after=0`, so a killed earlier write's temp file goes at once.
     """
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        _write_atomic(path, payload, owner, stale_after)
+    except OSError as exc:
+        translated = disk_error(exc, path.parent)
+        if translated is None:
+            raise
+        raise translated from None
+
+
+def _write_atomic(
+    path: Path, payload: bytes, owner: tuple[int, int] | None, stale_after: float
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(path, stale_after)
     temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")

@@ -12,6 +12,7 @@ import contextlib
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import (
@@ -39,7 +40,12 @@ def _split_csv(value: Any) -> Any:
         if text.startswith("["):
             import json
 
-            return json.loads(text)
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError(
+                    'starts with "[" but is not a JSON list; write a,b,c or ["a", "b", "c"]'
+                ) from None
         return [part.strip() for part in text.split(",") if part.strip()]
     return value
 
@@ -159,6 +165,17 @@ class Settings(BaseSettings):
     def _octal_umask(cls, value: str | None) -> str | None:
         if value is not None:
             int(value, 8)  # raises ValueError -> reported against UMASK
+        return value
+
+    @field_validator("announce_url")
+    @classmethod
+    def _http_announce(cls, value: SecretStr | None) -> SecretStr | None:
+        # A typo here gives torrents that never reach the tracker; the value is a secret,
+        # so the message never shows it.
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if urlsplit(value.get_secret_value().strip()).scheme not in ("http", "https"):
+            raise ValueError("must be an http(s) URL: your MAM announce URL, passkey included")
         return value
 
     @field_validator("notify_events")

@@ -11,6 +11,7 @@ import os
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -45,6 +46,11 @@ async def connect(url: str, *, retries: int = 5) -> ArqRedis:
                 job_serializer=serializer.dumps,
                 job_deserializer=serializer.loads,
             )
+        except AuthenticationError as exc:
+            raise ConfigError(
+                f"Redis at {mask_url(url, keep='path')} refused the login ({exc})",
+                hint="check the password in MAMFAST_REDIS_URL (redis://:password@host:6379/0)",
+            ) from None
         except UNREACHABLE as exc:
             if attempt == retries:
                 raise unreachable(url, exc) from None

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 
 from mamfast import control, keys, locks, notify
 from mamfast.discovery import DiscoveryReport, discover
-from mamfast.errors import DamagedRecordError, LockBusyError, MamfastError
+from mamfast.errors import ConfigError, DamagedRecordError, LockBusyError, MamfastError
 from mamfast.models import Release
 from mamfast.pipeline import submit
 from mamfast.resources import Resources
@@ -86,6 +86,8 @@ async def enqueue(
     run_lock: bool = True,
 ) -> EnqueueReport:
     """Discover releases and submit each one (create its record, queue its job)."""
+    if not paths:
+        _check_library(res.settings.library_dir)
     async with scan_lock(res, enabled=run_lock and not dry_run):
         report = await asyncio.to_thread(discover, res.settings, list(paths) if paths else None)
         wanted = {a.strip().upper() for a in asins}
@@ -123,6 +125,17 @@ async def _submit_isolated(res: Resources, release: Release, dry_run: bool) -> E
         outcome=outcome,
         problem=problem,
     )
+
+
+def _check_library(library: Path | None) -> None:
+    """A configured library that is not there is most likely an unmounted volume: say so
+    instead of reporting an empty scan."""
+    if library is not None and not library.is_dir():
+        raise ConfigError(
+            f"MAMFAST_LIBRARY_DIR {library} does not exist or is not a folder",
+            hint="check the path (in Docker: the path inside the container) and that its "
+            "disk or volume is mounted",
+        )
 
 
 async def _submit_one(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:

@@ -10,6 +10,8 @@ so it is retried a few times and then surfaces with its type and message.
 
 from __future__ import annotations
 
+import errno
+
 
 class MamfastError(Exception):
     """Base of all our errors: a plain message plus a hint saying what to do."""
@@ -106,3 +108,31 @@ class AudnexUnavailableError(TransientError):
 
 class RedisUnavailableError(TransientError):
     """Redis does not answer (down, restarting, or a wrong MAMFAST_REDIS_URL)."""
+
+
+class DiskFullError(TransientError):
+    """No space (or quota) left where we write: it may free up, else a person frees it."""
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def disk_error(exc: OSError, folder: object) -> MamfastError | None:
+    """A plain-words error for a disk that is full or read-only, else None.
+
+    `folder` is where we were writing: the system's message for a failed write
+    names no file, so the caller says which disk it is.
+    """
+    if exc.errno in DISK_FULL_ERRNOS:
+        return DiskFullError(
+            f"no space left on the disk holding {folder} ({exc.strerror})",
+            hint="free some space there (or point the folder at a bigger disk); mamfast "
+            "tries again by itself, and `mamfast retry ASIN` resumes it after that",
+        )
+    if exc.errno == errno.EROFS:
+        return ConfigError(
+            f"{folder} is on a read-only filesystem",
+            hint="mount it read-write (in Docker: drop `:ro` from that volume), then "
+            "`mamfast retry ASIN`",
+        )
+    return None

@@ -19,6 +19,7 @@ ACTIVE = PREFIX + "active"  # set of non-terminal asins (the reconciler's work l
 LOCK_PREFIX = PREFIX + "lock:"
 SCAN_LOCK = LOCK_PREFIX + "scan"
 RECONCILE_LOCK = LOCK_PREFIX + "reconcile"
+RECONCILE_TICK = PREFIX + "reconcile:tick"  # one pass per interval across the pool
 WORKER_PREFIX = PREFIX + "worker:"
 EVENTS = PREFIX + "events"  # list of terminal transitions, drained by notifications
 BATCHES = PREFIX + "batches"  # zset scan id -> time: releases submitted by one scan

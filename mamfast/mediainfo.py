@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import shlex
 import shutil
@@ -37,6 +38,9 @@ CHAPTER_KEY = re.compile(r"^_(\d+)_(\d{2})_(\d{2})_(\d{3})$")
 LANG_PREFIX = re.compile(r"^[a-z]{2,3}:(?=\S)")  # "en:Chapter 1" in some files
 TAG_FIELDS = ("Title", "Album", "Track", "Performer", "Album_Performer", "Composer", "Genre")
 Backend = Literal["cli", "bundled", "custom"]
+# What MediaInfo's General.Format must be for each extension MAM lists as a format.
+EXPECTED_FORMAT = {".m4b": "MPEG-4", ".m4a": "MPEG-4", ".mp3": "MPEG Audio"}
+FORMAT_KIND = {"MPEG Audio": "MP3", "MPEG-4": "MP4/M4B"}
 
 
 # --------------------------------------------------------------------------- the JSON
@@ -176,8 +180,13 @@ async def probe(paths: Sequence[Path], settings: Settings) -> Probe:
         raise MediaInfoError(
             f"MediaInfo ({backend}) failed on {_names(paths)}: {_exit_text(result.returncode)}"
             + (f": {result.stderr_tail()}" if result.stderr_tail() else ""),
-            hint="the file may be corrupt; check it plays, replace it in the library, "
-            "then `mamfast retry ASIN`",
+            hint=(
+                "MAMFAST_MEDIAINFO_CMD may not be a working mediainfo (try it on the file); "
+                "else the file is corrupt"
+                if backend == "custom"
+                else "the file may be corrupt; check it plays, replace it in the library"
+            )
+            + ", then `mamfast retry ASIN`",
         )
     documents = parse_output(result.stdout, paths)
     info = summarize(documents, paths)
@@ -224,6 +233,9 @@ def document_json(document: MediaInfoDocument) -> str:
 
 def summarize(documents: Sequence[MediaInfoDocument], paths: Sequence[Path]) -> AudioInfo:
     tracks = [_audio_tracks(doc, path) for doc, path in zip(documents, paths, strict=True)]
+    for doc, (general, _), path in zip(documents, tracks, paths, strict=True):
+        _check_whole(doc, general, path)
+        _check_format(general, path)
     general, audio = tracks[0]
     durations = [_duration(g, a, p) for (g, a), p in zip(tracks, paths, strict=True)]
     chapters, source = _chapters(documents, durations, paths)
@@ -247,8 +259,9 @@ def summarize(documents: Sequence[MediaInfoDocument], paths: Sequence[Path]) -> 
 def _audio_tracks(doc: MediaInfoDocument, path: Path) -> tuple[Track, Track]:
     if doc.media is None:
         raise MediaInfoError(
-            f"MediaInfo could not open {path.name}",
-            hint="check the file exists and is readable by mamfast",
+            f"MediaInfo could not open {path.name}: {_why_unopenable(path)}",
+            hint="check the file exists and is readable by the user mamfast runs as "
+            "(PUID/PGID), then `mamfast retry ASIN`",
         )
     general = doc.media.first("General")
     audio = doc.media.first("Audio")
@@ -260,6 +273,59 @@ def _audio_tracks(doc: MediaInfoDocument, path: Path) -> tuple[Track, Track]:
             "then `mamfast retry ASIN`",
         )
     return general, audio
+
+
+def _why_unopenable(path: Path) -> str:
+    """MediaInfo only says it could not open the file; the system says why."""
+    try:
+        with path.open("rb"):
+            return "it opens, but MediaInfo cannot read it"
+    except FileNotFoundError:
+        return "it does not exist"
+    except PermissionError:
+        return f"permission denied (mamfast runs as uid {os.geteuid()})"
+    except OSError as exc:
+        return exc.strerror or str(exc)
+
+
+def _check_whole(doc: MediaInfoDocument, general: Track, path: Path) -> None:
+    """MediaInfo takes the duration from the header, so a file cut short (an interrupted
+    download or copy) still shows its full length: the header promises more than is there.
+
+    Its own IsTruncated flag also fires on bytes appended after a complete file (a stray
+    tag), so it counts only when the audio's size is unknown; otherwise the streams must
+    add up to more than the file holds.
+    """
+    assert doc.media is not None
+    sizes = [_int(t.get("StreamSize")) for t in doc.media.track]
+    audio_size = next(
+        (size for t, size in zip(doc.media.track, sizes, strict=True) if t.type == "Audio"), None
+    )
+    flagged = (general.extra.get("IsTruncated") or "").lower() == "yes" and audio_size is None
+    size = _int(general.get("FileSize"))
+    if flagged or (size is not None and sum(s or 0 for s in sizes) > size):
+        raise MediaInfoError(
+            f"{path.name} is truncated: it ends before its audio does "
+            "(an interrupted download or copy)",
+            hint="download the book again in Libation (or restore the file), then "
+            "`mamfast retry ASIN`",
+        )
+
+
+def _check_format(general: Track, path: Path) -> None:
+    """A file whose content is another format than its extension says would be listed
+    on MAM as the wrong format."""
+    expected = EXPECTED_FORMAT.get(path.suffix.lower())
+    found = general.get("Format")
+    if expected is None or found is None or found == expected:
+        return
+    kind = FORMAT_KIND.get(found, found)
+    raise MediaInfoError(
+        f"{path.name} holds {kind} audio ({found}), not the {expected} its "
+        f"{path.suffix} extension says",
+        hint="give the file the extension of its format in the library (or convert it), "
+        "then `mamfast retry ASIN`",
+    )
 
 
 def _duration(general: Track, audio: Track, path: Path) -> float:

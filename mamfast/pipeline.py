@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.jobs import Job, JobStatus
 from arq.worker import Retry
 from redis.exceptions import RedisError
@@ -202,18 +203,8 @@ async def _run_locked(
         raise
     except LeaseLostError:
         raise
-    except PermanentError as exc:
-        await _commit_failure(res, lease, record, exc, permanent=True)
-        return "needs_attention", None
-    except PermissionError as exc:  # a retry cannot change who owns a folder: say whose it is
-        refused = permission_error(configured_folders(res.settings), exc)
-        await _commit_failure(res, lease, record, refused, permanent=True)
-        return "needs_attention", None
-    except Exception as exc:  # transient, or a bug: retried until the budget runs out
-        delay = await _commit_failure(res, lease, record, exc, permanent=False)
-        if delay is None:
-            return "needs_attention", None
-        raise Retry(defer=delay) from None
+    except Exception as exc:
+        return await _settle_failure(res, lease, record, exc)
     log.info("%s: %s done in %.2fs", asin, stage, time.monotonic() - started)
     try:
         stored = await res.store.commit(
@@ -223,6 +214,29 @@ async def _run_locked(
         await _commit_failure(res, lease, record, exc, permanent=True)
         return "needs_attention", None
     return "ok", None if stored.terminal else stored
+
+
+async def _settle_failure(
+    res: Resources, lease: Lease, record: Release, exc: Exception
+) -> tuple[str, Release | None]:
+    """A stage failed: rewind, stop for a person, or retry later (raises arq's Retry)."""
+    # An earlier stage's output vanished under the stage (a staged folder deleted
+    # mid-metadata) and made it fail: staging again fixes that, not a person.
+    rewound = _rewind_if_artifacts_missing(res.stages, record)
+    if rewound is not None:
+        log.warning("%s: %s failed (%s) after its input vanished", record.asin, record.stage, exc)
+        stored = await res.store.commit(rewound, token=lease.token, expected_run=record.run)
+        return "rewound", stored
+    if isinstance(exc, PermissionError):  # a retry cannot change who owns a folder: say whose
+        exc = permission_error(configured_folders(res.settings), exc)
+    if isinstance(exc, PermanentError):
+        await _commit_failure(res, lease, record, exc, permanent=True)
+        return "needs_attention", None
+    # Transient, or a bug: retried until the budget runs out.
+    delay = await _commit_failure(res, lease, record, exc, permanent=False)
+    if delay is None:
+        return "needs_attention", None
+    raise Retry(defer=delay) from None
 
 
 async def _with_timeout(work: Awaitable[StageResult], timeout: float, stage: Stage) -> StageResult:
@@ -468,6 +482,7 @@ async def _reconcile_one(
     if status is JobStatus.in_progress:
         if await _suspect_long_enough(res, record.job_id, grace):
             if await redispatch(res, record.asin, expected_run=record.run):
+                await _drop_dead_job(res, record.job_id, queue)
                 report.redispatched.append(record.asin)
         else:
             report.suspects.append(record.asin)
@@ -496,6 +511,23 @@ if first then return first end
 redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
 return false
 """
+
+
+async def _drop_dead_job(res: Resources, job_id: str, queue: str) -> None:
+    """Take a dead worker's job out of arq, once the release has moved to a new job.
+
+    arq leaves it in the queue, marked in progress until the job timeout runs out
+    (up to hours on the hash queue), and a worker reads only the first hundred ids of
+    its queue: enough of these at the head would hide every other job. The job is stale
+    now (the record's run moved on), so nothing can still want it; a zombie worker that
+    wakes up is fenced off by the release lock.
+    """
+    async with res.redis.pipeline(transaction=True) as pipe:
+        pipe.zrem(queue, job_id)
+        pipe.delete(
+            in_progress_key_prefix + job_id, job_key_prefix + job_id, retry_key_prefix + job_id
+        )
+        await pipe.execute()
 
 
 async def _suspect_long_enough(res: Resources, job_id: str, grace: float) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from mamfast import keys, notify
 from mamfast.display import printable
 from mamfast.enqueue import EnqueueReport, ScanLockedError, enqueue
+from mamfast.errors import MamfastError
 from mamfast.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ async def scan(res: Resources, reason: str) -> EnqueueReport | None:
         report = await enqueue(res)
     except ScanLockedError:
         log.info("scan (%s) skipped: another scan is running", reason)
+        return None
+    except MamfastError as exc:  # e.g. the library's volume is not mounted (yet)
+        log.error("scan (%s) failed: %s; the next one tries again", reason, exc)
         return None
     except Exception:  # a scan that fails must not end the schedule
         log.exception("scan (%s) failed; the next one is tried on schedule", reason)

@@ -29,6 +29,22 @@ from tests.support.qbittorrent import (  # noqa: F401 (fixtures, and the log-tai
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "tests/chaos: kills and restarts at scale")
+    group.addoption(
+        "--releases",
+        type=int,
+        default=int(os.environ.get("CHAOS_RELEASES", "40")),
+        help="releases in the chaos run (CI: 40; by hand e.g. 500); env CHAOS_RELEASES",
+    )
+    group.addoption(
+        "--chaos-seed",
+        type=int,
+        default=int(os.environ["CHAOS_SEED"]) if os.environ.get("CHAOS_SEED") else None,
+        help="replay a chaos run: the seed it printed (default: a new one); env CHAOS_SEED",
+    )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clean_environment() -> Iterator[None]:
     """A developer's MAMFAST_* variables must not leak into tests."""

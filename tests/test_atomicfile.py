@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -10,7 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mamfast.atomicfile import write_atomic
+from mamfast.errors import DiskFullError
 
 # A child that writes a large JSON atomically but freezes before the rename.
 CHILD = """
@@ -75,3 +79,18 @@ def test_a_sole_writer_removes_a_fresh_temp_file_at_once(tmp_path):
     assert len(list(tmp_path.glob(".ledger.json.*.tmp"))) == 1
     write_atomic(target, "{}", stale_after=0)  # the caller holds the lock: no one else writes
     assert list(tmp_path.glob(".ledger.json.*.tmp")) == []
+
+
+def test_a_full_disk_is_said_plainly_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    target = tmp_path / "out" / "book.json"
+    real_write = os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        if len(data) > 10:
+            return real_write(fd, bytes(data[:10]))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "write", half_then_full)
+    with pytest.raises(DiskFullError, match=f"no space left on the disk holding {target.parent}"):
+        write_atomic(target, "x" * 100)
+    assert list(target.parent.iterdir()) == []

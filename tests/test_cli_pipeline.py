@@ -133,6 +133,25 @@ def test_a_bad_setting_is_one_line_naming_the_key(cli, monkeypatch):
     assert "MAMFAST_LOCK_TTL" in result.output and "soon" not in result.output
 
 
+def test_an_unreachable_redis_is_one_plain_line_not_a_traceback(cli, monkeypatch):
+    from mamfast.embedded import free_port
+
+    monkeypatch.setenv("MAMFAST_REDIS_URL", f"redis://:s3cret@127.0.0.1:{free_port()}/0")
+    result = cli("status")
+    assert result.exit_code == 1
+    assert "cannot reach Redis at redis://:***@127.0.0.1:" in result.output
+    assert "MAMFAST_REDIS_URL" in result.output and "s3cret" not in result.output
+    assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit)
+
+
+def test_a_library_folder_that_is_not_there_stops_the_scan(cli, monkeypatch, tmp_path):
+    # An unmounted volume looks like a missing folder: that is not "nothing to do".
+    monkeypatch.setenv("MAMFAST_LIBRARY_DIR", str(tmp_path / "not-mounted"))
+    result = cli("enqueue")
+    assert result.exit_code == 2
+    assert f"MAMFAST_LIBRARY_DIR {tmp_path / 'not-mounted'} does not exist" in result.output
+
+
 @pytest.mark.slow
 def test_health_and_arq_check_follow_a_real_worker(settings, tmp_path):
     env = settings_env(settings)

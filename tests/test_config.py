@@ -40,6 +40,24 @@ def test_invalid_setting_names_the_key_in_one_line(monkeypatch):
     assert "lots" not in message  # values are never echoed (they may be secrets)
 
 
+@pytest.mark.parametrize("value", ["PASSKEY123", "ftp://t.example/PASSKEY123/announce"])
+def test_an_announce_url_that_is_not_one_is_refused_without_echoing_it(monkeypatch, value):
+    # Else every torrent would carry it and never reach the tracker.
+    monkeypatch.setenv("MAMFAST_ANNOUNCE_URL", value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "MAMFAST_ANNOUNCE_URL" in str(info.value) and "http" in str(info.value)
+    assert "PASSKEY123" not in str(info.value)
+
+
+def test_a_list_that_starts_like_json_but_is_not_says_how_to_write_it(monkeypatch):
+    monkeypatch.setenv("MAMFAST_ALLOWED_EXTENSIONS", '[".m4b", ".jpg"')
+    with pytest.raises(ConfigError) as info:
+        load_settings(_env_file=None)
+    assert "MAMFAST_ALLOWED_EXTENSIONS" in str(info.value)
+    assert "not a JSON list" in str(info.value) and "a,b,c" in str(info.value)
+
+
 def test_secrets_never_print(monkeypatch):
     monkeypatch.setenv("MAMFAST_ANNOUNCE_URL", "https://t.example/tracker.php/PASSKEY123/announce")
     monkeypatch.setenv("MAMFAST_QBIT_PASSWORD", "hunter2")

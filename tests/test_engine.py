@@ -11,7 +11,7 @@ from arq.jobs import Job, JobStatus
 
 from mamfast import control, keys, locks
 from mamfast.errors import FenceRejectedError, InfohashMismatchError
-from mamfast.models import Release, Stage, Status
+from mamfast.models import Release, Stage, Status, job_id_for
 from mamfast.pipeline import reconcile, submit
 from tests.conftest import BOTH_REDIS
 from tests.support.drain import drain
@@ -118,6 +118,31 @@ async def test_missing_artifact_rewinds_to_its_stage(make_resources, settings, r
         "torrent",
         "upload",  # resumed: staged dir was gone
     ]
+    assert any(w.startswith("resume:") for w in final.warnings)
+
+
+async def test_a_stage_failing_because_its_input_vanished_rewinds_instead(
+    make_resources, settings, redis, tmp_path
+):
+    # The staged folder is deleted while metadata runs, which then fails on the missing
+    # files: that is not bad input for a person to fix, the folder only needs staging again.
+    res = await make_resources(instrumented_pipeline())
+    staged = tmp_path / "seed" / "Book"
+    await redis.hset(plan(ASIN, "stage"), "dir", str(staged))
+    await redis.hset(plan(ASIN, "metadata"), "vanish", str(staged))
+    await submit(res, release())
+    await drain(settings, res.stages, res.store)
+    final = await res.store.get(ASIN)
+    assert final is not None and final.status is Status.READY, final and final.last_error
+    assert starts(await calls(res)) == [
+        "stage",
+        "metadata",
+        "stage",
+        "metadata",
+        "torrent",
+        "upload",
+    ]
+    assert final.attempts == {}
     assert any(w.startswith("resume:") for w in final.warnings)
 
 
@@ -285,6 +310,24 @@ async def test_one_bad_release_does_not_stop_the_reconciler_pass(make_resources,
     assert report.enqueued == [asins[2]]
     assert sorted(report.failed) == asins[:2]
     assert report.checked == 2  # the unreadable record is reported, not counted as checked
+
+
+async def test_jobs_of_dead_workers_at_the_head_of_the_queue_do_not_starve_the_rest(
+    make_resources, settings, redis
+):
+    # arq keeps a SIGKILLed worker's job in the queue, marked in progress until the
+    # job timeout runs out (minutes, hours on the hash queue), and workers read only the
+    # first hundred ids of the queue: a hundred such jobs at its head hid every other one.
+    res = await make_resources(instrumented_pipeline())
+    dead = [f"B0DEAD{i:04d}" for i in range(100)]
+    for asin in dead:
+        await submit(res, release(asin))
+        await redis.set(f"arq:in-progress:{job_id_for(asin, Stage.STAGE, 1)}", b"1", px=3_600_000)
+    await submit(res, release())  # a healthy release, queued behind them
+    await drain(settings, res.stages, res.store, timeout=60)
+    records = await res.store.get_many([*dead, ASIN])
+    assert {r.status for r in records} == {Status.READY}
+    assert await redis.zcard(keys.DEFAULT_QUEUE) == 0  # the dead workers' jobs are gone too
 
 
 async def test_pickled_payload_is_refused_not_executed(

@@ -117,8 +117,46 @@ async def test_corrupt_or_non_audio_file_is_a_clear_error(tmp_path, cmd):
 
 @pytest.mark.parametrize("cmd", BACKENDS)
 async def test_missing_file_is_a_clear_error(tmp_path, cmd):
-    with pytest.raises(MediaInfoError, match=r"could not open gone\.m4b"):
+    with pytest.raises(MediaInfoError, match=r"could not open gone\.m4b: it does not exist"):
         await probe([tmp_path / "gone.m4b"], settings_for(cmd))
+
+
+@pytest.mark.parametrize("cmd", BACKENDS)
+@pytest.mark.parametrize(
+    ("source", "keep"),
+    # The MP4's streams outgrow the file, or (cut inside its header) MediaInfo flags it and
+    # cannot size the audio; an MP3 header promises more frames than there are.
+    [("book.m4b", 2), ("book.m4b", 40), ("track.mp3", 3)],
+    ids=["m4b", "m4b-header", "mp3"],
+)
+async def test_truncated_file_is_refused_though_its_header_promises_the_full_length(
+    tmp_path, cmd, source, keep
+):
+    # MediaInfo reads the duration from the header: a file cut short (an interrupted
+    # download) still shows it, and would become a torrent of a broken book.
+    data = (AUDIO / source).read_bytes()
+    cut = tmp_path / f"cut{Path(source).suffix}"
+    cut.write_bytes(data[: len(data) // keep])
+    with pytest.raises(MediaInfoError, match=rf"{cut.name} is truncated"):
+        await probe([cut], settings_for(cmd))
+
+
+@pytest.mark.parametrize("cmd", BACKENDS)
+@pytest.mark.parametrize("tail", [b"TAG" + bytes(125), os.urandom(1 << 20)], ids=["tag", "noise"])
+async def test_bytes_after_a_complete_file_are_not_truncation(tmp_path, cmd, tail):
+    # MediaInfo flags these IsTruncated (it reads the tail as a box), but the audio is whole.
+    padded = tmp_path / "padded.m4b"
+    padded.write_bytes((AUDIO / "book.m4b").read_bytes() + tail)
+    info = (await probe([padded], settings_for(cmd))).info
+    assert info.duration_s == pytest.approx(5.0, abs=0.01)
+
+
+@pytest.mark.parametrize("cmd", BACKENDS)
+async def test_audio_in_a_file_with_another_format_s_extension_is_refused(tmp_path, cmd):
+    mislabelled = tmp_path / "Book.m4b"
+    shutil.copyfile(AUDIO / "track.mp3", mislabelled)
+    with pytest.raises(MediaInfoError, match=r"Book\.m4b holds MP3 audio \(MPEG Audio\)"):
+        await probe([mislabelled], settings_for(cmd))
 
 
 def fake_mediainfo(tmp_path: Path, body: str) -> str:
@@ -159,6 +197,13 @@ async def test_crashing_mediainfo_is_reported_not_fatal(tmp_path):
     cmd = fake_mediainfo(tmp_path, "kill -SEGV $$")
     with pytest.raises(MediaInfoError, match=r"crashed \(signal 11\)"):
         await probe([AUDIO / "book.m4b"], settings_for(cmd))
+
+
+async def test_a_custom_command_that_fails_is_suspected_before_the_file(tmp_path):
+    with pytest.raises(MediaInfoError) as info:
+        await probe([AUDIO / "book.m4b"], settings_for("/bin/false"))
+    assert "exit status 1" in info.value.message
+    assert info.value.hint.startswith("MAMFAST_MEDIAINFO_CMD may not be a working mediainfo")
 
 
 async def test_garbage_output_is_reported(tmp_path):

@@ -70,3 +70,15 @@ async def test_worker_cron_scans_when_due_only(make_resources, settings, redis):
     add_book(settings.library_dir, "B0CRONSCAN")
     assert await jobs.scheduled_scan({"res": res}) == "new=1"
     assert await jobs.scheduled_scan({"res": res}) == "not due"
+
+
+async def test_a_library_that_is_not_mounted_yet_is_logged_and_the_scheduler_goes_on(
+    make_resources, settings, tmp_path, caplog
+):
+    res = await make_resources(instrumented_pipeline(), library_dir=tmp_path / "not-mounted")
+    assert await scheduler.scan(res, "schedule") is None
+    assert "MAMFAST_LIBRARY_DIR" in caplog.text and "does not exist" in caplog.text
+    (tmp_path / "not-mounted").mkdir()  # the volume appears: the next scan works
+    add_book(tmp_path / "not-mounted", "B0MOUNTED1")
+    report = await scheduler.scan(res, "schedule")
+    assert report is not None and report.new == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -12,7 +13,7 @@ import pytest
 from mamfast import control, ownership
 from mamfast.config import Settings
 from mamfast.discovery import discover
-from mamfast.errors import CrossDeviceError, InputError, StagingError
+from mamfast.errors import CrossDeviceError, DiskFullError, InputError, StagingError
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
 from mamfast.naming import load_rules
 from mamfast.pipeline import StageSpec, submit
@@ -191,8 +192,26 @@ def test_cross_filesystem_refuses_with_advice(tmp_path, redis_server, kings, oth
         stage_release(settings, kings, RULES)
     assert "mounted at /dev/shm" in info.value.message
     assert "TRaSH" in info.value.hint
-    leftovers = releases_in(other_filesystem / "seed")
-    assert leftovers == [f"{PARTIAL_PREFIX}{kings.asin}"]  # never the real name
+    assert releases_in(other_filesystem / "seed") == []  # no partial, never the real name
+
+
+def test_a_full_seed_disk_is_said_plainly_and_leaves_no_partial_folder(
+    tmp_path, redis_server, kings, other_filesystem, monkeypatch
+):
+    settings = make_settings(
+        tmp_path, redis_server.url, seed_dir=other_filesystem / "seed", stage_copy_fallback=True
+    )
+
+    def disk_full(src, dst, **kwargs):
+        Path(dst).write_bytes(b"half a co")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(src), None, str(dst))
+
+    monkeypatch.setattr(shutil, "copy2", disk_full)
+    with pytest.raises(DiskFullError) as info:
+        stage_release(settings, kings, RULES)
+    assert info.value.message.startswith(f"no space left on the disk holding {settings.seed_dir}")
+    assert "free some space" in info.value.hint
+    assert releases_in(other_filesystem / "seed") == []
 
 
 def test_copy_fallback_copies_with_a_warning(tmp_path, redis_server, kings, other_filesystem):

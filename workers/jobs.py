@@ -15,6 +15,8 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from mamfast import keys, notify, pipeline
 from mamfast.config import load_settings
 from mamfast.connections import check_version
@@ -38,11 +40,12 @@ async def startup(ctx: dict[str, Any]) -> None:
         stages = default_pipeline(settings)
     res = await open_resources(settings, ctx["redis"], stages)
     ctx["res"] = res
-    if ctx.get("queue", keys.DEFAULT_QUEUE) == keys.DEFAULT_QUEUE:
+    queue = ctx.get("queue", keys.DEFAULT_QUEUE)
+    tasks = [asyncio.create_task(_heartbeat(res, queue), name="mamfast heartbeat")]
+    if queue == keys.DEFAULT_QUEUE:
         await _check_filesystems(res)
-    ctx["_heartbeat"] = asyncio.create_task(
-        _heartbeat(res, ctx.get("queue", keys.DEFAULT_QUEUE)), name="mamfast heartbeat"
-    )
+        tasks.append(asyncio.create_task(_reconciler(res), name="mamfast reconciler"))
+    ctx["_tasks"] = tasks
 
 
 async def _check_filesystems(res: Resources) -> None:
@@ -57,8 +60,7 @@ async def _check_filesystems(res: Resources) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    task = ctx.pop("_heartbeat", None)
-    if task is not None:
+    for task in ctx.pop("_tasks", []):
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -71,17 +73,6 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 async def run_stage(ctx: dict[str, Any], asin: str, stage: str) -> str:
     return await pipeline.run_stage(ctx["res"], asin, stage, ctx["job_id"])
-
-
-async def reconcile(ctx: dict[str, Any]) -> str:
-    async def work() -> str:
-        report = await pipeline.reconcile(ctx["res"])
-        return (
-            f"checked={report.checked} enqueued={len(report.enqueued)} "
-            f"redispatched={len(report.redispatched)} failed={len(report.failed)}"
-        )
-
-    return await _cron("reconciler pass", work())
 
 
 async def flush_notifications(ctx: dict[str, Any]) -> str:
@@ -114,6 +105,25 @@ async def _cron(what: str, work: Awaitable[str]) -> str:
 
 def _worker_key(queue: str) -> str:
     return keys.worker(keys.hostname(), os.getpid(), queue)
+
+
+async def _reconciler(res: Resources) -> None:
+    """A reconciler pass every MAMFAST_RECONCILE_SECONDS (one per interval across the pool).
+
+    It runs beside arq, not as an arq cron job: cron jobs wait in the queue like any
+    other, so a queue whose head is held by dead workers' jobs would hold up the very
+    pass that clears it.
+    """
+    interval = res.settings.reconcile_seconds
+    while True:
+        try:
+            if await res.redis.set(keys.RECONCILE_TICK, os.getpid(), nx=True, px=interval * 1000):
+                await pipeline.reconcile(res)
+        except (RedisError, OSError) as exc:  # Redis restarting: the next pass will tell
+            log.warning("reconciler pass skipped: %s", exc)
+        except Exception:
+            log.exception("reconciler pass failed; the next one tries again")
+        await asyncio.sleep(interval)
 
 
 async def _heartbeat(res: Resources, queue: str) -> None:

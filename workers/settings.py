@@ -6,7 +6,7 @@ of its attributes set directly. Both use the JSON serializer, a per-host health
 key refreshed every 10 s, and arq retries high enough that only our own
 attempt budget (`MAMFAST_MAX_ATTEMPTS`) decides when a release gives up.
 
-    arq workers.settings.WorkerSettings            # stage, metadata, upload + reconciler
+    arq workers.settings.WorkerSettings            # stage, metadata, upload (+ the reconciler)
     arq workers.settings.HashWorkerSettings        # torrent hashing
     arq workers.settings.WorkerSettings --check    # health check
 
@@ -62,18 +62,8 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
         "ctx": {"settings": settings, "queue": queue},
     }
     if not is_hash:
-        seconds = set(range(0, 60, settings.reconcile_seconds))
+        # The reconciler is not a cron job: it runs beside arq (jobs._reconciler).
         options["cron_jobs"] = [
-            cron(
-                jobs.reconcile,
-                name="reconcile",
-                second=seconds,
-                run_at_startup=True,
-                unique=True,
-                timeout=120,
-                keep_result=0,
-                max_tries=1,
-            ),
             cron(
                 jobs.scheduled_scan,
                 name="scan",

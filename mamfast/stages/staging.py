@@ -35,6 +35,7 @@ from mamfast.errors import (
     NotOursError,
     StagingError,
     TransientError,
+    disk_error,
 )
 from mamfast.models import Release, StageResult
 from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
@@ -302,9 +303,18 @@ def _build_fresh(
     ownership.add_made(settings, asin, target.name)  # the proof of ownership, before the folder
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
-    _make_dirs(partial, settings)
-    for src_name, dst_name in staged.naming.files.items():
-        _place(source / src_name, partial / dst_name, staged, settings)
+    try:
+        _make_dirs(partial, settings)
+        for src_name, dst_name in staged.naming.files.items():
+            _place(source / src_name, partial / dst_name, staged, settings)
+    except BaseException as exc:
+        # Nothing half-built stays behind when staging fails (a kill leaves it for the
+        # next run, which removes it above).
+        if os.path.lexists(partial):
+            _remove_tree(partial)
+        if isinstance(exc, OSError) and (translated := disk_error(exc, partial.parent)) is not None:
+            raise translated from None
+        raise
     # No fsync: if a crash loses the rename or a link after the checkpoint, the engine's
     # artifact check (artifacts_missing) finds the folder or file gone and stages again.
     try:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mamfast.errors import TorrentError, TransientError
+from mamfast.errors import TorrentError, TransientError, disk_error
 from mamfast.torrents.files import Content, changed_files, scan_content
 from mamfast.torrents.hasher import Progress, hash_pieces
 from mamfast.torrents.metainfo import (
@@ -147,7 +147,9 @@ def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = TORRENT_MODE) -
         tmp.replace(dest)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise TorrentError(f"cannot write {dest}: {exc.strerror}") from None
+        raise disk_error(exc, dest.parent) or TorrentError(
+            f"cannot write {dest}: {exc.strerror}"
+        ) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -4,7 +4,8 @@ Because they read their behaviour from Redis, the same stages work in this
 process and in worker subprocesses that a test SIGKILLs or SIGTERMs.
 
 Plan keys (`plan(asin, stage)` hash): `sleep` seconds, `transient` failures
-left, `permanent` (any value), `child` (start `sleep 600` and wait on it).
+left, `permanent` (any value), `child` (start `sleep 600` and wait on it),
+`vanish` (a folder to delete, once, before failing as if it were bad input).
 Every call appends `asin:stage:pid:start|end` to CALLS.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from pathlib import Path
 
 from mamfast import keys
@@ -43,6 +45,10 @@ async def _instrumented(res: Resources, release: Release) -> StageResult:
     if int(steps.get("transient", "0")) > 0:
         await redis.hincrby(plan(release.asin, stage), "transient", -1)  # type: ignore[misc]
         raise TransientError("simulated network failure", hint="wait")
+    if "vanish" in steps:  # the input disappears under the stage, which then fails
+        shutil.rmtree(steps["vanish"])
+        await redis.hdel(plan(release.asin, stage), "vanish")  # type: ignore[misc]
+        raise InputError("simulated unreadable input", hint="fix the input file")
     if "permanent" in steps:
         raise InputError("simulated bad input", hint="fix the input file")
     updates: dict[str, object] = {}

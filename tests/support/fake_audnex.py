@@ -4,9 +4,11 @@ Books come from tests/fixtures/audnex/<ASIN>.json (shaped like Audnex's
 documented `Book` schema); each is served only in the region named in its
 `region` field, other regions answer like Audnex does for a region-locked
 book. `<ASIN>.chapters.json` holds its chapters. Tests queue misbehaviour
-with `server.next(...)` (one per request, in order) or `server.always = ...`.
+with `server.next(...)` (one per request, in order) or `server.always = ...`;
+`server.by_asin[ASIN] = mode` makes one book misbehave while the others are
+served normally (it wins over both).
 
-Modes: ok, 429, 500, 502, garbage, truncated, slow, hang, drop.
+Modes: ok, 429, 500, 502, garbage, html, wrong-types, truncated, slow, hang, drop.
 
 Standalone (the compose test runs it in a container):
     python -m tests.support.fake_audnex --host 0.0.0.0 --port 8080 --always slow --slow 2
@@ -57,6 +59,7 @@ class FakeAudnex:
     slow_seconds: float = 1.0
     always: str = "ok"
     queue: list[str] = field(default_factory=list)
+    by_asin: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
     host: str = "127.0.0.1"
@@ -98,7 +101,7 @@ class FakeAudnex:
     ) -> web.StreamResponse:
         region = request.query.get("region", "us")
         self.requests.append(Request(request.path, region, time.monotonic()))
-        mode = self.queue.pop(0) if self.queue else self.always
+        mode = self.by_asin.get(request.match_info["asin"]) or self._next_mode()
         misbehaved = await self._misbehave(mode, request)
         if misbehaved is not None:
             return misbehaved
@@ -122,6 +125,9 @@ class FakeAudnex:
             return self._error(404, "REGION_UNAVAILABLE", f"Item not available in region {region}")
         assert record is not None
         return web.json_response(record)
+
+    def _next_mode(self) -> str:
+        return self.queue.pop(0) if self.queue else self.always
 
     async def _misbehave(self, mode: str, request: web.Request) -> web.StreamResponse | None:
         if mode == "ok":
@@ -158,6 +164,15 @@ class FakeAudnex:
             return web.Response(
                 status=200, text="<html>I am not JSON</html>", content_type="application/json"
             )
+        if mode == "html":  # a captive portal or a proxy's page, with a 200
+            return web.Response(
+                status=200,
+                text="<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>",
+                content_type="text/html",
+            )
+        if mode == "wrong-types":  # JSON, but not shaped like a book
+            body = {"asin": request.match_info["asin"], "title": ["not", "text"], "authors": 7}
+            return web.json_response(body)
         if mode == "truncated":
             return web.Response(
                 status=200,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import random
 import time
+from collections.abc import Collection
 from pathlib import Path
+from stat import S_ISLNK, S_ISREG
 from typing import Any
 
 AN_HOUR_AGO = time.time() - 3600
@@ -73,6 +77,39 @@ def way_of_kings() -> dict[str, Any]:
     )
 
 
+SAMPLE_M4B = Path(__file__).resolve().parents[2] / "mamfast" / "data" / "demo" / "book.m4b"
+
+
+def padded_books(
+    library: Path,
+    asins: list[str],
+    rng: random.Random,
+    *,
+    parts: tuple[int, int] = (1, 3),
+    pad_bytes: tuple[int, int] = (1 << 18, 2 << 20),
+) -> list[Path]:
+    """Real (tiny) m4b books, each part padded with random bytes so it hashes for a while.
+
+    `rng` picks the part counts and sizes, so a seed gives the same library shape.
+    """
+    sample = SAMPLE_M4B.read_bytes()
+    folders = []
+    for i, asin in enumerate(asins):
+        files: dict[str, bytes | str] = {
+            f"Book {i} - Part {p:02d}.m4b": sample + os.urandom(rng.randint(*pad_bytes))
+            for p in range(1, rng.randint(*parts) + 1)
+        }
+        files["cover.jpg"] = os.urandom(2000)
+        folders.append(
+            book(
+                library / f"Author {i % 50}" / f"Book {i} {{ASIN.{asin}}}",
+                files,
+                metadata=audible(asin, f"Book {i}", authors=[f"Author {i % 50}"]),
+            )
+        )
+    return folders
+
+
 def age(root: Path, when: float = AN_HOUR_AGO) -> None:
     """Make everything under root look settled (written long ago)."""
     for dirpath, dirnames, filenames in os.walk(root):
@@ -81,12 +118,43 @@ def age(root: Path, when: float = AN_HOUR_AGO) -> None:
     os.utime(root, (when, when))
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
-    """Every path under root with (mode, size, mtime_ns), to prove nothing was written."""
-    state = {}
+def snapshot(root: Path, *, skip: Collection[Path] = ()) -> dict[str, tuple[object, ...]]:
+    """Every path under root, to prove nothing was written, replaced, renamed or chmodded.
+
+    Per path: type, mode, owner, inode, size, mtime and a digest of the content (a
+    symlink: its target). Link counts and ctimes are left out on purpose: hardlinking
+    a library file into the seed folder changes both without touching the file.
+    Folders in `skip` (mamfast's own) are not descended into.
+    """
+    skipped = {str(p) for p in skip}
+    state: dict[str, tuple[object, ...]] = {}
     for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if str(Path(dirpath) / d) not in skipped]
         for name in [".", *dirnames, *filenames]:
             path = Path(dirpath) / name
             stat = path.lstat()
-            state[str(path)] = (stat.st_mode, stat.st_size, stat.st_mtime_ns)
+            state[str(path)] = (
+                stat.st_mode,
+                stat.st_uid,
+                stat.st_gid,
+                stat.st_ino,
+                stat.st_size,
+                stat.st_mtime_ns,
+                _content_digest(path, stat.st_mode),
+            )
     return state
+
+
+def _content_digest(path: Path, mode: int) -> str:
+    if S_ISLNK(mode):
+        return "-> " + os.readlink(path)
+    if not S_ISREG(mode):
+        return ""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except PermissionError:  # a test made it unreadable on purpose (and runs unprivileged)
+        return "unreadable"
+    return digest.hexdigest()

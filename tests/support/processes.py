@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,16 @@ def spawn_worker(settings: Settings, *queues: str, log: Path) -> subprocess.Pope
     return spawn(settings, argv, log=log)
 
 
-def spawn(settings: Settings, argv: list[str], *, log: Path) -> subprocess.Popen[bytes]:
-    """`python ARGV...` in its own session, with `settings` as its environment."""
+def spawn(
+    settings: Settings, argv: list[str], *, log: Path, wrapper: Sequence[str] = ()
+) -> subprocess.Popen[bytes]:
+    """`python ARGV...` in its own session, with `settings` as its environment.
+
+    `wrapper`: a command that runs the interpreter (e.g. `setpriv ... --`).
+    """
     out = log.open("ab")
     proc = subprocess.Popen(
-        [sys.executable, *argv],
+        [*wrapper, sys.executable, *argv],
         env=settings_env(settings),
         cwd=ROOT,
         stdout=out,

@@ -8,8 +8,9 @@ presets are what each qBittorrent generation says when nothing was added:
 `Fails.` (4.5-5.1), 409 and a JSON count of zero (5.2+). `after_add` runs
 (in a thread) between forwarding an add and answering it, e.g. to restart
 qBittorrent at exactly that moment; `before_forward` runs before any request is
-forwarded. While qBittorrent is down the proxy answers 502, as a reverse proxy
-in front of a restarting container does.
+forwarded; `intercept` may answer a request itself (return a response) instead
+of forwarding it, e.g. a 500 for one release's add. While qBittorrent is down
+the proxy answers 502, as a reverse proxy in front of a restarting container does.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class QbitProxy:
     add_answer: FakeAnswer | None = None
     after_add: Callable[[], None] | None = None
     before_forward: Callable[[web.Request], Awaitable[None]] | None = None
+    intercept: Callable[[web.Request, bytes], Awaitable[web.StreamResponse | None]] | None = None
     adds: int = 0
     bad_gateway: int = 0
     answers: list[str] = field(default_factory=list)
@@ -84,6 +86,10 @@ class QbitProxy:
             self.adds += 1
         if self.before_forward is not None:
             await self.before_forward(request)
+        if self.intercept is not None:
+            instead = await self.intercept(request, body)
+            if instead is not None:
+                return instead
         try:
             async with self._session.request(
                 request.method,

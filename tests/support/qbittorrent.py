@@ -208,20 +208,26 @@ def pytest_runtest_makereport(
     return report
 
 
+def emptied_client(server: QbitServer) -> qbittorrentapi.Client:
+    """A plain client of a running `server` that holds no torrent (their files are kept)."""
+    server.start()
+    client = qbittorrentapi.Client(
+        host=server.url, username=server.username, password=server.password
+    )
+    client.torrents_delete(delete_files=False, torrent_hashes="all")
+    deadline = time.monotonic() + 5
+    while client.torrents_info() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return client
+
+
 @pytest.fixture
 def qbit_admin(qbit_server: QbitServer) -> Iterator[qbittorrentapi.Client]:
     """A plain client for assertions; qBittorrent is (re)started and emptied for each test.
 
     Torrents are removed with their files kept: the files live in the test's tmp_path.
     """
-    qbit_server.start()
-    client = qbittorrentapi.Client(
-        host=qbit_server.url, username=qbit_server.username, password=qbit_server.password
-    )
-    client.torrents_delete(delete_files=False, torrent_hashes="all")
-    deadline = time.monotonic() + 5
-    while client.torrents_info() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    client = emptied_client(qbit_server)
     yield client
     with contextlib.suppress(qbittorrentapi.APIError):  # a test may have left it stopped
         client.auth_log_out()

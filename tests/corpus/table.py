@@ -1,0 +1,62 @@
+"""docs/corpus.md, the table "input -> what the user sees", made from the corpus cases.
+
+    python -m tests.corpus.table > docs/corpus.md
+
+tests/corpus/test_table.py fails when the file and the cases differ.
+"""
+
+from __future__ import annotations
+
+from tests.corpus.cases import SECTIONS, Case
+
+HEADER = """\
+# Bad input: what the user sees
+
+Every row is a case of the corpus (`tests/corpus/cases.py`), run through the real
+pipeline by `tests/corpus/test_corpus.py` together with well-formed books: real
+workers, Redis, qbittorrent-nox and MediaInfo, with Audnex played by a local server.
+For every case the test checks the outcome and the text below, and for every run
+that the other books finish, that the library and the folders beside mamfast's own
+are byte-for-byte unchanged, that nothing half-written is left and that no worker
+crashed.
+
+*Outcome*: **rejected** means the scan (`mamfast enqueue`, `mamfast run`) lists the
+folder with its reason and processes the others; **needs attention** means the
+release stopped at that stage and `mamfast status ASIN` shows the reason with what to
+do (fix it, then `mamfast retry ASIN`); **refused** means the command stops at once
+with one line naming the setting; **seeding** means the release finished (with the
+warning shown, if any).
+
+This file is generated: after changing a case, run
+`python -m tests.corpus.table > docs/corpus.md`.
+"""
+
+
+def outcome(case: Case) -> str:
+    if case.expect == "needs_attention":
+        return f"needs attention ({case.stage})" if case.stage else "needs attention"
+    if case.expect == "complete":
+        return "seeding, with a warning" if case.sees else "seeding"
+    if case.expect == "duplicate":
+        return "rejected (both folders)"
+    return case.expect
+
+
+def cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render() -> str:
+    lines = [HEADER]
+    for title, cases in SECTIONS:
+        lines += [f"## {title}", "", "| case | input | outcome | the message says |"]
+        lines.append("|---|---|---|---|")
+        for case in cases:
+            says = f"`{cell(case.sees)}`" if case.sees else ""
+            lines.append(f"| `{case.id}` | {cell(case.input)} | {outcome(case)} | {says} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(render(), end="")
