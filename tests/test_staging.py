@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import control, ownership
+from mamfast import control
 from mamfast.config import Settings
 from mamfast.discovery import discover
 from mamfast.errors import CrossDeviceError, DiskFullError, InputError, StagingError
@@ -27,7 +27,15 @@ from mamfast.stages.staging import (
 from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline
-from tests.support.library import WAY_OF_KINGS, age, audible, book, snapshot, way_of_kings
+from tests.support.library import (
+    WAY_OF_KINGS,
+    age,
+    audible,
+    book,
+    seed_entries,
+    snapshot,
+    way_of_kings,
+)
 
 RULES = load_rules()
 KINGS_FOLDER = "The Stormlight Archive vol_01 (2010) (Brandon Sanderson) {ASIN.B003ZWFO7E}"
@@ -55,8 +63,7 @@ def kings(settings: Settings) -> Release:
 
 
 def releases_in(seed: Path) -> list[str]:
-    """What is in the seed folder besides mamfast's own ledger."""
-    return sorted(name for name in os.listdir(seed) if name != ownership.LEDGER_DIR)
+    return [p.name for p in seed_entries(seed)]
 
 
 def inode(path: Path) -> tuple[int, int]:

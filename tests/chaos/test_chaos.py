@@ -39,7 +39,7 @@ from mamfast.torrents.inspect import read_torrent
 from mamfast.torrents.verify import verify
 from tests.chaos.monkey import Monkey
 from tests.conftest import make_settings
-from tests.support.library import age, padded_books, snapshot
+from tests.support.library import age, padded_books, seed_entries, snapshot
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.slow
@@ -220,7 +220,7 @@ async def _check_files(
 ) -> None:
     seed, out = settings.seed_path, settings.torrent_path
     staged = {Path(r.staging_dir) for r in records if r.staging_dir}
-    ours = {p for p in seed.iterdir() if p.name != ownership.LEDGER_DIR}
+    ours = set(seed_entries(seed))
     assert ours == staged, f"stray or partial folders in the seed folder {context}"
     ledger = [p for p in (seed / ownership.LEDGER_DIR).rglob("*") if p.name.startswith(".")]
     assert ledger == [], f"a temp file of an interrupted ledger write {context}"

@@ -47,7 +47,7 @@ from tests.compose.stack import (
     wait_for,
     write_env,
 )
-from tests.support.library import age, audible, book
+from tests.support.library import age, audible, book, seed_entries
 from tests.support.owners import chown_tree, free_ids, owners, shared_folder
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -243,7 +243,7 @@ def kill_worker_restart_redis(run: Scenario) -> None:
     staged = [Path(r["staging_dir"]).name for r in stack.records().values()]
     assert len(set(staged)) == len(expected)
     seed, torrents = run.data / "torrents" / "mam", run.data / "torrents" / "mam-files"
-    assert sorted(p.name for p in seed.iterdir()) == sorted(staged)  # no partial folder
+    assert [p.name for p in seed_entries(seed)] == sorted(staged)  # no partial folder
     assert len(list(torrents.rglob("*.torrent"))) == len(expected)
     assert not list(torrents.rglob("*.tmp"))
 

@@ -38,6 +38,7 @@ from tests.corpus.harness import (
     small_disk,
 )
 from tests.support.fake_audnex import FakeAudnex
+from tests.support.library import seed_entries
 from tests.support.qbittorrent import QbitServer
 
 pytestmark = pytest.mark.slow
@@ -180,9 +181,8 @@ def test_nothing_half_written_and_nothing_unaccounted_for(group: str, runs: Grou
     run = runs.get(group)
     ws, records = run.ws, run.records
     staged = {Path(r.staging_dir) for r in records if r.staging_dir}
-    seed_entries = set(ws.seed.iterdir()) if ws.seed.exists() else set()
     ledger = ws.seed / ownership.LEDGER_DIR  # mamfast's own record of what it staged
-    assert sorted(seed_entries - staged - {ledger}) == []  # no partial folder, nothing foreign
+    assert sorted(set(seed_entries(ws.seed)) - staged) == []  # no partial folder, nothing foreign
     assert [p for p in ledger.rglob("*") if p.name.startswith(".")] == []  # no ledger temp
     # A release's outputs go to TORRENT_DIR/<its staged folder's name>/ (the folder may
     # be empty when its first write failed, a disk-full case).

@@ -158,3 +158,12 @@ def _content_digest(path: Path, mode: int) -> str:
     except PermissionError:  # a test made it unreadable on purpose (and runs unprivileged)
         return "unreadable"
     return digest.hexdigest()
+
+
+def seed_entries(seed: Path) -> list[Path]:
+    """What a seed folder holds besides mamfast's own ledger of what it staged, sorted."""
+    from mamfast import ownership
+
+    if not seed.exists():
+        return []
+    return sorted(p for p in seed.iterdir() if p.name != ownership.LEDGER_DIR)
