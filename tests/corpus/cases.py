@@ -756,6 +756,17 @@ STATE: tuple[Case, ...] = (
         "staging: reused",
         during="redis-lost-and-renamed",
     ),
+    Case(
+        "notify-one-url-down",
+        "two notification URLs, one answering 500 every time; `mamfast run` twice",
+        "complete",
+        "notification to http://*** failed (HTTP 500)",
+        env={"MAMFAST_NOTIFY_URLS": "{hook}/works,{hook}/down"},
+        command=("run",),
+        runs=2,
+        messages=1,
+        group="settings",
+    ),
 )
 
 SECTIONS: tuple[tuple[str, tuple[Case, ...]], ...] = (
