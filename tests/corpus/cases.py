@@ -737,6 +737,19 @@ STATE: tuple[Case, ...] = (
         },
     ),
     Case(
+        "import-bad-optional-field",
+        "the old tool's state file marks the book complete, with `processed_at: not-a-date`",
+        "complete",
+        "warning: processed",
+        imported={
+            "version": 2,
+            "processed": {
+                "{asin}": {"title": "Done", "status": "COMPLETE", "processed_at": "not-a-date"}
+            },
+            "failed": {},
+        },
+    ),
+    Case(
         "cleanup-foreign-folder",
         "a download in the seed folder, `Some.Other.Download [BESTSELLER]`, holding hardlinks",
         "kept",
