@@ -356,13 +356,13 @@ TITLES: tuple[Case, ...] = (
     ),
     Case(
         "title-nul-control",
-        "NUL, escape sequences and other control characters in title and author",
+        "NUL, escape sequences, bidi overrides and other control characters in title and author",
         "complete",
         "",
         book=Book(
             metadata=_meta(
-                title="Bad\x00Title\x1b[31m Red\x07\x08\r\nNext",
-                authors=[{"name": "Ctrl\x1b]0;pwned\x07 Author"}],
+                title="Bad\x00Title\x1b[31m Red\x07\x08\r\nNext\x1b[2J \u202egnp.exe",
+                authors=[{"name": "Ctrl\x1b]0;pwned\x07 Author\u2066"}],
             )
         ),
     ),
@@ -682,18 +682,6 @@ SAFETY: tuple[Case, ...] = (
                     f'<p>See <a href="https://x.example/a]{PIXEL}">this</a>, '
                     "[url=https://evil.example]that[/url] and [b]more[/b].</p>"
                 ),
-            )
-        ),
-    ),
-    Case(
-        "title-bidi-control",
-        "a bidi override, screen-clearing escapes and a bell in title and author",
-        "complete",
-        "",
-        book=Book(
-            metadata=_meta(
-                title="Nice\x1b[2J\x1b]0;owned\x07 Title\u202egnp.exe",
-                authors=[{"name": "Au\x1bthor\u2066 Name"}],
             )
         ),
     ),
