@@ -124,7 +124,14 @@ async def _deliver(res: Resources, url: str) -> list[SendResult]:
             continue
         result = await _send_one(url, message)
         results.append(result)
-        if not result.ok:
+        if not result.ok:  # said every time: a URL that keeps failing must not go unnoticed
+            log.warning(
+                "notification to %s failed (%s); it is kept for that URL and sent again at the "
+                "next try (a worker tries every 30 s, `mamfast run` at its end). Check "
+                "MAMFAST_NOTIFY_URLS; `mamfast notify test` tries every URL",
+                result.url,
+                result.detail,
+            )
             break
         await res.redis.lpop(outbox)  # type: ignore[misc]
     return results
@@ -228,8 +235,7 @@ async def _send_one(url: str, message: Message) -> SendResult:
         if url.startswith(("http://", "https://")):
             return await _webhook(url, message)
         return await _apprise(url, message)
-    except Exception as exc:  # one bad URL must not stop the others
-        log.warning("notification to %s failed: %s", shown(url), type(exc).__name__)
+    except Exception as exc:  # one bad URL must not stop the others (the caller reports it)
         return SendResult(url=shown(url), ok=False, detail=type(exc).__name__)
 
 

@@ -4,7 +4,8 @@ The old tool kept `processed.json` (`version` 1 or 2, `processed` and `failed`
 maps keyed by ASIN or source path). Import creates one record per entry and
 never re-processes a release that file marks complete: such a record is
 created terminal, so no job is dispatched for it. Entries that cannot be read
-are reported one per line and skipped; nothing else is lost.
+are reported one per line and skipped; an entry with one bad field is kept without
+that field, with a warning; nothing else is lost.
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ _LEGACY_DONE = {
 class ImportReport(BaseModel):
     created: list[str] = Field(default_factory=list)
     existing: list[str] = Field(default_factory=list)
-    problems: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(default_factory=list)  # entries skipped, and why
+    warnings: list[str] = Field(default_factory=list)  # entries kept without a bad field
 
 
 class _Processed(BaseModel):
@@ -199,7 +201,7 @@ def _entry(
     if asin is None:
         return None
     for problem in ignored:
-        report.problems.append(f"{section} {key!r}: {problem}; ignored, the rest is kept")
+        report.warnings.append(f"{section} {key!r}: {problem}; ignored, the rest is kept")
     return entry, asin
 
 

@@ -7,13 +7,12 @@ MAMFAST_SEED_DIR and MAMFAST_TORRENT_DIR changed.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from mamfast import control, keys, pipeline
+from mamfast import control, pipeline
 from mamfast.config import load_settings
 from mamfast.errors import ConfigError, PermanentError
 from mamfast.models import Release, Stage
@@ -23,6 +22,7 @@ from mamfast.stages import torrent as torrent_stage
 from mamfast.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import audible, book, snapshot
+from tests.support.records import plant_record, record_doc
 
 # A path, not an ASIN: `seed/.mamfast-partial-` + this lands in the seed folder's parent.
 TRAVERSAL = "/../../victim"
@@ -44,28 +44,6 @@ def library_book(settings) -> Path:
     )
 
 
-def record_json(asin: str, **fields: object) -> str:
-    doc = Release(asin="B0PLACEHLD", **fields).model_dump(mode="json")  # type: ignore[arg-type]
-    doc["asin"] = asin
-    return json.dumps(doc)
-
-
-async def plant(redis, asin: str, **fields: object) -> None:
-    """A record written straight into Redis, as an edited export or a stranger would."""
-    await redis.hset(
-        keys.release(asin),
-        mapping={
-            "doc": record_json(asin, **fields),
-            "run": 1,
-            "stage": "stage",
-            "status": "queued",
-            "infohash": "",
-        },
-    )
-    await redis.zadd(keys.RELEASES, {asin: 1})
-    await redis.sadd(keys.ACTIVE, asin)
-
-
 def test_the_release_model_refuses_a_path_for_an_asin():
     for bad in (TRAVERSAL, "../victim", "B0SHORT", "b08g9prs1k", ""):
         with pytest.raises(ValidationError, match="not an ASIN"):
@@ -80,7 +58,7 @@ async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
     source = library_book(settings)
     # The partial folder's prefix exists, so `.mamfast-partial-/../..` resolves.
     (settings.seed_path / staging.PARTIAL_PREFIX).mkdir(parents=True)
-    await plant(redis, TRAVERSAL, source_dir=str(source))
+    await plant_record(redis, TRAVERSAL, record_doc(TRAVERSAL, source_dir=str(source)))
     before = snapshot(settings.data_dir / "victim")
 
     outcome = await pipeline.run_stage(res, TRAVERSAL, "stage", f"mamfast:{TRAVERSAL}:stage:1")

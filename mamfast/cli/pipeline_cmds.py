@@ -307,9 +307,13 @@ def state_import(
     report = with_resources(settings, lambda res: statefile.import_state(res, data))
     for line in report.problems:
         console.print(f"[yellow]skipped:[/] {shown(line)}", highlight=False)
+    for line in report.warnings:
+        console.print(f"[yellow]warning:[/] {shown(line)}", highlight=False)
+    skipped, warned = len(report.problems), len(report.warnings)
     console.print(
         f"imported {len(report.created)} release(s); {len(report.existing)} already known; "
-        f"{len(report.problems)} entr{'y' if len(report.problems) == 1 else 'ies'} skipped"
+        f"{skipped} entr{'y' if skipped == 1 else 'ies'} skipped; "
+        f"{warned} warning{'' if warned == 1 else 's'}"
     )
 
 

@@ -21,12 +21,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-# What the user ends up with: a release status, or what the scan said about the folder.
-Expect = Literal["complete", "needs_attention", "rejected", "duplicate", "refused"]
+# What the user ends up with: a release status, what the scan (or `mamfast state import`)
+# said about the folder (or entry), a record `mamfast status` lists as damaged, or a folder
+# `mamfast cleanup --apply` leaves as it was.
+Expect = Literal[
+    "complete", "needs_attention", "rejected", "duplicate", "refused", "damaged", "kept"
+]
 Group = Literal["library", "disk-copy", "disk-full", "settings"]
 
 # File contents, by name (see harness.CONTENT): "m4b", "mp3" (real audio), "m4b-truncated",
-# "mp3-truncated", "empty", "text", "jpg", "pdf", "aax", "mp3-as-m4b", "fifo", "dir".
+# "mp3-truncated", "empty", "text", "jpg", "pdf", "aax", "mp3-as-m4b", "fifo", "dir",
+# "link-outside" (a symlink to an audio file beside the library), "link-dangling" (a
+# symlink to a file that is not there).
 Files = Mapping[str, str]
 ONE_M4B: Files = {"Book.m4b": "m4b", "cover.jpg": "jpg"}
 
@@ -47,6 +53,9 @@ class Book:
     copies: int = 1  # two folders claiming one ASIN
     modes: Mapping[str, int] = field(default_factory=dict)
     outside: bool = False  # the folder lives outside the library; the library has a symlink
+    # A folder in the seed folder that mamfast did not make (another download, the old
+    # tool's staging), its files hardlinked into the neighbour folder.
+    in_seed: bool = False
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,12 @@ class Case:
     asin: str | None = None  # default: derived from the id
     audnex: str | None = None  # fake Audnex mode for this book (see fake_audnex.py)
     qbit: str | None = None  # "500": qBittorrent answers its add with 500; "500x2": twice
-    during: str | None = None  # an action while the pipeline runs (harness.DURING)
+    during: str | None = None  # an action while (or after) the pipeline runs (harness)
+    # Redis and state files: a record written straight into Redis before the scan (these
+    # fields over a valid record of the ASIN), or a file given to `mamfast state import`
+    # before the scan. Strings may name {root}, {seed}, {neighbour} and {folder} (the book).
+    planted: Mapping[str, Any] | None = None
+    imported: Mapping[str, Any] | None = None
     # Settings cases: MAMFAST_* values ({root}, {seed}, {data}, {port} are filled in), files
     # to write under <root>/config/, the command the user runs (`enqueue` for a refused
     # setting, `run` for one that stops the release), and text that must never show.
@@ -69,6 +83,10 @@ class Case:
     config_files: Mapping[str, bytes] = field(default_factory=dict)
     command: tuple[str, ...] = ()
     secret: str | None = None
+    runs: int = 1  # the user runs the command this many times
+    # Notifications: {hook} is a local receiver whose `/down` path answers 500; how many
+    # messages its `/works` path must receive in all (`/down` is tried on every run).
+    messages: int | None = None
 
     @property
     def release_asin(self) -> str:
@@ -338,13 +356,13 @@ TITLES: tuple[Case, ...] = (
     ),
     Case(
         "title-nul-control",
-        "NUL, escape sequences and other control characters in title and author",
+        "NUL, escape sequences, bidi overrides and other control characters in title and author",
         "complete",
         "",
         book=Book(
             metadata=_meta(
-                title="Bad\x00Title\x1b[31m Red\x07\x08\r\nNext",
-                authors=[{"name": "Ctrl\x1b]0;pwned\x07 Author"}],
+                title="Bad\x00Title\x1b[31m Red\x07\x08\r\nNext\x1b[2J \u202egnp.exe",
+                authors=[{"name": "Ctrl\x1b]0;pwned\x07 Author\u2066"}],
             )
         ),
     ),
@@ -521,6 +539,12 @@ SETTINGS: tuple[Case, ...] = (
         secret="Sesame-42",
     ),
     _setting(
+        "setting-seed-in-library",
+        "`MAMFAST_SEED_DIR` inside the library",
+        {"MAMFAST_SEED_DIR": "{root}/library/seeding"},
+        "inside the library",
+    ),
+    _setting(
         "setting-library-missing",
         "`MAMFAST_LIBRARY_DIR` that does not exist (an unmounted volume)",
         {"MAMFAST_LIBRARY_DIR": "{root}/not-mounted"},
@@ -588,8 +612,17 @@ SETTINGS: tuple[Case, ...] = (
     ),
 )
 
+PIXEL = "[img]https://tracker.example/pixel.png[/img]"  # a tracking pixel, as BBCode
+THREE_PARTS = ("Book - Part 01.m4b", "Book - Part 02.m4b", "Book - Part 03.m4b")
+
+
+def _parts(second: str) -> Files:
+    """A three-part book whose second part is `second` (a file kind)."""
+    return {THREE_PARTS[0]: "m4b", THREE_PARTS[1]: second, THREE_PARTS[2]: "m4b"}
+
+
 # Path containment, symlinks, names that are not UTF-8, nested metadata, escaping of what
-# reaches the description and the terminal: the cases for these go here.
+# reaches the description and the terminal.
 SAFETY: tuple[Case, ...] = (
     Case(
         "symlink-folder-outside",
@@ -597,6 +630,143 @@ SAFETY: tuple[Case, ...] = (
         "rejected",
         "outside the library: not followed",
         book=Book(files={**ONE_M4B, "private.pdf": "pdf"}, outside=True),
+    ),
+    Case(
+        "symlink-part-outside",
+        "part 2 of a three-part book is a symlink to a file outside the library",
+        "rejected",
+        "Part 02",
+        book=Book(files=_parts("link-outside")),
+    ),
+    Case(
+        "symlink-part-dangling",
+        "part 2 of a three-part book is a symlink to a file that is not there",
+        "rejected",
+        "Part 02",
+        book=Book(files=_parts("link-dangling")),
+    ),
+    Case(
+        "symlink-part-after-scan",
+        "part 2 of a three-part book replaced by a dangling symlink after the scan",
+        "needs_attention",
+        "never staged with a part missing",
+        book=Book(files=_parts("m4b")),
+        stage="stage",
+        during="break-part-after-scan",
+    ),
+    Case(
+        "name-not-utf8",
+        "a book folder whose name is not UTF-8 (`Caf\\xe9`, a Latin-1 download)",
+        "rejected",
+        "not valid UTF-8",
+        book=Book(folder="Caf\udce9 [B0LATIN001]"),  # surrogateescape: the byte 0xE9
+        asin="B0LATIN001",
+    ),
+    Case(
+        "metadata-nested-deep",
+        "`*.metadata.json` nested 100,000 lists deep",
+        "rejected",
+        "nested too deeply",
+        book=Book(metadata_text=b"[" * 100_000 + b"]" * 100_000),
+    ),
+    Case(
+        "bbcode-injection",
+        "BBCode in title, author and synopsis (`[img]`, `[url=...]`, an `]` in a link target)",
+        "complete",
+        "",
+        book=Book(
+            metadata=_meta(
+                title=f"Evil {PIXEL}",
+                authors=[{"name": "[url=https://evil.example]Writer[/url]"}],
+                publisher_summary=(
+                    f'<p>See <a href="https://x.example/a]{PIXEL}">this</a>, '
+                    "[url=https://evil.example]that[/url] and [b]more[/b].</p>"
+                ),
+            )
+        ),
+    ),
+)
+
+# Records in Redis and state files nobody checked, and folders that are not mamfast's.
+STATE: tuple[Case, ...] = (
+    Case(
+        "record-unknown-stage",
+        "the release's record in Redis names a stage no version of mamfast has",
+        "damaged",
+        "mamfast state forget",
+        planted={"stage": "polish"},
+    ),
+    Case(
+        "record-asin-is-a-path",
+        "a record in Redis whose ASIN is a path (`/../../neighbour`) to a folder beside ours",
+        "damaged",
+        "cannot be read",
+        book=None,
+        asin="/../../neighbour",
+        planted={"staging_dir": "{neighbour}", "source_dir": "{neighbour}"},
+    ),
+    Case(
+        "import-asin-is-a-path",
+        "a state file whose entry has the ASIN `/../../neighbour`",
+        "rejected",
+        "not an ASIN",
+        book=None,
+        imported={
+            "format": "mamfast-state",
+            "version": 1,
+            "releases": [
+                {
+                    "asin": "/../../neighbour",
+                    "source_dir": "{neighbour}/Some.Other.Download [B0NEIGHBOR]",
+                    "stage": "stage",
+                    "status": "queued",
+                }
+            ],
+        },
+    ),
+    Case(
+        "import-bad-optional-field",
+        "the old tool's state file marks the book complete, with `processed_at: not-a-date`",
+        "complete",
+        "warning: processed",
+        imported={
+            "version": 2,
+            "processed": {
+                "{asin}": {"title": "Done", "status": "COMPLETE", "processed_at": "not-a-date"}
+            },
+            "failed": {},
+        },
+    ),
+    Case(
+        "cleanup-foreign-folder",
+        "a download in the seed folder, `Some.Other.Download [BESTSELLER]`, holding hardlinks",
+        "kept",
+        "",
+        book=Book(
+            files={"movie.mkv": "text", "movie.nfo": "text"},
+            metadata=None,
+            folder="Some.Other.Download [BESTSELLER]",
+            in_seed=True,
+        ),
+    ),
+    Case(
+        "redis-lost-name-changed",
+        "after the run Redis loses everything, then Libation changes the book's release date "
+        "(its MAM name changes) and the book is scanned again",
+        "complete",
+        "staging: reused",
+        during="redis-lost-and-renamed",
+    ),
+    Case(
+        "notify-one-url-down",
+        "two notification URLs, one answering 500 every time; `mamfast run` twice",
+        "complete",
+        "notification to http://*** failed (HTTP 500)",
+        env={"MAMFAST_NOTIFY_URLS": "{hook}/works,{hook}/down"},
+        command=("run",),
+        runs=2,
+        messages=1,
+        group="settings",
     ),
 )
 
@@ -609,6 +779,7 @@ SECTIONS: tuple[tuple[str, tuple[Case, ...]], ...] = (
     ("Changes while the pipeline runs", DURING_THE_RUN),
     ("Audnex and qBittorrent misbehaving", SERVICES),
     ("Paths, symlinks and escaping", SAFETY),
+    ("Records, state files, clean-up and notifications", STATE),
     ("Full disk", DISK),
     ("Settings", SETTINGS),
 )

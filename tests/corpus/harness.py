@@ -16,24 +16,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from mamfast import keys
 from mamfast.config import Settings
 from mamfast.connections import connect
+from mamfast.display import printable
 from mamfast.embedded import free_port
+from mamfast.errors import DamagedRecordError
 from mamfast.models import Release
 from mamfast.store import ReleaseStore
 from tests.corpus.cases import Book, Case
@@ -42,6 +46,8 @@ from tests.support.library import AN_HOUR_AGO, age, audible, snapshot
 from tests.support.processes import ROOT, settings_env, spawn, stop
 from tests.support.qbit_proxy import QbitProxy
 from tests.support.qbittorrent import QbitServer, emptied_client
+from tests.support.receiver import Receiver
+from tests.support.records import plant_record, record_doc
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio"
 M4B = (AUDIO / "book.m4b").read_bytes()
@@ -112,7 +118,19 @@ class Workspace:
     def folder_of(self, case: Case, copy: int = 0) -> Path:
         book = case.book or Book()
         name = book.folder or f"{case.id} [{case.release_asin}]"
+        if book.in_seed:
+            return self.seed / name
         return self.library / AUTHOR / (name if copy == 0 else f"{name} (copy {copy})")
+
+    def places(self, case: Case) -> dict[str, str]:
+        """What a case's planted record or state file may name."""
+        return {
+            "root": str(self.root),
+            "seed": str(self.seed),
+            "neighbour": str(self.neighbour),
+            "folder": str(self.folder_of(case)),
+            "asin": case.release_asin,
+        }
 
 
 def make_removable(root: Path) -> None:
@@ -182,7 +200,12 @@ def build_book(ws: Workspace, case: Case) -> list[Path]:
             folder = real
         folder.mkdir(parents=True)
         for name, kind in book.files.items():
-            _write(folder / name, kind)
+            _write(folder / name, kind, beside=ws.neighbour / f"beside {case.id}")
+        if book.in_seed:  # someone else's download: hardlinked from beside mamfast's folders
+            linked = ws.neighbour / f"linked {case.id}"
+            linked.mkdir()
+            for name in book.files:
+                os.link(folder / name, linked / name)
         meta_name = f"{folder.name[:40]}.metadata.json"
         if book.metadata_text is not None:
             (folder / meta_name).write_bytes(book.metadata_text)
@@ -197,12 +220,19 @@ def build_book(ws: Workspace, case: Case) -> list[Path]:
     return folders
 
 
-def _write(path: Path, kind: str) -> None:
+def _write(path: Path, kind: str, *, beside: Path) -> None:
+    """A file of `kind`; `beside` is a folder outside the library for a symlink's target."""
     if kind == "fifo":
         os.mkfifo(path)
     elif kind == "dir":
         path.mkdir()
         (path / "inside.txt").write_text("a folder named like audio\n")
+    elif kind == "link-outside":
+        beside.mkdir(exist_ok=True)
+        (beside / path.name).write_bytes(M4B)
+        path.symlink_to(beside / path.name)
+    elif kind == "link-dangling":
+        path.symlink_to(path.with_name(f"gone {path.name}"))
     else:
         path.write_bytes(CONTENT[kind])
 
@@ -239,7 +269,7 @@ class Outcome:
     """What one case ended as, as the user would see it."""
 
     case: Case
-    status: str  # a release status, or rejected / duplicate / missing
+    status: str  # a release status, or rejected / duplicate / damaged / kept / missing
     text: str  # the reason, last_error or warnings
     stage: str | None = None
     record: Release | None = None
@@ -250,19 +280,38 @@ class Outcome:
         return f"{self.case.id}: {self.status}{where}: {self.text or '(nothing said)'}"
 
 
+Snapshot = dict[str, tuple[object, ...]]
+CompletedRun = subprocess.CompletedProcess[str]
+
+
+@dataclass
+class CleanupRun:
+    """`mamfast cleanup` (its output piped, as in `mamfast cleanup | cat`), then with
+    `--apply`, and mamfast's own folders before, between and after."""
+
+    listed: CompletedRun
+    applied: CompletedRun
+    before: Snapshot
+    after_listing: Snapshot
+    after_apply: Snapshot
+
+
 @dataclass
 class GroupRun:
     ws: Workspace
     settings: Settings
     outcomes: dict[str, Outcome]
-    before: dict[str, tuple[object, ...]]
-    after: dict[str, tuple[object, ...]]
+    before: Snapshot
+    after: Snapshot
     worker_exits: list[int | None]
     worker_logs: str
     seconds: float
-    infohashes_in_client: set[str]
+    torrents_in_client: dict[str, str]  # infohash -> name
     scan: dict[str, Any]
-    status: subprocess.CompletedProcess[str]  # `mamfast status` after the run
+    status: CompletedRun  # `mamfast status` after the run
+    # With `follow_up`: `mamfast enqueue --dry-run` and `mamfast cleanup` after the run.
+    preview: CompletedRun | None
+    cleanup: CleanupRun | None
 
     @property
     def records(self) -> list[Release]:
@@ -359,15 +408,17 @@ async def run_group(
     audnex: FakeAudnex,
     qbit: QbitServer | None,
     full: bool = False,
+    follow_up: bool = False,
     **overrides: Any,
 ) -> GroupRun:
     """Build every case's input, run the pipeline over all of them, collect what happened.
 
-    `full`: fill the disk the neighbour folder is on before anything runs.
+    `full`: fill the disk the neighbour folder is on before anything runs. `follow_up`: run
+    `mamfast enqueue --dry-run` and `mamfast cleanup` too, after `mamfast status`.
     """
     started = time.monotonic()
     folders = build_input(ws, cases, full=full)
-    before = snapshot(ws.root, skip=ws.ours)
+    before = not_ours(ws, cases, folders)
     audnex_for(cases, audnex)
     client = emptied_client(qbit) if qbit is not None else None
     proxy: QbitProxy | None = None
@@ -384,14 +435,14 @@ async def run_group(
     redis = await connect(redis_url)
     try:
         await redis.flushdb()
-        run = await _run_workers(ws, settings, ReleaseStore(redis), audnex, cases, folders)
-        in_client = {t["hash"] for t in client.torrents_info()} if client is not None else set()
+        run = await _run_workers(ws, settings, redis, audnex, cases, folders, follow_up)
+        in_client = {t["hash"]: t["name"] for t in client.torrents_info()} if client else {}
     finally:
         await redis.aclose()
         if proxy is not None:
             await proxy.stop()
-    after = snapshot(ws.root, skip=ws.ours)
-    for path in run.removed:  # the case removed these on purpose
+    after = not_ours(ws, cases, folders)
+    for path in run.changed:  # the case removed or changed these on purpose
         _forget(before, path)
         _forget(after, path)
     return GroupRun(
@@ -403,9 +454,11 @@ async def run_group(
         worker_exits=run.exits,
         worker_logs="\n".join(p.read_text(errors="replace") for p in sorted(ws.logs.glob("*.log"))),
         seconds=time.monotonic() - started,
-        infohashes_in_client=in_client,
+        torrents_in_client=in_client,
         scan=run.scan,
+        preview=run.preview,
         status=run.status,
+        cleanup=run.cleanup,
     )
 
 
@@ -416,9 +469,37 @@ def build_input(ws: Workspace, cases: Sequence[Case], *, full: bool) -> dict[str
     if full:
         fill_up(ws.neighbour)
     age(ws.library, AN_HOUR_AGO)
+    for folder in _in_seed(cases, folders):
+        age(folder, AN_HOUR_AGO)
     for case in cases:
         apply_modes(ws, case)
     return folders
+
+
+def _in_seed(cases: Sequence[Case], folders: dict[str, list[Path]]) -> list[Path]:
+    """The folders cases put in the seed folder: not mamfast's, though they sit among its own."""
+    return [f for c in cases if c.book is not None and c.book.in_seed for f in folders[c.id]]
+
+
+def not_ours(ws: Workspace, cases: Sequence[Case], folders: dict[str, list[Path]]) -> Snapshot:
+    """Everything that is not mamfast's: it must stay as it was."""
+    state = snapshot(ws.root, skip=ws.ours)
+    for folder in _in_seed(cases, folders):
+        state.update(snapshot(folder))
+    return state
+
+
+def _filled(value: Any, places: dict[str, str]) -> Any:
+    """`value` (a case's JSON) with {root}, {seed}, ... in its strings filled in."""
+    if isinstance(value, str):
+        for name, path in places.items():
+            value = value.replace(f"{{{name}}}", path)
+        return value
+    if isinstance(value, Mapping):
+        return {_filled(k, places): _filled(v, places) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, places) for v in value]
+    return value
 
 
 @dataclass
@@ -426,43 +507,136 @@ class _WorkerRun:
     outcomes: dict[str, Outcome]
     scan: dict[str, Any]  # `mamfast enqueue --json`
     exits: list[int | None]  # None while running at the end, then the codes after SIGTERM
-    removed: list[Path]  # library folders the cases removed
-    status: subprocess.CompletedProcess[str]  # `mamfast status` afterwards
+    changed: list[Path]  # library folders the cases removed or changed
+    status: CompletedRun
+    preview: CompletedRun | None
+    cleanup: CleanupRun | None
+
+
+T = TypeVar("T")
+WIDE = {"COLUMNS": "250"}  # tables unwrapped, so a line of output is one release
 
 
 async def _run_workers(
     ws: Workspace,
     settings: Settings,
-    store: ReleaseStore,
+    redis: Any,
     audnex: FakeAudnex,
     cases: Sequence[Case],
     folders: dict[str, list[Path]],
+    follow_up: bool,
 ) -> _WorkerRun:
-    """The scan, then the workers until every queued release is terminal."""
+    """Records and state files first, the scan, then the workers until every queued release
+    is terminal; `mamfast status`, `enqueue --dry-run` and `cleanup` afterwards; last, the
+    books to scan again after Redis lost everything."""
+    store = ReleaseStore(redis)
     workers: list[subprocess.Popen[bytes]] = []
     try:
-        scan_run = await asyncio.to_thread(mamfast_cli, settings, "enqueue", "--json")
-        assert scan_run.returncode == 0, f"mamfast enqueue failed:\n{scan_run.stderr}"
-        scan = json.loads(scan_run.stdout)
-        removed = _after_scan(cases, folders)
+        for case in cases:
+            if case.planted is not None:
+                fields = _filled(case.planted, ws.places(case))
+                await plant_record(
+                    redis, case.release_asin, record_doc(case.release_asin, **fields)
+                )
+        said = await _gather(*(functools.partial(_import, ws, settings, c) for c in cases))
+        imported = dict(zip([c.id for c in cases], said, strict=True))
+        scan = await asyncio.to_thread(_scan, settings)
+        changed = _after_scan(cases, folders)
         argv = ["-m", "mamfast", "worker", "--queue", "all"]
         workers = [
             spawn(settings, argv, log=ws.logs / f"w{n}.log", wrapper=unprivileged())
             for n in range(WORKERS)
         ]
         queued = [c.release_asin for c in cases if c.reaches_the_queue]
-        removed += await _until_finished(store, audnex, cases, folders, queued, workers)
+        changed += await _until_finished(store, audnex, cases, folders, queued, workers)
+        status, preview, cleanup = await _afterwards(ws, settings, follow_up)
+        cleaned = _cleanup_lines(cleanup) if cleanup else {}
+        outcomes = {
+            c.id: await _outcome(
+                store, c, scan, folders[c.id], imported[c.id] or _about(cleaned, folders[c.id])
+            )
+            for c in cases
+        }
+        again = [c for c in cases if c.during == REDIS_LOST]
+        if again:
+            changed += await _lose_redis(redis, again, folders)
+            rescan = await asyncio.to_thread(_scan, settings, *(folders[c.id][0] for c in again))
+            asins = [c.release_asin for c in again]
+            changed += await _until_finished(store, audnex, again, folders, asins, workers)
+            for case in again:
+                outcomes[case.id] = await _outcome(store, case, rescan, folders[case.id], "")
         running = [w.poll() for w in workers]
     finally:
         for worker in workers:
             stop(worker)
-    outcomes = {c.id: await _outcome(store, c, scan, folders[c.id]) for c in cases}
-    status = await asyncio.to_thread(mamfast_cli, settings, "status", env={"COLUMNS": "250"})
     exits = [*running, *(w.returncode for w in workers)]
-    return _WorkerRun(outcomes, scan, exits, removed, status)
+    return _WorkerRun(outcomes, scan, exits, changed, status, preview, cleanup)
 
 
-def _forget(state: dict[str, tuple[object, ...]], path: Path) -> None:
+async def _gather(*calls: Callable[[], T]) -> list[T]:
+    """Blocking calls (CLI runs, mostly interpreter start-up) side by side."""
+    return list(await asyncio.gather(*(asyncio.to_thread(call) for call in calls)))
+
+
+async def _afterwards(
+    ws: Workspace, settings: Settings, follow_up: bool
+) -> tuple[CompletedRun, CompletedRun | None, CleanupRun | None]:
+    """What the user runs after the run: `mamfast status`; with `follow_up` also a scan that
+    changes nothing (`enqueue --dry-run`) and `mamfast cleanup`, then `cleanup --apply`."""
+    status = functools.partial(mamfast_cli, settings, "status", env=WIDE)
+    if not follow_up:
+        return await asyncio.to_thread(status), None, None
+    before = _ours(ws)
+    shown, preview, listed = await _gather(
+        status,
+        functools.partial(mamfast_cli, settings, "enqueue", "--dry-run", env=WIDE),
+        functools.partial(mamfast_cli, settings, "cleanup", env=WIDE),
+    )
+    assert preview.returncode == 0, f"mamfast enqueue --dry-run failed:\n{preview.stderr}"
+    after_listing = _ours(ws)
+    applied = await asyncio.to_thread(mamfast_cli, settings, "cleanup", "--apply", env=WIDE)
+    return shown, preview, CleanupRun(listed, applied, before, after_listing, _ours(ws))
+
+
+def _ours(ws: Workspace) -> Snapshot:
+    """The seed and torrent folders, to see what `mamfast cleanup` changes."""
+    return {**snapshot(ws.seed), **snapshot(ws.torrents)}
+
+
+def _scan(settings: Settings, *paths: Path) -> dict[str, Any]:
+    done = mamfast_cli(settings, "enqueue", "--json", *map(str, paths))
+    assert done.returncode == 0, f"mamfast enqueue failed:\n{done.stderr}"
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def _import(ws: Workspace, settings: Settings, case: Case) -> str:
+    """`mamfast state import` of the case's state file; what it said, on one line."""
+    if case.imported is None:
+        return ""
+    path = ws.data / f"import {case.id}.json"
+    path.write_text(json.dumps(_filled(case.imported, ws.places(case))), encoding="utf-8")
+    done = mamfast_cli(settings, "state", "import", str(path), env=WIDE)
+    said = " ".join((done.stdout + done.stderr).split())
+    assert done.returncode == 0 and "Traceback" not in said, said
+    return said
+
+
+def _cleanup_lines(cleanup: CleanupRun) -> dict[str, str]:
+    """What the clean-up said about each folder, by the folder's name."""
+    said: dict[str, str] = {}
+    for line in (cleanup.listed.stdout + cleanup.applied.stdout).splitlines():
+        for word in ("removed", "would remove", "kept"):
+            if line.startswith(word):
+                path = line[len(word) :].strip().split(": ", 1)[0]
+                said[Path(path).name] = " ".join(line.split())
+    return said
+
+
+def _about(lines: dict[str, str], folders: list[Path]) -> str:
+    return "; ".join(lines[f.name] for f in folders if f.name in lines)
+
+
+def _forget(state: Snapshot, path: Path) -> None:
     """Drop a removed folder and its parent's entry (its mtime changed with the removal)."""
     prefix = f"{path}{os.sep}"
     for key in [k for k in state if k == str(path) or k.startswith(prefix)]:
@@ -473,14 +647,46 @@ def _forget(state: dict[str, tuple[object, ...]], path: Path) -> None:
 
 # --------------------------------------------------------------------------- while it runs
 
+REDIS_LOST = "redis-lost-and-renamed"
+
 
 def _after_scan(cases: Sequence[Case], folders: dict[str, list[Path]]) -> list[Path]:
-    removed = []
+    changed = []
     for case in cases:
+        folder = folders[case.id][0] if folders[case.id] else None
+        if folder is None:
+            continue
         if case.during == "delete-source-after-scan":
-            shutil.rmtree(folders[case.id][0])
-            removed.append(folders[case.id][0])
-    return removed
+            shutil.rmtree(folder)
+            changed.append(folder)
+        elif case.during == "break-part-after-scan":  # the second part becomes a dead link
+            part = sorted(p for p in folder.iterdir() if p.suffix == ".m4b")[1]
+            part.unlink()
+            part.symlink_to(part.with_name(f"gone {part.name}"))
+            changed.append(folder)
+    return changed
+
+
+async def _lose_redis(
+    redis: Any, cases: Sequence[Case], folders: dict[str, list[Path]]
+) -> list[Path]:
+    """Redis loses everything; then Libation gives the books a new release date, so the
+    MAM folder name mamfast computes today differs from the one it staged."""
+    await redis.flushdb()
+    # With no last scan on record the workers' scan cron would rescan the whole library;
+    # only these books are scanned again.
+    await redis.set(keys.LAST_SCAN, time.time())
+    changed = []
+    for case in cases:
+        if case.during == REDIS_LOST:
+            folder = folders[case.id][0]
+            meta = next(folder.glob("*.metadata.json"))
+            dump = json.loads(meta.read_text(encoding="utf-8"))
+            dump["release_date"] = "2022-06-01"
+            meta.write_text(json.dumps(dump), encoding="utf-8")
+            age(folder, AN_HOUR_AGO + 60)  # written a while ago, after the first scan
+            changed.append(folder)
+    return changed
 
 
 async def _until_finished(
@@ -524,17 +730,27 @@ async def _until_finished(
 
 
 async def _outcome(
-    store: ReleaseStore, case: Case, scan: dict[str, Any], folders: list[Path]
+    store: ReleaseStore, case: Case, scan: dict[str, Any], folders: list[Path], said: str
 ) -> Outcome:
-    record = await store.get(case.release_asin)
+    """`said`: what `mamfast state import` said about the case's file, or `mamfast cleanup`
+    about its folder."""
+    if case.book is not None and case.book.in_seed:
+        kept = all(f.is_dir() for f in folders)
+        return Outcome(case, "kept" if kept else "removed", said, folders=folders)
+    try:
+        record = await store.get(case.release_asin)
+    except DamagedRecordError as exc:
+        return Outcome(case, "damaged", f"{exc.message}; {exc.hint}", folders=folders)
     if record is not None:
-        text = record.last_error or "; ".join(record.warnings)
+        text = "; ".join(filter(None, [record.last_error, *record.warnings, said]))
         return Outcome(case, record.status.value, text, record.stage.value, record, folders)
+    if said:
+        return Outcome(case, "rejected", said, folders=folders)
     discovery = scan["discovery"]
     for dup in discovery["duplicates"]:
         if dup["asin"] == case.release_asin:
             return Outcome(case, "duplicate", dup["reason"], folders=folders)
-    mine = {str(f) for f in folders}
+    mine = {printable(str(f)) for f in folders}  # how reports carry a path (not UTF-8, say)
     for reject in discovery["rejects"]:
         if reject["path"] in mine:
             return Outcome(case, "rejected", reject["reason"], folders=folders)
@@ -549,14 +765,24 @@ class SettingRun:
     outcome: Outcome
     exit_code: int
     output: str
-    before: dict[str, tuple[object, ...]]
-    after: dict[str, tuple[object, ...]]
+    before: Snapshot
+    after: Snapshot
+    received: dict[str, int]  # notifications per receiver path ("works", "down")
 
 
 async def run_setting_case(
-    ws: Workspace, case: Case, *, redis_url: str, audnex: FakeAudnex, qbit: QbitServer
+    ws: Workspace,
+    case: Case,
+    *,
+    redis_url: str,
+    audnex: FakeAudnex,
+    qbit: QbitServer,
+    hook: Receiver,
 ) -> SettingRun:
-    """The case's command (`mamfast run` or `enqueue`) with the bad setting, on one book."""
+    """The case's command (`mamfast run` or `enqueue`) with the bad setting, on one book.
+
+    `hook` receives notifications; its `/down` path answers 500.
+    """
     folders = build_input(ws, [case], full=False)[case.id]
     config = ws.root / "config"
     config.mkdir()
@@ -573,25 +799,36 @@ async def run_setting_case(
         qbit_password=SecretStr(qbit.password),
         qbit_seed_timeout=10.0,
     )
-    places = {"root": ws.root, "seed": ws.seed, "data": ws.data, "port": free_port()}
+    hook.down.add("/down")
+    places = {
+        "root": ws.root,
+        "seed": ws.seed,
+        "data": ws.data,
+        "port": free_port(),
+        "hook": hook.url("").rstrip("/"),
+    }
     env = {key: value.format(**places) for key, value in case.env.items()}
     redis = await connect(redis_url)
     try:
         await redis.flushdb()
-        done = await asyncio.to_thread(
-            mamfast_cli, settings, *(case.command or _default_command(case)), env=env
-        )
+        for _ in range(case.runs):
+            done = await asyncio.to_thread(
+                mamfast_cli, settings, *(case.command or _default_command(case)), env=env
+            )
+            said = " ".join((done.stdout + done.stderr).split())
         record = await ReleaseStore(redis).get(case.release_asin)
     finally:
         await redis.aclose()
     output = done.stdout + done.stderr
     if record is not None:
-        text = record.last_error or "; ".join(record.warnings)
+        text = record.last_error or "; ".join([*record.warnings, said])
         outcome = Outcome(case, record.status.value, text, record.stage.value, record, folders)
     else:
         status = "refused" if done.returncode != 0 else "missing"
-        outcome = Outcome(case, status, " ".join(output.split()), folders=folders)
-    return SettingRun(outcome, done.returncode, output, before, snapshot(ws.root, skip=ws.ours))
+        outcome = Outcome(case, status, said, folders=folders)
+    received = {path.strip("/"): len(hook.at(path.strip("/"))) for path in ("/works", "/down")}
+    after = snapshot(ws.root, skip=ws.ours)
+    return SettingRun(outcome, done.returncode, output, before, after, received)
 
 
 def _default_command(case: Case) -> tuple[str, ...]:

@@ -21,11 +21,21 @@ are byte-for-byte unchanged, that nothing half-written is left and that no worke
 crashed.
 
 *Outcome*: **rejected** means the scan (`mamfast enqueue`, `mamfast run`) lists the
-folder with its reason and processes the others; **needs attention** means the
-release stopped at that stage and `mamfast status ASIN` shows the reason with what to
-do (fix it, then `mamfast retry ASIN`); **refused** means the command stops at once
-with one line naming the setting; **seeding** means the release finished (with the
-warning shown, if any).
+folder with its reason and processes the others (or `mamfast state import` lists the
+entry and imports the others); **needs attention** means the release stopped at that
+stage and `mamfast status ASIN` shows the reason with what to do (fix it, then
+`mamfast retry ASIN`); **refused** means the command stops at once with one line naming
+the setting; **seeding** means the release finished (with the warning shown, if any);
+**damaged** means `mamfast status` lists the record as unreadable with what to do, and
+nothing else uses it; **kept** means `mamfast cleanup --apply` leaves the folder as it
+was.
+
+Every run is also checked for: no `.torrent` readable by everyone (they hold the
+passkey), one staged folder and one torrent per ASIN, no image or foreign link in any
+description, no terminal control or bidi character printed by `mamfast status`. After
+the run of the big group (the cases below that are not full-disk or settings cases),
+`mamfast enqueue --dry-run` must print nothing harmful either, and `mamfast cleanup`
+(its output piped) and `mamfast cleanup --apply` must remove nothing of that run's.
 
 This file is generated: after changing a case, run
 `python -m tests.corpus.table > docs/corpus.md`.
@@ -39,6 +49,12 @@ def outcome(case: Case) -> str:
         return "seeding, with a warning" if case.sees else "seeding"
     if case.expect == "duplicate":
         return "rejected (both folders)"
+    if case.expect == "rejected" and case.imported is not None:
+        return "rejected by `mamfast state import`"
+    if case.expect == "kept":
+        return "kept by `mamfast cleanup --apply`"
+    if case.expect == "damaged":
+        return "listed as damaged"
     return case.expect
 
 

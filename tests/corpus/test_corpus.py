@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import re
+import shlex
 import unicodedata
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from typing import Any
 import pytest
 
 from mamfast import ownership
+from mamfast.display import printable
 from mamfast.models import Release, Status
 from mamfast.torrents.inspect import read_torrent
 from mamfast.torrents.verify import verify
@@ -40,12 +42,16 @@ from tests.corpus.harness import (
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.library import seed_entries
 from tests.support.qbittorrent import QbitServer
+from tests.support.receiver import receiver
 
 pytestmark = pytest.mark.slow
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 NAME_MAX_BYTES = 255
 GROUPS = list(QUEUED_GROUPS)
 QUEUE_CASES = [c for c in CASES if c.group in GROUPS]
+# Groups whose run ends with `mamfast enqueue --dry-run` and `mamfast cleanup` too: the
+# others hold a book or two (with a full disk), where they would tell nothing new.
+FOLLOWED_UP = ["library"]
 
 
 class GroupRuns:
@@ -80,7 +86,11 @@ class GroupRuns:
         else:
             disk = self.cleanup.enter_context(small_disk(root / "small", "8m"))
             ws = Workspace.create(root, disk=disk)
-        return asyncio.run(self._main(ws, cases, full=group == "disk-full", **overrides))
+        return asyncio.run(
+            self._main(
+                ws, cases, full=group == "disk-full", follow_up=group in FOLLOWED_UP, **overrides
+            )
+        )
 
     def setting(self, case: Case) -> SettingRun:
         if case.id not in self.setting_runs:
@@ -93,9 +103,10 @@ class GroupRuns:
         audnex = FakeAudnex()
         await audnex.start()
         try:
-            return await run_setting_case(
-                ws, case, redis_url=self.redis_url, audnex=audnex, qbit=self.qbit
-            )
+            async with receiver() as hook:
+                return await run_setting_case(
+                    ws, case, redis_url=self.redis_url, audnex=audnex, qbit=self.qbit, hook=hook
+                )
         finally:
             await audnex.stop()
 
@@ -129,6 +140,9 @@ def test_each_case_says_what_happened(case: Case, runs: GroupRuns) -> None:
     assert case.sees.lower() in outcome.text.lower(), outcome.describe()
     # A failure mamfast did not foresee reads "unexpected SomeError": that is a bug.
     assert "unexpected" not in outcome.text, outcome.describe()
+    if case.imported is not None and outcome.record is not None:
+        # Imported as finished: never staged (or hashed, or added) again.
+        assert outcome.record.staging_dir is None, outcome.describe()
 
 
 @pytest.mark.parametrize("case", by_group("settings"), ids=lambda c: c.id)
@@ -142,10 +156,15 @@ def test_each_bad_setting_says_which_and_touches_nothing(case: Case, runs: Group
     assert "Traceback" not in run.output, run.output
     assert "unexpected" not in outcome.text, outcome.describe()
     # `mamfast run` exits 1 when a release needs attention; a refused setting stops at once.
-    assert run.exit_code == 1 if case.expect == "needs_attention" else run.exit_code in (1, 2)
+    codes = {"complete": (0,), "needs_attention": (1,)}.get(case.expect, (1, 2))
+    assert run.exit_code in codes, run.output
     if case.secret is not None:
         assert case.secret not in run.output + outcome.text
     assert run.after == run.before
+    if case.messages is not None:
+        # The working URL gets each message once; the failing one is tried on every run.
+        assert run.received["works"] == case.messages, run.received
+        assert run.received["down"] >= case.runs, run.received
 
 
 # --------------------------------------------------------------------------- the whole run
@@ -182,7 +201,8 @@ def test_nothing_half_written_and_nothing_unaccounted_for(group: str, runs: Grou
     ws, records = run.ws, run.records
     staged = {Path(r.staging_dir) for r in records if r.staging_dir}
     ledger = ws.seed / ownership.LEDGER_DIR  # mamfast's own record of what it staged
-    assert sorted(set(seed_entries(ws.seed)) - staged) == []  # no partial folder, nothing foreign
+    foreign = {f for o in run.outcomes.values() if o.status == "kept" for f in o.folders}
+    assert sorted(set(seed_entries(ws.seed)) - staged - foreign) == []  # no partial, nothing else
     assert [p for p in ledger.rglob("*") if p.name.startswith(".")] == []  # no ledger temp
     # A release's outputs go to TORRENT_DIR/<its staged folder's name>/ (the folder may
     # be empty when its first write failed, a disk-full case).
@@ -247,8 +267,12 @@ async def test_finished_releases_seed_the_recorded_torrent_which_verifies(
     group: str, runs: GroupRuns
 ) -> None:
     run = runs.get(group)
-    complete = [r for r in run.records if r.status is Status.COMPLETE]
-    assert {r.infohash for r in complete} <= run.infohashes_in_client
+    complete = [
+        o.record
+        for o in run.outcomes.values()
+        if o.record is not None and o.record.status is Status.COMPLETE and not o.case.imported
+    ]
+    assert {r.infohash for r in complete} <= run.torrents_in_client.keys()
     with ThreadPoolExecutor(2) as pool:
         for record in complete:
             meta = read_torrent(Path(record.torrent_path or ""))
@@ -281,6 +305,13 @@ def test_status_lists_every_release(group: str, runs: GroupRuns) -> None:
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     missing = [r.asin for r in run.records if r.asin not in done.stdout]
     assert missing == []
+    damaged = [o.case.release_asin for o in run.outcomes.values() if o.status == "damaged"]
+    unlisted = [
+        asin
+        for asin in damaged
+        if f"mamfast state forget {shlex.quote(printable(asin))}" not in _one_line(done.stdout)
+    ]
+    assert unlisted == [], done.stdout
 
 
 @pytest.mark.parametrize("group", GROUPS)
@@ -292,3 +323,96 @@ def test_every_case_was_seen(group: str, runs: GroupRuns) -> None:
 
 def _silent(outcome: Outcome) -> bool:
     return outcome.status == "missing"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+# What a terminal must never receive from outside text: controls (ESC starts a sequence that
+# can clear the screen or retitle the window), bidi overrides, stray bytes, line separators.
+UNSAFE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_what_the_scan_and_status_print_is_harmless(group: str, runs: GroupRuns) -> None:
+    run = runs.get(group)
+    for what, output in (("enqueue", run.preview), ("status", run.status)):
+        if output is None:
+            continue
+        text = output.stdout + output.stderr
+        raw = sorted(
+            {
+                f"U+{ord(c):04X}"
+                for c in text
+                if unicodedata.category(c) in UNSAFE and c not in "\n\u200c\u200d"
+            }
+        )
+        assert raw == [], f"mamfast {what} printed {raw}:\n{text}"
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_no_torrent_is_readable_by_everyone(group: str, runs: GroupRuns) -> None:
+    # A .torrent holds the passkey in its announce URL.
+    torrents = runs.get(group).ws.torrents.rglob("*.torrent")
+    readable = [f"{p}: {oct(p.stat().st_mode & 0o777)}" for p in torrents if p.stat().st_mode & 4]
+    assert readable == []
+
+
+ASIN_TOKEN = re.compile(r"\{ASIN\.([A-Z0-9]{10})\}")
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_one_folder_and_one_torrent_per_release(group: str, runs: GroupRuns) -> None:
+    run = runs.get(group)
+    ws = run.ws
+    places = {
+        "staged folders": [p.name for p in ws.seed.iterdir()] if ws.seed.is_dir() else [],
+        "torrent folders": [p.name for p in ws.torrents.iterdir()] if ws.torrents.is_dir() else [],
+        "torrents in qBittorrent": list(run.torrents_in_client.values()),
+    }
+    twice = {}
+    for place, names in places.items():
+        asins = [m.group(1) for name in names if (m := ASIN_TOKEN.search(name))]
+        twice[place] = sorted(a for a in set(asins) if asins.count(a) > 1)
+    assert twice == {place: [] for place in places}
+
+
+LIVE_TAG = re.compile(r"\[(img|url)(=([^\]]*))?\]", re.IGNORECASE)
+OUR_LINKS = ("https://www.audible.com/pd/",)  # the only links the shipped template writes
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_descriptions_hold_no_markup_from_book_text(group: str, runs: GroupRuns) -> None:
+    # Titles, names and synopses are strangers' text: none of it may become an image or a
+    # link on the upload page.
+    problems = []
+    for record in runs.get(group).records:
+        texts = []
+        if record.description_path and Path(record.description_path).is_file():
+            texts.append(Path(record.description_path).read_text(encoding="utf-8"))
+        if record.json_path and Path(record.json_path).is_file():
+            data = json.loads(Path(record.json_path).read_text(encoding="utf-8"))
+            texts.append(str(data.get("description", "")))
+        for text in texts:
+            for tag in LIVE_TAG.finditer(text):
+                target = tag.group(3) or ""
+                if tag.group(1).lower() != "url" or not target.startswith(OUR_LINKS):
+                    problems.append(f"{record.asin}: {tag.group(0)}")
+    assert problems == []
+
+
+@pytest.mark.parametrize("group", FOLLOWED_UP)
+def test_cleanup_lists_without_removing_and_keeps_what_is_in_use(
+    group: str, runs: GroupRuns
+) -> None:
+    # After a run, `mamfast cleanup | cat` only lists, and `--apply` finds nothing of this
+    # run's to remove: every folder a release or qBittorrent uses stays, and so does every
+    # folder mamfast did not make.
+    cleanup = runs.get(group).cleanup
+    assert cleanup is not None
+    for done in (cleanup.listed, cleanup.applied):
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    assert cleanup.after_listing == cleanup.before
+    assert "removed" not in cleanup.listed.stdout
+    assert cleanup.after_apply == cleanup.before, cleanup.applied.stdout

@@ -15,6 +15,7 @@ class Receiver:
     port: int = 0
     posts: list[tuple[str, Any]] = field(default_factory=list)
     status: int = 200
+    down: set[str] = field(default_factory=set)  # paths that answer 500 whatever `status` says
 
     def url(self, path: str, scheme: str = "http") -> str:
         return f"{scheme}://127.0.0.1:{self.port}/{path}"
@@ -29,7 +30,8 @@ async def receiver() -> AsyncIterator[Receiver]:
 
     async def record(request: web.Request) -> web.Response:
         state.posts.append((request.path, await request.json()))
-        return web.Response(status=state.status, text="ok")
+        status = 500 if request.path in state.down else state.status
+        return web.Response(status=status, text="ok")
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", record)
