@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mamfast.config import Settings
-from mamfast.discovery import CACHE_NAME, discover
-from mamfast.naming import load_rules
+from mamfast.library.discovery import CACHE_NAME, discover
+from mamfast.release.naming import load_rules
 from mamfast.stages.staging import stage_release
 
 LONG_AGO = time.time() - 86400

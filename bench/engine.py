@@ -25,13 +25,13 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
-from mamfast import keys, serializer
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, free_port
+from mamfast.engine import keys, serializer
+from mamfast.engine.connections import connect
+from mamfast.engine.pipeline import StageSpec, run_stage, submit
+from mamfast.engine.resources import Resources, open_resources
 from mamfast.models import STAGE_ORDER, Release, Stage, StageResult, Status
-from mamfast.pipeline import StageSpec, run_stage, submit
-from mamfast.resources import Resources, open_resources
+from mamfast.ops.embedded import RedisServer, free_port
 from workers.serve import serve
 from workers.settings import POLL_DELAY
 

@@ -28,13 +28,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support.fake_audnex
 
-from mamfast.audnex import AudnexClient, RetryPolicy  # noqa: E402
+from mamfast.clients.audnex import AudnexClient, RetryPolicy  # noqa: E402
+from mamfast.clients.mediainfo import audio_files, probe  # noqa: E402
 from mamfast.config import Settings  # noqa: E402
-from mamfast.connections import connect  # noqa: E402
-from mamfast.embedded import RedisServer, free_port  # noqa: E402
-from mamfast.mediainfo import audio_files, probe  # noqa: E402
+from mamfast.engine.connections import connect  # noqa: E402
+from mamfast.engine.resources import open_resources  # noqa: E402
 from mamfast.models import Release, Stage  # noqa: E402
-from mamfast.resources import open_resources  # noqa: E402
+from mamfast.ops.embedded import RedisServer, free_port  # noqa: E402
 from mamfast.stages import metadata  # noqa: E402
 from tests.support.fake_audnex import FakeAudnex  # noqa: E402
 

@@ -32,11 +32,11 @@ import qbittorrentapi
 from pydantic import SecretStr
 
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, free_port
+from mamfast.engine.connections import connect
+from mamfast.engine.pipeline import StageSpec
+from mamfast.engine.resources import open_resources
 from mamfast.models import Stage
-from mamfast.pipeline import StageSpec
-from mamfast.resources import open_resources
+from mamfast.ops.embedded import RedisServer, free_port
 from mamfast.stages import upload
 from tests.support.qbittorrent import QbitServer
 from tests.support.torrent_files import StagedBook, make_torrent

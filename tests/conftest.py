@@ -17,10 +17,10 @@ import pytest
 from arq.connections import ArqRedis
 
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, bundled_redis_server, free_port
-from mamfast.pipeline import Pipeline
-from mamfast.resources import Resources, open_resources
+from mamfast.engine.connections import connect
+from mamfast.engine.pipeline import Pipeline
+from mamfast.engine.resources import Resources, open_resources
+from mamfast.ops.embedded import RedisServer, bundled_redis_server, free_port
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.qbittorrent import (  # noqa: F401 (fixtures, and the log-tail-on-failure hook)
     pytest_runtest_makereport,

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import keys, pipeline, scheduler
-from mamfast.enqueue import enqueue
+from mamfast.engine import keys, pipeline
 from mamfast.errors import InputError
 from mamfast.models import Release, Stage, Status
-from mamfast.statefile import EXPORT_FORMAT, import_state
+from mamfast.ops import scheduler
+from mamfast.ops.enqueue import enqueue
+from mamfast.ops.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import age, audible, book
 from tests.support.records import plant_record, record_doc
@@ -135,7 +136,7 @@ async def test_the_engine_skips_a_damaged_record_and_serves_the_others(make_reso
     assert report.enqueued == ["B0GOOD0001"]
     outcome = await pipeline.run_stage(res, "B0DAMAGED1", "stage", "mamfast:B0DAMAGED1:stage:1")
     assert outcome == "damaged"
-    from mamfast import notify
+    from mamfast.clients import notify
 
     await res.redis.rpush(keys.EVENTS, "not json", '{"asin": "B0GOOD0001"}')
     assert await notify.flush(res) == []  # no URLs; nothing raised

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import keys, locks, ownership
-from mamfast.cleanup import cleanup
+from mamfast.engine import keys, locks
 from mamfast.models import Release
+from mamfast.ops.cleanup import cleanup
+from mamfast.stages import ledger as ownership
 from mamfast.stages.staging import PARTIAL_PREFIX
 from tests.support.engine_stages import instrumented_pipeline
 
@@ -176,8 +177,8 @@ async def test_qbittorrent_decides_what_is_in_use(
 ):
     from pydantic import SecretStr
 
-    from mamfast.cleanup import client_in_use
     from mamfast.errors import MamfastError
+    from mamfast.ops.cleanup import client_in_use
     from tests.support.torrent_files import make_torrent
 
     res = await make_resources(

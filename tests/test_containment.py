@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mamfast import control, pipeline
 from mamfast.config import load_settings
+from mamfast.engine import control, pipeline
 from mamfast.errors import ConfigError, PermanentError
 from mamfast.models import Release, Stage
-from mamfast.naming import load_rules
+from mamfast.ops.statefile import EXPORT_FORMAT, import_state
+from mamfast.release.naming import load_rules
 from mamfast.stages import default_pipeline, staging
 from mamfast.stages import torrent as torrent_stage
-from mamfast.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import audible, book, snapshot
 from tests.support.records import plant_record, record_doc

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from mamfast.engine.pipeline import submit
 from mamfast.models import Release, Status
-from mamfast.pipeline import submit
 from tests.conftest import BOTH_REDIS, make_settings
 from tests.support.engine_stages import CALLS, CHILD_PIDS, calls, instrumented_pipeline, plan
 from tests.support.processes import alive, spawn_worker, stop, wait_until

@@ -11,14 +11,14 @@ import pytest
 
 from mamfast.asin import valid_asin
 from mamfast.config import Settings
-from mamfast.discovery import (
+from mamfast.errors import ConfigError
+from mamfast.library.discovery import (
     Candidate,
     DiscoveryReport,
     discover,
     parse_folder_name,
     select_files,
 )
-from mamfast.errors import ConfigError
 from tests.conftest import make_settings
 from tests.support.library import age, audible, book, snapshot, way_of_kings
 

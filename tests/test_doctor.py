@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from mamfast import doctor
 from mamfast.cli.app import app
+from mamfast.ops import doctor
 from tests.conftest import make_settings
 
 PASSKEY = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"

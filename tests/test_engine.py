@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from arq.jobs import Job, JobStatus
 
-from mamfast import control, keys, locks
+from mamfast.engine import control, keys, locks
+from mamfast.engine.pipeline import reconcile, submit
 from mamfast.errors import FenceRejectedError, InfohashMismatchError
 from mamfast.models import Release, Stage, Status, job_id_for
-from mamfast.pipeline import reconcile, submit
 from tests.conftest import BOTH_REDIS
 from tests.support.drain import drain
 from tests.support.engine_stages import calls, instrumented_pipeline, plan

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from mamfast.audnex import AudnexClient, RetryPolicy
+from mamfast.clients.audnex import AudnexClient, RetryPolicy
+from mamfast.engine.pipeline import StageSpec, submit
 from mamfast.errors import (
     AudnexUnavailableError,
     MediaInfoError,
     MetadataError,
     StagingError,
 )
-from mamfast.mamjson import FastFill
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
-from mamfast.pipeline import StageSpec, submit
-from mamfast.review import blocking
+from mamfast.release.mamjson import FastFill
+from mamfast.release.review import blocking
 from mamfast.stages import metadata
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from mamfast import control, notify
+from mamfast.clients import notify
+from mamfast.engine import control
+from mamfast.engine.pipeline import submit
 from mamfast.models import Release
-from mamfast.pipeline import submit
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan
 from tests.support.receiver import receiver

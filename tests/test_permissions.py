@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mamfast import doctor
-from mamfast.demo import write_demo_library
 from mamfast.errors import FolderPermissionError
-from mamfast.permissions import configured_folders, permission_error
+from mamfast.fs.permissions import configured_folders, permission_error
+from mamfast.ops import doctor
+from mamfast.ops.demo import write_demo_library
 from tests.conftest import make_settings
 from tests.support.owners import chown_tree, free_ids, owners, shared_folder
 from tests.support.processes import ROOT, settings_env, stop, wait_until

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.demo import write_demo_library
 from mamfast.models import Release, Status
-from mamfast.runner import run
+from mamfast.ops.demo import write_demo_library
+from mamfast.ops.runner import run
 from mamfast.stages import default_pipeline
 from tests.support.library import age, snapshot
 

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.demo import write_demo_library
-from mamfast.embedded import (
+from mamfast.errors import ConfigError
+from mamfast.models import Status
+from mamfast.ops.demo import write_demo_library
+from mamfast.ops.embedded import (
     RedisServer,
     bundled_redis_server,
     embedded_server,
     find_redis_server,
 )
-from mamfast.errors import ConfigError
-from mamfast.models import Status
-from mamfast.runlock import RunLockedError, run_lock
-from mamfast.runner import run
+from mamfast.ops.runlock import RunLockedError, run_lock
+from mamfast.ops.runner import run
 from mamfast.stages import default_pipeline
 from tests.conftest import make_settings, redis_binary
 from tests.support.no_system_redis import path_without_redis
@@ -86,8 +86,8 @@ async def test_exit_code_is_1_when_a_release_needs_attention(embedded):
 
 
 async def test_a_run_after_retry_shows_the_retried_release_though_its_folder_settles(embedded):
-    from mamfast import control
     from mamfast.cli.common import resources
+    from mamfast.engine import control
 
     audio = next(embedded.library_dir.rglob("*B0DEMO0002*.m4b"))
     good = audio.read_bytes()

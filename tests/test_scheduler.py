@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from mamfast import keys, scheduler
+from mamfast.engine import keys
+from mamfast.ops import scheduler
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import age, audible, book
 from tests.support.processes import wait_until

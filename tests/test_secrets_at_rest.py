@@ -97,7 +97,7 @@ def test_one_url_mask_hides_passwords_anywhere(url, keep, shown):
 
 
 async def test_doctor_hides_a_redis_password_in_the_query_string(settings, redis_server):
-    from mamfast.doctor import check_redis
+    from mamfast.ops.doctor import check_redis
 
     url = f"{redis_server.url}?password=hunter2"
     check = await check_redis(settings.model_copy(update={"redis_url": SecretStr(url)}))
@@ -106,7 +106,7 @@ async def test_doctor_hides_a_redis_password_in_the_query_string(settings, redis
 
 
 def test_qbittorrent_messages_hide_a_password_in_the_query_string():
-    from mamfast.qbit import QbitClient
+    from mamfast.clients.qbit import QbitClient
 
     client = QbitClient("http://admin:hunter2@qbit:8080/?password=hunter2", "admin", None)
     assert client.url == "http://admin:***@qbit:8080/?password=***"
@@ -120,7 +120,7 @@ def test_mkbrr_output_hides_passwords_in_urls():
 
 
 async def test_a_failed_notification_hides_its_url(settings):
-    from mamfast.notify import send, test_message
+    from mamfast.clients.notify import send, test_message
 
     url = "http://127.0.0.1:9/hook?token=hunter2"
     (result,) = await send(
@@ -130,8 +130,8 @@ async def test_a_failed_notification_hides_its_url(settings):
 
 
 def test_torrent_inspect_hides_the_passkey():
-    from mamfast.torrents.inspect import parse_torrent, summary
     from mamfast.torrents.metainfo import encode_torrent
+    from mamfast.torrents.parse import parse_torrent, summary
 
     info = b"d6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:" + b"x" * 20 + b"e"
     data = encode_torrent(

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import control
 from mamfast.config import Settings
-from mamfast.discovery import discover
+from mamfast.engine import control
+from mamfast.engine.pipeline import StageSpec, submit
 from mamfast.errors import CrossDeviceError, DiskFullError, InputError, StagingError
+from mamfast.library.discovery import discover
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
-from mamfast.naming import load_rules
-from mamfast.pipeline import StageSpec, submit
+from mamfast.release.naming import load_rules
 from mamfast.stages import staging
 from mamfast.stages.staging import (
     PARTIAL_PREFIX,
@@ -303,7 +303,7 @@ def test_a_record_without_book_data_is_named_from_its_title(settings, kings):
 
 
 async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
-    from mamfast.enqueue import enqueue
+    from mamfast.ops.enqueue import enqueue
 
     library = settings.library_dir
     assert library is not None

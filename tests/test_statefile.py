@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mamfast.models import Stage, Status
-from mamfast.statefile import export_state, import_state, load_file
+from mamfast.ops.statefile import export_state, import_state, load_file
 from tests.support.drain import drain
 from tests.support.engine_stages import calls, instrumented_pipeline
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mamfast import control, keys
+from mamfast.engine import control, keys
+from mamfast.engine.pipeline import StageSpec, submit
 from mamfast.errors import InfohashMismatchError, StagingError
 from mamfast.models import Release, Stage, Status
-from mamfast.pipeline import StageSpec, submit
 from mamfast.stages import torrent as stage
 from mamfast.torrents import read_torrent
 from mamfast.torrents.create import temp_path
@@ -294,7 +294,7 @@ async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_res
 
 async def test_discovered_book_staged_then_hashed_through_the_engine(make_resources, settings):
     """The real staging stage feeds the real torrent stage; their details sit side by side."""
-    from mamfast.discovery import discover
+    from mamfast.library.discovery import discover
     from mamfast.stages import staging
     from tests.support.library import WAY_OF_KINGS, age, way_of_kings
     from tests.support.library import book as library_book

@@ -19,11 +19,11 @@ import qbittorrentapi
 from aiohttp import web
 from pydantic import SecretStr
 
+from mamfast.clients.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
+from mamfast.engine.pipeline import Pipeline, StageSpec, submit
+from mamfast.engine.resources import Resources
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
 from mamfast.models import Release, Stage, StageResult, Status
-from mamfast.pipeline import Pipeline, StageSpec, submit
-from mamfast.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
-from mamfast.resources import Resources
 from mamfast.stages import upload
 from tests.conftest import make_settings
 from tests.support.drain import drain

@@ -1,4 +1,4 @@
-"""The arq job functions and worker hooks: thin wrappers around `mamfast.pipeline`.
+"""The arq job functions and worker hooks: thin wrappers around `mamfast.engine.pipeline`.
 
 Hooks never let an exception escape once the worker is running (arq would die
 in its poll loop); startup may fail, and should, on a bad setting.
@@ -17,11 +17,12 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from mamfast import keys, notify, pipeline
+from mamfast.clients import notify
 from mamfast.config import load_settings
-from mamfast.connections import check_version
-from mamfast.embedded import redis_url_for
-from mamfast.resources import Resources, open_resources
+from mamfast.engine import keys, pipeline
+from mamfast.engine.connections import check_version
+from mamfast.engine.resources import Resources, open_resources
+from mamfast.ops.embedded import redis_url_for
 
 log = logging.getLogger("mamfast.worker")
 
@@ -85,7 +86,7 @@ async def flush_notifications(ctx: dict[str, Any]) -> str:
 
 async def scheduled_scan(ctx: dict[str, Any]) -> str:
     """The scheduler as an arq cron: scans when one is due (also after downtime)."""
-    from mamfast import scheduler
+    from mamfast.ops import scheduler
 
     async def work() -> str:
         report = await scheduler.scan_if_due(ctx["res"])

@@ -23,7 +23,7 @@ from mamfast.errors import ConfigError, MamfastError
 
 if TYPE_CHECKING:
     from mamfast.config import Settings
-    from mamfast.resources import Resources
+    from mamfast.engine.resources import Resources
 
 T = TypeVar("T")
 
@@ -84,7 +84,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 
 def _lost_redis(exc: Exception) -> str | None:
     """Redis went away in the middle of a command: one line, not a traceback."""
-    from mamfast.connections import UNREACHABLE
+    from mamfast.engine.connections import UNREACHABLE
 
     if not isinstance(exc, UNREACHABLE):
         return None
@@ -101,9 +101,9 @@ async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[
     Without MAMFAST_REDIS_URL this is the data dir's private Redis, shared with a
     `mamfast run` or worker that holds it, started for the command otherwise.
     """
-    from mamfast.connections import connect
-    from mamfast.private_redis import redis_ready
-    from mamfast.resources import open_resources
+    from mamfast.engine.connections import connect
+    from mamfast.engine.resources import open_resources
+    from mamfast.ops.private_redis import redis_ready
 
     async with redis_ready(settings) as ready:
         redis = await connect(ready.secret("redis_url") or "", retries=2)

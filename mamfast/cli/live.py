@@ -13,13 +13,13 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from mamfast import keys
 from mamfast.display import printable
+from mamfast.engine import keys
 from mamfast.models import STAGE_ORDER, Release, Status
 
 if TYPE_CHECKING:
-    from mamfast.resources import Resources
-    from mamfast.runner import RunState
+    from mamfast.engine.resources import Resources
+    from mamfast.ops.runner import RunState
 
 REFRESH = 0.5
 

@@ -25,10 +25,10 @@ from mamfast.cli.common import asin_arg, err_console, run_async, settings_or_exi
 # Discovery, Audnex (aiohttp), prepare (templates, mediainfo) and Redis are
 # imported where used: every other command, `--help` included, skips them.
 if TYPE_CHECKING:
-    from mamfast.audnex import AudnexClient
+    from mamfast.clients.audnex import AudnexClient
     from mamfast.config import Settings
     from mamfast.models import BookInfo
-    from mamfast.prepare import Prepared
+    from mamfast.release.prepare import Prepared
 
 PathArg = Annotated[
     Path, typer.Argument(help="Release folder or audio file.", exists=True, resolve_path=True)
@@ -77,7 +77,7 @@ def bbcode(
 
 async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: bool) -> Prepared:
     from mamfast.errors import InputError
-    from mamfast.prepare import prepare
+    from mamfast.release.prepare import prepare
 
     found_asin, book = read_release(path)
     chosen = (asin or found_asin or "").strip().upper()
@@ -95,7 +95,7 @@ async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: 
 @contextlib.asynccontextmanager
 async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
     """The workers' shared limits when Redis is configured, this process's otherwise."""
-    from mamfast.audnex import AudnexClient
+    from mamfast.clients.audnex import AudnexClient
 
     url = settings.secret("redis_url")
     if not url:
@@ -105,7 +105,7 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
         finally:
             await client.close()
         return
-    from mamfast.connections import connect
+    from mamfast.engine.connections import connect
 
     redis = await connect(url, retries=2)
     client = AudnexClient.for_worker(settings, redis)
@@ -118,8 +118,8 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
 
 def read_release(path: Path) -> tuple[str | None, BookInfo]:
     """ASIN and Libation's book data for a folder (or an audio file's folder)."""
-    from mamfast import discovery
     from mamfast.asin import valid_asin
+    from mamfast.library import discovery
 
     folder = path if path.is_dir() else path.parent
     names = sorted(p.name for p in folder.iterdir())
@@ -139,7 +139,7 @@ def read_release(path: Path) -> tuple[str | None, BookInfo]:
 
 
 def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None]:
-    from mamfast import discovery
+    from mamfast.library import discovery
     from mamfast.models import BookInfo
 
     metadata = [n for n in names if n.lower().endswith(discovery.METADATA_SUFFIX)]
@@ -163,7 +163,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from mamfast.atomicfile import write_atomic
+    from mamfast.fs.atomic import write_atomic
 
     write_atomic(output, text)
     err_console.print(f"wrote {output}", highlight=False, markup=False)

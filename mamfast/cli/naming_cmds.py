@@ -14,10 +14,10 @@ from mamfast.errors import MamfastError
 # Naming, discovery and cleanup (which pulls the release store, arq, Redis and
 # qBittorrent) are imported by the commands that use them, not by every start.
 if TYPE_CHECKING:
-    from mamfast.cleanup import CleanupReport
     from mamfast.config import Settings
-    from mamfast.discovery import Candidate, DiscoveryReport
-    from mamfast.naming import NamingRules
+    from mamfast.library.discovery import Candidate, DiscoveryReport
+    from mamfast.ops.cleanup import CleanupReport
+    from mamfast.release.naming import NamingRules
 
 
 def register(app: typer.Typer) -> None:
@@ -34,8 +34,8 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print the names as JSON.")] = False,
 ) -> None:
     """Show the MAM folder and file names staging would use, and flag shortened ones."""
-    from mamfast.discovery import discover
-    from mamfast.naming import load_rules
+    from mamfast.library.discovery import discover
+    from mamfast.release.naming import load_rules
 
     settings = settings_or_exit()
     try:
@@ -51,7 +51,7 @@ def preview(
 
 
 def _preview_row(candidate: Candidate, rules: NamingRules, settings: Settings) -> dict[str, Any]:
-    from mamfast.naming import mam_names
+    from mamfast.release.naming import mam_names
 
     row: dict[str, Any] = {"asin": candidate.asin, "source_dir": str(candidate.source_dir)}
     try:
@@ -135,8 +135,8 @@ def cleanup(
     none being processed, and none a torrent in qBittorrent uses: without
     MAMFAST_QBIT_URL staged folders are kept, since mamfast cannot tell whether you seed
     them; if qBittorrent cannot be asked, nothing is removed."""
-    from mamfast.cleanup import cleanup as do_cleanup
-    from mamfast.cleanup import client_in_use
+    from mamfast.ops.cleanup import cleanup as do_cleanup
+    from mamfast.ops.cleanup import client_in_use
 
     settings = settings_or_exit()
 

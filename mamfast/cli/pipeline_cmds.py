@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
     asin_arg,
@@ -22,13 +21,14 @@ from mamfast.cli.common import (
     shown,
     with_resources,
 )
+from mamfast.engine import keys
 from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
 
 # The engine modules (arq, Redis, the release store) are imported inside each
 # command, so `mamfast --help` and the healthcheck do not load them.
 if TYPE_CHECKING:
-    from mamfast import control, pipeline
-    from mamfast.resources import Resources
+    from mamfast.engine import control, pipeline
+    from mamfast.engine.resources import Resources
 
 QUEUE_CHOICES = {
     "default": [keys.DEFAULT_QUEUE],
@@ -72,7 +72,7 @@ def enqueue(
     ] = False,
 ) -> None:
     """Scan the library and queue every release found (bad folders are reported)."""
-    from mamfast.enqueue import enqueue as do_enqueue
+    from mamfast.ops.enqueue import enqueue as do_enqueue
 
     settings = settings_or_exit()
     report = with_resources(
@@ -98,7 +98,7 @@ def worker(
     Without MAMFAST_REDIS_URL it uses the data dir's private Redis, keeping it
     running for as long as the worker runs.
     """
-    from mamfast.private_redis import redis_ready
+    from mamfast.ops.private_redis import redis_ready
     from workers.serve import serve
 
     if queue not in QUEUE_CHOICES:
@@ -115,8 +115,8 @@ def worker(
 
 def scheduler() -> None:
     """Rescan the library on schedule (catching up missed scans) and when files change."""
-    from mamfast import scheduler as schedule
     from mamfast.cli.common import resources
+    from mamfast.ops import scheduler as schedule
 
     settings = settings_or_exit()
     if settings.library_dir is None:
@@ -172,7 +172,7 @@ def retry(
     ] = False,
 ) -> None:
     """Give a failed release a fresh attempt budget at the stage where it stopped."""
-    from mamfast import control
+    from mamfast.engine import control
 
     if bool(asin) == all_failed:
         fail("give an ASIN or --all-failed", code=2)
@@ -197,7 +197,7 @@ def reset(
     ] = False,
 ) -> None:
     """Force a stage (and every later one) to run again."""
-    from mamfast import control
+    from mamfast.engine import control
 
     settings = settings_or_exit()
     result = with_resources(
@@ -208,7 +208,7 @@ def reset(
 
 def recover() -> None:
     """Re-enqueue releases whose job was lost or whose worker died (also runs in every worker)."""
-    from mamfast import pipeline
+    from mamfast.engine import pipeline
 
     settings = settings_or_exit()
 
@@ -231,7 +231,7 @@ def recover() -> None:
 
 def list_locks() -> None:
     """List held locks with their holder and age."""
-    from mamfast import locks
+    from mamfast.engine import locks
 
     settings = settings_or_exit()
     held = with_resources(settings, lambda res: locks.list_locks(res.redis))
@@ -243,7 +243,7 @@ def unlock(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Break a lock. Only do this when its holder is really gone."""
-    from mamfast import locks
+    from mamfast.engine import locks
 
     settings = settings_or_exit()
     full = key if key.startswith(keys.LOCK_PREFIX) else keys.LOCK_PREFIX + key
@@ -280,7 +280,7 @@ def state_export(
     ] = None,
 ) -> None:
     """Dump every release record as JSON."""
-    from mamfast import statefile
+    from mamfast.ops import statefile
 
     settings = settings_or_exit()
     data = with_resources(settings, statefile.export_state)
@@ -300,7 +300,7 @@ def state_import(
     """Create records from a state file; releases it marks complete are never processed again."""
     import asyncio
 
-    from mamfast import statefile
+    from mamfast.ops import statefile
 
     settings = settings_or_exit()
     data = run_async(asyncio.to_thread(statefile.load_file, file))
@@ -321,7 +321,7 @@ def state_forget(
     asin: Annotated[str, typer.Argument(help="The damaged record's ASIN, as `status` shows it.")],
 ) -> None:
     """Drop a damaged release record (one `status` lists as damaged); the next scan rebuilds it."""
-    from mamfast import control
+    from mamfast.engine import control
 
     settings = settings_or_exit()
     result = with_resources(settings, lambda res: control.forget_damaged(res, asin))

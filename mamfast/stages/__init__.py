@@ -6,10 +6,10 @@ where its checkpoint leaves files behind, `artifacts_missing(release)`.
 
 from __future__ import annotations
 
-from mamfast import keys
 from mamfast.config import Settings
+from mamfast.engine import keys
+from mamfast.engine.pipeline import Pipeline, StageSpec
 from mamfast.models import Stage
-from mamfast.pipeline import Pipeline, StageSpec
 
 
 def default_pipeline(settings: Settings) -> Pipeline:

@@ -15,9 +15,9 @@ import asyncio
 import logging
 from pathlib import Path
 
+from mamfast.engine.resources import Resources
 from mamfast.models import Release, StageResult
-from mamfast.prepare import output_paths, prepare, write_outputs
-from mamfast.resources import Resources
+from mamfast.release.prepare import output_paths, prepare, write_outputs
 from mamfast.stages.staging import staged_folder
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamfast import ownership
 from mamfast.config import Settings
-from mamfast.containment import in_seed
-from mamfast.discovery import FileSelection, missing_parts, parse_folder_name, select_files
+from mamfast.engine.resources import Resources
 from mamfast.errors import (
     CrossDeviceError,
     InputError,
@@ -37,9 +35,11 @@ from mamfast.errors import (
     TransientError,
     disk_error,
 )
+from mamfast.fs.containment import in_seed
+from mamfast.library.discovery import FileSelection, missing_parts, parse_folder_name, select_files
 from mamfast.models import Release, StageResult
-from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
-from mamfast.resources import Resources
+from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
+from mamfast.stages import ledger as ownership
 
 PARTIAL_PREFIX = ".mamfast-partial-"
 CHUNK = 1024 * 1024

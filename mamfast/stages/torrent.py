@@ -20,12 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mamfast import ownership
 from mamfast.config import Settings, file_owner
-from mamfast.containment import in_torrent_dir
+from mamfast.engine.resources import Resources
 from mamfast.errors import InfohashMismatchError, TorrentError
+from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import Release, StageResult
-from mamfast.resources import Resources
+from mamfast.stages import ledger as ownership
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
@@ -35,8 +35,8 @@ from mamfast.torrents.create import (
     write_torrent_atomic,
 )
 from mamfast.torrents.files import Content, scan_content
-from mamfast.torrents.inspect import TorrentMeta, parse_torrent, read_torrent
 from mamfast.torrents.mkbrr import MkbrrOptions, create_with_mkbrr
+from mamfast.torrents.parse import TorrentMeta, parse_torrent, read_torrent
 
 NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tracker"
 

@@ -28,19 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mamfast import keys, locks
-from mamfast.errors import (
-    InfohashMismatchError,
-    InputError,
-    LockBusyError,
-    MamfastError,
-    TorrentError,
-    TransientError,
-    UploadError,
-)
-from mamfast.models import Release, StageResult, Status
-from mamfast.pathmap import PathMap
-from mamfast.qbit import (
+from mamfast.clients.qbit import (
     BROKEN_STATES,
     DOWNLOADING_STATES,
     PAUSED_INCOMPLETE_STATES,
@@ -52,10 +40,22 @@ from mamfast.qbit import (
     TorrentView,
     same_path,
 )
-from mamfast.resources import Resources
+from mamfast.engine import keys, locks
+from mamfast.engine.resources import Resources
+from mamfast.errors import (
+    InfohashMismatchError,
+    InputError,
+    LockBusyError,
+    MamfastError,
+    TorrentError,
+    TransientError,
+    UploadError,
+)
+from mamfast.models import Release, StageResult, Status
+from mamfast.pathmap import PathMap
 from mamfast.stages.staging import staged_folder
-from mamfast.torrents import inspect
-from mamfast.torrents.inspect import TorrentMeta
+from mamfast.torrents import parse as inspect
+from mamfast.torrents.parse import TorrentMeta
 
 log = logging.getLogger(__name__)
 

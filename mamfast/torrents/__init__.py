@@ -14,7 +14,7 @@ from mamfast.torrents.create import (
 )
 from mamfast.torrents.files import Content, ContentFile, scan_content
 from mamfast.torrents.hasher import PieceHashes, Progress, hash_pieces
-from mamfast.torrents.inspect import TorrentFile, TorrentMeta, parse_torrent, read_torrent
+from mamfast.torrents.parse import TorrentFile, TorrentMeta, parse_torrent, read_torrent
 from mamfast.torrents.pieces import auto_piece_exp, choose_piece_exp
 from mamfast.torrents.verify import VerifyResult, verify
 

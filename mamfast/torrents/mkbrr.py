@@ -28,13 +28,13 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from mamfast.children import run_child
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, TorrentError
+from mamfast.fs.children import run_child
 from mamfast.pathmap import PathMap
 from mamfast.redact import mask_url
 from mamfast.torrents.files import Content
-from mamfast.torrents.inspect import TorrentMeta, read_torrent
+from mamfast.torrents.parse import TorrentMeta, read_torrent
 
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 WORK_DIR = ".mkbrr.tmp"  # under the release's torrent folder; fixed so a re-run clears it

@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mamfast import ownership
-from mamfast.enqueue import enqueue
 from mamfast.models import Release, Status
+from mamfast.ops.enqueue import enqueue
 from mamfast.stages import default_pipeline
-from mamfast.torrents.inspect import read_torrent
+from mamfast.stages import ledger as ownership
+from mamfast.torrents.parse import read_torrent
 from mamfast.torrents.verify import verify
 from tests.chaos.monkey import Monkey
 from tests.conftest import make_settings
@@ -199,7 +199,7 @@ async def _unfinished(res: Any, asins: list[str]) -> str:
 async def _job_status(res: Any, record: Release) -> str:
     from arq.jobs import Job
 
-    from mamfast.pipeline import queue_for
+    from mamfast.engine.pipeline import queue_for
 
     queue = queue_for(res.stages, record.stage)
     return str(await Job(record.job_id, res.redis, _queue_name=queue).status())

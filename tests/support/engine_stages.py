@@ -16,12 +16,12 @@ import os
 import shutil
 from pathlib import Path
 
-from mamfast import keys
-from mamfast.children import kill_tree, terminate_now
+from mamfast.engine import keys
+from mamfast.engine.pipeline import Pipeline, StageSpec
+from mamfast.engine.resources import Resources
 from mamfast.errors import InputError, TransientError
+from mamfast.fs.children import kill_tree, terminate_now
 from mamfast.models import Release, Stage, StageResult, Status
-from mamfast.pipeline import Pipeline, StageSpec
-from mamfast.resources import Resources
 
 CALLS = "mamfast:test:calls"
 CHILD_PIDS = "mamfast:test:children"

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import qbittorrentapi
 
-from mamfast.embedded import free_port
+from mamfast.ops.embedded import free_port
 
 USERNAME = "mamfast"
 START_TIMEOUT = 30.0
