@@ -32,10 +32,10 @@ from mamfast.clients.audnex import AudnexClient, RetryPolicy  # noqa: E402
 from mamfast.clients.mediainfo import audio_files, probe  # noqa: E402
 from mamfast.config import Settings  # noqa: E402
 from mamfast.engine.connections import connect  # noqa: E402
-from mamfast.engine.resources import open_resources  # noqa: E402
 from mamfast.models import Release, Stage  # noqa: E402
 from mamfast.ops.embedded import RedisServer, free_port  # noqa: E402
 from mamfast.stages import metadata  # noqa: E402
+from mamfast.stages.services import open_services  # noqa: E402
 from tests.support.fake_audnex import FakeAudnex  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio" / "book.m4b"
@@ -77,7 +77,7 @@ async def bench_stage(tmp: Path, rounds: int) -> None:
             audnex_url=audnex.url,
             audnex_rate_per_minute=100,
         )
-        res = await open_resources(settings, redis, {})
+        res = await open_services(settings, redis, {})
         # A full bucket for the bench: we time our own work, not the 100/min budget.
         await res.audnex.close()
         res.audnex = AudnexClient.for_worker(settings, redis, policy=RetryPolicy(burst=100))

@@ -33,11 +33,11 @@ from pydantic import SecretStr
 
 from mamfast.config import Settings
 from mamfast.engine.connections import connect
-from mamfast.engine.pipeline import StageSpec
-from mamfast.engine.resources import open_resources
+from mamfast.engine.spec import StageSpec
 from mamfast.models import Stage
 from mamfast.ops.embedded import RedisServer, free_port
 from mamfast.stages import upload
+from mamfast.stages.services import open_services
 from tests.support.qbittorrent import QbitServer
 from tests.support.torrent_files import StagedBook, make_torrent
 
@@ -66,7 +66,7 @@ async def time_runs(
     settings: Settings, redis_url: str, books: list[StagedBook]
 ) -> list[dict[str, Any]]:
     redis = await connect(redis_url)
-    res = await open_resources(settings, redis, PIPELINE)
+    res = await open_services(settings, redis, PIPELINE)
     rows = []
     try:
         for i, book in enumerate(books):

@@ -13,7 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from mamfast.config import load_settings
-from mamfast.engine import control, pipeline
+from mamfast.engine import control
+from mamfast.engine.stage_job import run_stage
 from mamfast.errors import ConfigError, PermanentError
 from mamfast.models import Release, Stage
 from mamfast.ops.statefile import EXPORT_FORMAT, import_state
@@ -51,9 +52,9 @@ def test_the_release_model_refuses_a_path_for_an_asin():
 
 
 async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
-    make_resources, settings, redis
+    make_services, settings, redis
 ):
-    res = await make_resources(default_pipeline(settings))
+    res = await make_services(default_pipeline(settings))
     target = victim(settings)
     source = library_book(settings)
     # The partial folder's prefix exists, so `.mamfast-partial-/../..` resolves.
@@ -61,7 +62,7 @@ async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
     await plant_record(redis, TRAVERSAL, record_doc(TRAVERSAL, source_dir=str(source)))
     before = snapshot(settings.data_dir / "victim")
 
-    outcome = await pipeline.run_stage(res, TRAVERSAL, "stage", f"mamfast:{TRAVERSAL}:stage:1")
+    outcome = await run_stage(res.engine, res, TRAVERSAL, "stage", f"mamfast:{TRAVERSAL}:stage:1")
 
     assert snapshot(target) == before
     assert (target / "precious.txt").read_text() == "not mamfast's"
@@ -81,14 +82,14 @@ def test_staging_refuses_paths_outside_the_seed_folder_even_for_an_unchecked_rec
     assert snapshot(target) == before
 
 
-async def test_state_import_refuses_a_path_for_an_asin(make_resources, settings):
-    res = await make_resources(instrumented_pipeline())
+async def test_state_import_refuses_a_path_for_an_asin(make_services, settings):
+    res = await make_services(instrumented_pipeline())
     good = Release(asin="B0IMPORTED").model_dump(mode="json")
     bad = {**good, "asin": "../../victim"}
-    report = await import_state(res, {"format": EXPORT_FORMAT, "releases": [bad, good]})
+    report = await import_state(res.engine, {"format": EXPORT_FORMAT, "releases": [bad, good]})
     assert report.created == ["B0IMPORTED"]
     assert len(report.problems) == 1 and "not an ASIN" in report.problems[0]
-    assert await res.store.asins() == ["B0IMPORTED"]
+    assert await res.engine.store.asins() == ["B0IMPORTED"]
 
 
 @pytest.mark.parametrize(
@@ -107,25 +108,25 @@ def test_commands_refuse_a_path_for_an_asin(argv, cli):
 
 
 async def test_forget_torrent_never_deletes_a_file_outside_the_torrent_folder(
-    make_resources, settings
+    make_services, settings
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     precious = settings.data_dir / "precious.torrent"
     precious.parent.mkdir(parents=True, exist_ok=True)
     precious.write_bytes(b"someone else's")
-    await res.store.create(
+    await res.engine.store.create(
         Release(asin="B0FORGET01", torrent_path=str(precious), infohash="a" * 40)
     )
-    result = await control.reset(res, "B0FORGET01", Stage.TORRENT, forget_torrent=True)
+    result = await control.reset(res.engine, "B0FORGET01", Stage.TORRENT, forget_torrent=True)
     assert precious.read_bytes() == b"someone else's"
     assert "outside MAMFAST_TORRENT_DIR" in result.message
 
 
 @pytest.mark.parametrize("where", ["outside", "dotdot"])
 async def test_later_stages_refuse_a_staged_folder_outside_the_seed_folder(
-    make_resources, settings, where
+    make_services, settings, where
 ):
-    res = await make_resources({})
+    res = await make_services({})
     outside = book(settings.data_dir / "elsewhere" / "Book {ASIN.B0OUTSIDE1}", ["Book.m4b"])
     folder = outside if where == "outside" else settings.seed_path / ".."
     settings.seed_path.mkdir(parents=True, exist_ok=True)

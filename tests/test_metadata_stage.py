@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from mamfast.clients.audnex import AudnexClient, RetryPolicy
-from mamfast.engine.pipeline import StageSpec, submit
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
 from mamfast.errors import (
     AudnexUnavailableError,
     MediaInfoError,
@@ -61,8 +62,8 @@ BOOKS = {
 
 
 @pytest.fixture
-async def stage_res(make_resources, audnex, tmp_path) -> AsyncIterator[Any]:
-    """Resources for the stage, Audnex pointed at the fake, with short retry policies."""
+async def stage_res(make_services, audnex, tmp_path) -> AsyncIterator[Any]:
+    """Services for the stage, Audnex pointed at the fake, with short retry policies."""
 
     async def factory(policy: RetryPolicy = FAST, **overrides: Any) -> Any:
         values = {
@@ -71,7 +72,7 @@ async def stage_res(make_resources, audnex, tmp_path) -> AsyncIterator[Any]:
             "torrent_dir": tmp_path / "torrents",
             **overrides,
         }
-        res = await make_resources({}, **values)
+        res = await make_services({}, **values)
         await res.audnex.close()
         res.audnex = AudnexClient.for_worker(res.settings, res.redis, policy=policy)
         res.on_close(res.audnex.close)
@@ -305,23 +306,23 @@ async def test_staged_folder_gone_is_an_input_error(stage_res, tmp_path):
 
 
 async def test_stage_in_the_pipeline_with_checkpoint_and_paths(
-    make_resources, audnex, tmp_path, redis
+    make_services, audnex, tmp_path, redis
 ):
     folder = staged(tmp_path, "B003ZWFO7E")
     stages = {
         **instrumented_pipeline(),
         Stage.METADATA: StageSpec(Stage.METADATA, metadata.run, metadata.artifacts_missing),
     }
-    res = await make_resources(
+    res = await make_services(
         stages,
         audnex_url=audnex.url,
         seed_dir=tmp_path / "seed",
         torrent_dir=tmp_path / "torrents",
     )
     await redis.hset(plan("B003ZWFO7E", "stage"), "dir", str(folder))
-    await submit(res, Release(asin="B003ZWFO7E", title="The Way of Kings"))
-    await drain(res.settings, res.stages, res.store)
-    final = await res.store.get("B003ZWFO7E")
+    await submit(res.engine, Release(asin="B003ZWFO7E", title="The Way of Kings"))
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    final = await res.engine.store.get("B003ZWFO7E")
     assert final is not None and final.status is Status.READY, final.last_error
     assert final.checkpoints.metadata_at is not None
     assert final.json_path and Path(final.json_path).is_file()

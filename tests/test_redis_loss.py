@@ -19,6 +19,7 @@ from mamfast.ops.demo import write_demo_library
 from mamfast.ops.runner import run
 from mamfast.stages import default_pipeline
 from tests.support.library import age, snapshot
+from workers.serve import serve
 
 ASIN = "B0DEMO0002"
 
@@ -37,7 +38,7 @@ def change_release_date(library: Path) -> None:
 
 
 async def run_all(settings):
-    return await run(settings, stages=default_pipeline(settings))
+    return await run(settings, stages=default_pipeline(settings), serve=serve)
 
 
 async def test_a_changed_name_after_redis_loss_reuses_the_folder_and_the_torrent(settings, redis):
@@ -81,13 +82,13 @@ async def test_with_the_staged_folder_gone_too_no_second_torrent_is_made(setting
     assert for_asin(settings.seed_path) == []
 
 
-async def test_the_torrent_stage_refuses_a_second_torrent_for_an_asin(make_resources, settings):
+async def test_the_torrent_stage_refuses_a_second_torrent_for_an_asin(make_services, settings):
     from mamfast.errors import InfohashMismatchError
     from mamfast.stages import torrent
     from tests.support.torrent_data import book as staged_book
     from tests.support.torrent_files import make_torrent
 
-    res = await make_resources({})
+    res = await make_services({})
     asin = "B0TEST0001"
     old = staged_book(settings.seed_path, f"Old Name (2021) {{ASIN.{asin}}}", parts=1)
     old_torrent = settings.torrent_path / old.name / f"{old.name}.torrent"

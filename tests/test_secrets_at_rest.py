@@ -31,9 +31,9 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture
-async def staged(make_resources, settings):
-    """Resources with an announce URL, and a staged release not yet hashed."""
-    res = await make_resources({}, announce_url=SecretStr(ANNOUNCE))
+async def staged(make_services, settings):
+    """Services with an announce URL, and a staged release not yet hashed."""
+    res = await make_services({}, announce_url=SecretStr(ANNOUNCE))
     folder = book(settings.seed_path)
     return res, Release(asin="B0TEST0001", staging_dir=str(folder))
 

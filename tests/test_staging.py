@@ -12,7 +12,8 @@ import pytest
 
 from mamfast.config import Settings
 from mamfast.engine import control
-from mamfast.engine.pipeline import StageSpec, submit
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
 from mamfast.errors import CrossDeviceError, DiskFullError, InputError, StagingError
 from mamfast.library.discovery import discover
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
@@ -244,11 +245,11 @@ def test_same_filesystem_check_passes(settings):
 # --------------------------------------------------------------------------- through the engine
 
 
-async def test_stage_job_records_the_folder_and_files(make_resources, settings, kings):
-    res = await make_resources(staging_pipeline())
-    await submit(res, kings)
-    await drain(settings, res.stages, res.store)
-    record = await res.store.get(kings.asin)
+async def test_stage_job_records_the_folder_and_files(make_services, settings, kings):
+    res = await make_services(staging_pipeline())
+    await submit(res.engine, kings)
+    await drain(settings, res.engine.stages, res.engine.store)
+    record = await res.engine.store.get(kings.asin)
     assert record is not None and record.status is Status.READY
     folder = settings.seed_path / KINGS_FOLDER
     assert record.staging_dir == str(folder)
@@ -260,37 +261,37 @@ async def test_stage_job_records_the_folder_and_files(make_resources, settings, 
     assert inode(folder / f"{KINGS_FOLDER}.m4b") == inode(source / "The Way of Kings.m4b")
 
 
-async def test_resume_restages_a_vanished_folder(make_resources, settings, kings, redis):
+async def test_resume_restages_a_vanished_folder(make_services, settings, kings, redis):
     from tests.support.engine_stages import plan
 
-    res = await make_resources(staging_pipeline())
+    res = await make_services(staging_pipeline())
     await redis.hset(plan(kings.asin, "torrent"), "permanent", 1)
-    await submit(res, kings)
-    await drain(settings, res.stages, res.store)
-    failed = await res.store.get(kings.asin)
+    await submit(res.engine, kings)
+    await drain(settings, res.engine.stages, res.engine.store)
+    failed = await res.engine.store.get(kings.asin)
     assert failed is not None and failed.stage is Stage.TORRENT
 
     shutil.rmtree(settings.seed_path / KINGS_FOLDER)
     await redis.delete(plan(kings.asin, "torrent"))
-    assert (await control.retry(res, kings.asin)).ok
-    await drain(settings, res.stages, res.store)
-    final = await res.store.get(kings.asin)
+    assert (await control.retry(res.engine, kings.asin)).ok
+    await drain(settings, res.engine.stages, res.engine.store)
+    final = await res.engine.store.get(kings.asin)
     assert final is not None and final.status is Status.READY
     assert (settings.seed_path / KINGS_FOLDER / f"{KINGS_FOLDER}.m4b").exists()
     assert any(w.startswith("resume: staged folder") for w in final.warnings)
 
 
-async def test_bad_input_needs_attention_with_a_reason(make_resources, settings):
-    res = await make_resources(staging_pipeline())
+async def test_bad_input_needs_attention_with_a_reason(make_services, settings):
+    res = await make_services(staging_pipeline())
     release = Release(
         asin="B0GONEGONE",
         title="Gone",
         source_dir=str(settings.library_dir / "nowhere"),  # type: ignore[operator]
         book=BookInfo(title="Gone", series=[SeriesRef(name="S", position="1")]),
     )
-    await submit(res, release)
-    await drain(settings, res.stages, res.store)
-    record = await res.store.get("B0GONEGONE")
+    await submit(res.engine, release)
+    await drain(settings, res.engine.stages, res.engine.store)
+    record = await res.engine.store.get("B0GONEGONE")
     assert record is not None and record.status is Status.NEEDS_ATTENTION
     assert record.error_type == "InputError"
     assert "is gone" in (record.last_error or "") and "What to do" in (record.last_error or "")
@@ -302,7 +303,7 @@ def test_a_record_without_book_data_is_named_from_its_title(settings, kings):
     assert staged.folder.name == "Imported Title {ASIN.B003ZWFO7E}"
 
 
-async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
+async def test_enqueue_and_stage_a_whole_library(make_services, settings):
     from mamfast.ops.enqueue import enqueue
 
     library = settings.library_dir
@@ -327,14 +328,14 @@ async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
     book(library / "Twins/Two {ASIN.B0DUPDUPDU}", ["b.m4b"])
     age(library)
 
-    res = await make_resources(staging_pipeline())
-    report = await enqueue(res)
+    res = await make_services(staging_pipeline())
+    report = await enqueue(res.engine)
     assert sorted(r.asin for r in report.releases) == ["B003ZWFO7E", "B08G9PRS1K", "B0MP3BOOK1"]
     assert [r.reason[:6] for r in report.discovery.rejects] == ["no ASI"]
     assert report.discovery.duplicates[0].asin == "B0DUPDUPDU"
-    await drain(settings, res.stages, res.store)
+    await drain(settings, res.engine.stages, res.engine.store)
 
-    records = {r.asin: r for r in await res.store.all()}
+    records = {r.asin: r for r in await res.engine.store.all()}
     assert {r.status for r in records.values()} == {Status.READY}
     assert Path(records["B0MP3BOOK1"].staging_dir or "").name == (
         "Discworld vol_08 (Terry Pratchett) {ASIN.B0MP3BOOK1}"

@@ -47,7 +47,7 @@ def argv_file(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-async def mkbrr_res(make_resources, tmp_path):
+async def mkbrr_res(make_services, tmp_path):
     async def factory(**overrides: object):  # type: ignore[no-untyped-def]
         values: dict[str, object] = {
             "torrent_backend": "mkbrr",
@@ -56,7 +56,7 @@ async def mkbrr_res(make_resources, tmp_path):
             "mkbrr_timeout": 30.0,
             **overrides,
         }
-        return await make_resources({}, **values)
+        return await make_services({}, **values)
 
     return factory
 
@@ -66,7 +66,7 @@ def release(folder: Path) -> Release:
 
 
 async def test_mkbrr_result_is_checked_and_matches_the_builtin(
-    mkbrr_res, make_resources, tmp_path, argv_file
+    mkbrr_res, make_services, tmp_path, argv_file
 ):
     folder = book(tmp_path / "seed")
     res = await mkbrr_res(announce_url=SecretStr(ANNOUNCE))
@@ -85,7 +85,7 @@ async def test_mkbrr_result_is_checked_and_matches_the_builtin(
     assert argv[argv.index("-m") : argv.index("-m") + 2] == ["-m", "24"]
     assert not any("PASSKEY" in a for a in argv)  # never on the command line
 
-    builtin = await stage.run(await make_resources({}), release(folder))
+    builtin = await stage.run(await make_services({}), release(folder))
     assert builtin.updates["infohash"] == meta.infohash  # same folder, same torrent
 
 

@@ -13,7 +13,8 @@ import pytest
 from pydantic import SecretStr
 
 from mamfast.engine import control, keys
-from mamfast.engine.pipeline import StageSpec, submit
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
 from mamfast.errors import InfohashMismatchError, StagingError
 from mamfast.models import Release, Stage, Status
 from mamfast.stages import torrent as stage
@@ -43,8 +44,8 @@ def settings(tmp_path, redis_server):
 
 
 @pytest.fixture
-async def res(make_resources):
-    return await make_resources({}, announce_url=SecretStr(ANNOUNCE))
+async def res(make_services):
+    return await make_services({}, announce_url=SecretStr(ANNOUNCE))
 
 
 async def test_stage_writes_the_torrent_and_records_the_infohash(res, tmp_path):
@@ -67,8 +68,8 @@ async def test_stage_writes_the_torrent_and_records_the_infohash(res, tmp_path):
     assert list(dest.parent.iterdir()) == [dest]  # no temp file left behind
 
 
-async def test_missing_announce_is_a_warning_not_an_error(make_resources, tmp_path):
-    res = await make_resources({})
+async def test_missing_announce_is_a_warning_not_an_error(make_services, tmp_path):
+    res = await make_services({})
     result = await stage.run(res, release(book(tmp_path)))
     assert result.warnings == [stage.NO_ANNOUNCE]
     assert read_torrent(Path(result.updates["torrent_path"])).announce is None
@@ -86,11 +87,11 @@ async def test_rerun_reuses_the_recorded_torrent_without_rehashing(res, tmp_path
 
 
 async def test_reuse_refreshes_a_changed_announce_without_changing_the_infohash(
-    make_resources, tmp_path
+    make_services, tmp_path
 ):
     folder = book(tmp_path)
-    bare = await stage.run(await make_resources({}), release(folder))
-    with_url = await make_resources({}, announce_url=SecretStr(ANNOUNCE))
+    bare = await stage.run(await make_services({}), release(folder))
+    with_url = await make_services({}, announce_url=SecretStr(ANNOUNCE))
     again = await stage.run(with_url, recorded(release(folder), bare.updates))
     assert again.updates["details"]["torrent"]["backend"] == "reused"
     meta = read_torrent(Path(again.updates["torrent_path"]))
@@ -164,8 +165,8 @@ async def test_crash_mid_write_leaves_nothing_after_the_rerun(res, tmp_path):
     assert sorted(dest.parent.iterdir()) == [dest]
 
 
-async def test_cancel_stops_hashing_promptly_and_writes_nothing(make_resources, tmp_path):
-    res = await make_resources({}, torrent_workers=2)
+async def test_cancel_stops_hashing_promptly_and_writes_nothing(make_services, tmp_path):
+    res = await make_services({}, torrent_workers=2)
     folder = tmp_path / "Huge"
     folder.mkdir()
     with (folder / "big.m4b").open("wb") as f:  # sparse: 8 GiB of zeros, instant to create
@@ -195,31 +196,31 @@ def torrent_pipeline():  # type: ignore[no-untyped-def]
     return stages
 
 
-async def test_through_the_engine_reset_and_forget(make_resources, redis, tmp_path):
-    res = await make_resources(torrent_pipeline(), announce_url=SecretStr(ANNOUNCE))
+async def test_through_the_engine_reset_and_forget(make_services, redis, tmp_path):
+    res = await make_services(torrent_pipeline(), announce_url=SecretStr(ANNOUNCE))
     folder = book(tmp_path / "seed")
     await redis.hset(plan(ASIN, "stage"), "dir", str(folder))
-    await submit(res, Release(asin=ASIN, title="Book"))
-    await drain(res.settings, res.stages, res.store)
-    done = await res.store.get(ASIN)
+    await submit(res.engine, Release(asin=ASIN, title="Book"))
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    done = await res.engine.store.get(ASIN)
     assert done is not None and done.status is Status.READY, done.last_error
     assert done.infohash == mktorrent_infohash(folder, 15)
     assert done.torrent_path and Path(done.torrent_path).is_file()
     assert done.details["torrent"]["backend"] == "builtin"
 
     # Forced re-run with unchanged files: the recorded torrent is reused.
-    assert (await control.reset(res, ASIN, Stage.TORRENT)).ok
-    await drain(res.settings, res.stages, res.store)
-    again = await res.store.get(ASIN)
+    assert (await control.reset(res.engine, ASIN, Stage.TORRENT)).ok
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    again = await res.engine.store.get(ASIN)
     assert again is not None and again.status is Status.READY
     assert again.infohash == done.infohash and again.details["torrent"]["backend"] == "reused"
 
     # The files change: the stage refuses to make a second torrent for the release.
     with (folder / "cover.jpg").open("ab") as f:
         f.write(b"more")
-    assert (await control.reset(res, ASIN, Stage.TORRENT)).ok
-    await drain(res.settings, res.stages, res.store)
-    stuck = await res.store.get(ASIN)
+    assert (await control.reset(res.engine, ASIN, Stage.TORRENT)).ok
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    stuck = await res.engine.store.get(ASIN)
     assert stuck is not None and stuck.status is Status.NEEDS_ATTENTION
     assert stuck.error_type == "InfohashMismatchError"
     assert done.infohash in (stuck.last_error or "")
@@ -227,26 +228,26 @@ async def test_through_the_engine_reset_and_forget(make_resources, redis, tmp_pa
     assert stuck.attempts == {"torrent": 1}  # permanent: no retries
 
     # The operator says the change was on purpose.
-    assert (await control.reset(res, ASIN, Stage.TORRENT, forget_torrent=True)).ok
-    await drain(res.settings, res.stages, res.store)
-    final = await res.store.get(ASIN)
+    assert (await control.reset(res.engine, ASIN, Stage.TORRENT, forget_torrent=True)).ok
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.READY
     assert final.infohash == mktorrent_infohash(folder, 15) != done.infohash
     assert read_torrent(Path(final.torrent_path or "")).infohash == final.infohash
 
 
 async def test_after_redis_lost_the_record_the_torrent_on_disk_guards_the_infohash(
-    make_resources, redis, tmp_path
+    make_services, redis, tmp_path
 ):
-    res = await make_resources(torrent_pipeline(), announce_url=SecretStr(ANNOUNCE))
+    res = await make_services(torrent_pipeline(), announce_url=SecretStr(ANNOUNCE))
     folder = book(tmp_path / "seed")
 
     async def rebuild() -> Release:
         # What `mamfast enqueue` does after Redis lost everything: a fresh record.
         await redis.hset(plan(ASIN, "stage"), "dir", str(folder))
-        await submit(res, Release(asin=ASIN, title="Book"))
-        await drain(res.settings, res.stages, res.store)
-        record = await res.store.get(ASIN)
+        await submit(res.engine, Release(asin=ASIN, title="Book"))
+        await drain(res.settings, res.engine.stages, res.engine.store)
+        record = await res.engine.store.get(ASIN)
         assert record is not None
         return record
 
@@ -265,9 +266,9 @@ async def test_after_redis_lost_the_record_the_torrent_on_disk_guards_the_infoha
     assert read_torrent(Path(first.torrent_path or "")).infohash == first.infohash  # untouched
 
 
-async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_resources, tmp_path):
+async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_services, tmp_path):
     """With MAMFAST_HASH_JOBS > 1 a second hash can be queued behind the first one."""
-    res = await make_resources({}, torrent_workers=2)
+    res = await make_services({}, torrent_workers=2)
     first = tmp_path / "First"
     second = tmp_path / "Second"
     for folder in (first, second):
@@ -292,7 +293,7 @@ async def test_cancel_does_not_wait_for_another_hash_in_the_shared_pool(make_res
         await running
 
 
-async def test_discovered_book_staged_then_hashed_through_the_engine(make_resources, settings):
+async def test_discovered_book_staged_then_hashed_through_the_engine(make_services, settings):
     """The real staging stage feeds the real torrent stage; their details sit side by side."""
     from mamfast.library.discovery import discover
     from mamfast.stages import staging
@@ -311,10 +312,10 @@ async def test_discovered_book_staged_then_hashed_through_the_engine(make_resour
         **torrent_pipeline(),
         Stage.STAGE: StageSpec(Stage.STAGE, staging.run, staging.artifacts_missing),
     }
-    res = await make_resources(stages)
-    await submit(res, candidate.to_release())
-    await drain(res.settings, res.stages, res.store)
-    record = await res.store.get("B003ZWFO7E")
+    res = await make_services(stages)
+    await submit(res.engine, candidate.to_release())
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    record = await res.engine.store.get("B003ZWFO7E")
     assert record is not None and record.status is Status.READY, record and record.last_error
     staged = Path(record.staging_dir or "")
     assert record.infohash == mktorrent_infohash(staged, 15)

@@ -23,7 +23,8 @@ from mamfast.errors import ConfigError, MamfastError
 
 if TYPE_CHECKING:
     from mamfast.config import Settings
-    from mamfast.engine.resources import Resources
+    from mamfast.engine.engine import Engine
+    from mamfast.stages.services import Services
 
 T = TypeVar("T")
 
@@ -95,34 +96,29 @@ def _lost_redis(exc: Exception) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[Resources]:
-    """Redis plus the release store for one command (no stage clients needed).
+async def opened_engine(settings: Settings) -> AsyncIterator[Engine[Services]]:
+    """Redis plus the release store for one command: no stage clients, pools or sessions.
 
     Without MAMFAST_REDIS_URL this is the data dir's private Redis, shared with a
     `mamfast run` or worker that holds it, started for the command otherwise.
     """
     from mamfast.engine.connections import connect
-    from mamfast.engine.resources import open_resources
+    from mamfast.engine.engine import Engine
     from mamfast.ops.private_redis import redis_ready
+    from mamfast.stages import default_pipeline
 
     async with redis_ready(settings) as ready:
         redis = await connect(ready.secret("redis_url") or "", retries=2)
-        if stages is None:
-            from mamfast.stages import default_pipeline
-
-            stages = default_pipeline(ready)
-        res = await open_resources(ready, redis, stages)
         try:
-            yield res
+            yield Engine(ready, redis, default_pipeline(ready))
         finally:
-            await res.close()
             await redis.aclose()
 
 
-def with_resources(settings: Settings, body: Callable[[Resources], Awaitable[T]]) -> T:
+def with_engine(settings: Settings, body: Callable[[Engine[Services]], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with resources(settings) as res:
-            return await body(res)
+        async with opened_engine(settings) as engine:
+            return await body(engine)
 
     return run_async(main())
 

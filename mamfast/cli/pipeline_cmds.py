@@ -19,7 +19,7 @@ from mamfast.cli.common import (
     settings_or_exit,
     setup_logging,
     shown,
-    with_resources,
+    with_engine,
 )
 from mamfast.engine import keys
 from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
@@ -27,8 +27,10 @@ from mamfast.models import Stage, Status  # Stage is an option type: Typer needs
 # The engine modules (arq, Redis, the release store) are imported inside each
 # command, so `mamfast --help` and the healthcheck do not load them.
 if TYPE_CHECKING:
-    from mamfast.engine import control, pipeline
-    from mamfast.engine.resources import Resources
+    from mamfast.engine import control
+    from mamfast.engine.engine import Engine
+    from mamfast.engine.reconcile import ReconcileReport
+    from mamfast.stages.services import Services
 
 QUEUE_CHOICES = {
     "default": [keys.DEFAULT_QUEUE],
@@ -75,10 +77,10 @@ def enqueue(
     from mamfast.ops.enqueue import enqueue as do_enqueue
 
     settings = settings_or_exit()
-    report = with_resources(
+    report = with_engine(
         settings,
-        lambda res: do_enqueue(
-            res, paths, asins=asin or (), dry_run=dry_run, run_lock=not no_run_lock
+        lambda engine: do_enqueue(
+            engine, paths, asins=asin or (), dry_run=dry_run, run_lock=not no_run_lock
         ),
     )
     if as_json:
@@ -115,7 +117,7 @@ def worker(
 
 def scheduler() -> None:
     """Rescan the library on schedule (catching up missed scans) and when files change."""
-    from mamfast.cli.common import resources
+    from mamfast.cli.common import opened_engine
     from mamfast.ops import scheduler as schedule
 
     settings = settings_or_exit()
@@ -124,8 +126,8 @@ def scheduler() -> None:
     setup_logging(settings.log_level)
 
     async def main() -> None:
-        async with resources(settings) as res, schedule.stopping_on_signals() as stop:
-            await schedule.run(res, stop)
+        async with opened_engine(settings) as engine, schedule.stopping_on_signals() as stop:
+            await schedule.run(engine, stop)
 
     run_async(main())
 
@@ -142,8 +144,8 @@ def status(
     """Show releases: stage, status, attempts and what went wrong."""
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> None:
-        found, damaged = await res.store.read_many(await res.store.asins())
+    async def body(engine: Engine[Services]) -> None:
+        found, damaged = await engine.store.read_many(await engine.store.asins())
         records = [r for r in found if not asin or r.asin == asin]
         damaged = [d for d in damaged if not asin or d.asin == asin]
         if asin and damaged:
@@ -156,13 +158,13 @@ def status(
             print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
             render.damaged_records(err_console, damaged)  # not records: the caller reads stderr
         elif asin:
-            progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{records[0].asin}")  # type: ignore[misc]
+            progress = await engine.redis.hgetall(keys.progress(records[0].asin))  # type: ignore[misc]
             render.release_detail(console, records[0], progress)
         else:
             render.release_table(console, records, damaged=len(damaged))
             render.damaged_records(console, damaged)
 
-    with_resources(settings, body)
+    with_engine(settings, body)
 
 
 def retry(
@@ -178,12 +180,12 @@ def retry(
         fail("give an ASIN or --all-failed", code=2)
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> list[control.ActionResult]:
+    async def body(engine: Engine[Services]) -> list[control.ActionResult]:
         if all_failed:
-            return await control.retry_all_failed(res)
-        return [await control.retry(res, asin or "")]
+            return await control.retry_all_failed(engine)
+        return [await control.retry(engine, asin or "")]
 
-    results = with_resources(settings, body)
+    results = with_engine(settings, body)
     _print_actions(results, empty="no release needs attention")
 
 
@@ -200,22 +202,22 @@ def reset(
     from mamfast.engine import control
 
     settings = settings_or_exit()
-    result = with_resources(
-        settings, lambda res: control.reset(res, asin, stage, forget_torrent=forget_torrent)
+    result = with_engine(
+        settings, lambda engine: control.reset(engine, asin, stage, forget_torrent=forget_torrent)
     )
     _print_actions([result])
 
 
 def recover() -> None:
     """Re-enqueue releases whose job was lost or whose worker died (also runs in every worker)."""
-    from mamfast.engine import pipeline
+    from mamfast.engine.reconcile import reconcile
 
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> pipeline.ReconcileReport:
-        return await pipeline.reconcile(res, grace=0)
+    async def body(engine: Engine[Services]) -> ReconcileReport:
+        return await reconcile(engine, grace=0)
 
-    report = with_resources(settings, body)
+    report = with_engine(settings, body)
     if report.skipped:
         fail("another reconciler pass is running; try again in a few seconds")
     console.print(
@@ -234,7 +236,7 @@ def list_locks() -> None:
     from mamfast.engine import locks
 
     settings = settings_or_exit()
-    held = with_resources(settings, lambda res: locks.list_locks(res.redis))
+    held = with_engine(settings, lambda engine: locks.list_locks(engine.redis))
     render.locks_table(console, held)
 
 
@@ -248,16 +250,16 @@ def unlock(
     settings = settings_or_exit()
     full = key if key.startswith(keys.LOCK_PREFIX) else keys.LOCK_PREFIX + key
 
-    async def holder(res: Resources) -> dict[str, Any]:
-        return await locks.read_holder(res.redis, full)
+    async def holder(engine: Engine[Services]) -> dict[str, Any]:
+        return await locks.read_holder(engine.redis, full)
 
-    info = with_resources(settings, holder)
+    info = with_engine(settings, holder)
     if not info:
         fail(f"{full} is not held")
     console.print(f"{shown(full)} is held by {shown(locks.describe_holder(info))}")
     if not yes and not typer.confirm("Break it?", default=False):
         raise typer.Exit(1)
-    removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
+    removed = with_engine(settings, lambda engine: locks.break_lock(engine.redis, full))
     console.print(f"{full} {'released' if removed else 'was already gone'}", markup=False)
 
 
@@ -283,7 +285,7 @@ def state_export(
     from mamfast.ops import statefile
 
     settings = settings_or_exit()
-    data = with_resources(settings, statefile.export_state)
+    data = with_engine(settings, statefile.export_state)
     text = json.dumps(data, indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
@@ -304,7 +306,7 @@ def state_import(
 
     settings = settings_or_exit()
     data = run_async(asyncio.to_thread(statefile.load_file, file))
-    report = with_resources(settings, lambda res: statefile.import_state(res, data))
+    report = with_engine(settings, lambda engine: statefile.import_state(engine, data))
     for line in report.problems:
         console.print(f"[yellow]skipped:[/] {shown(line)}", highlight=False)
     for line in report.warnings:
@@ -324,7 +326,7 @@ def state_forget(
     from mamfast.engine import control
 
     settings = settings_or_exit()
-    result = with_resources(settings, lambda res: control.forget_damaged(res, asin))
+    result = with_engine(settings, lambda engine: control.forget_damaged(engine, asin))
     _print_actions([result])
 
 

@@ -32,6 +32,7 @@ def run(
     from mamfast.cli.live import live_view
     from mamfast.ops.runner import run as run_pipeline
     from mamfast.stages import default_pipeline
+    from workers.serve import serve
 
     settings = settings_or_exit(library_dir=library)
     if settings.library_dir is None:
@@ -41,6 +42,7 @@ def run(
         run_pipeline(
             settings,
             stages=default_pipeline(settings),
+            serve=serve,
             workers=workers,
             live=live_view(console),  # type: ignore[arg-type]
         )

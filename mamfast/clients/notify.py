@@ -32,7 +32,7 @@ from pydantic import BaseModel
 
 from mamfast.config import Settings
 from mamfast.engine import keys, locks
-from mamfast.engine.resources import Resources
+from mamfast.engine.engine import Engine
 from mamfast.redact import mask_url
 
 log = logging.getLogger(__name__)
@@ -66,12 +66,12 @@ class SendResult(BaseModel):
 # --------------------------------------------------------------------------- batches
 
 
-async def record_batch(res: Resources, asins: Sequence[str]) -> str | None:
+async def record_batch(engine: Engine[Any], asins: Sequence[str]) -> str | None:
     """Remember the releases one scan submitted, so they are announced together."""
     if not asins:
         return None
     scan_id = f"{time.time():.6f}"
-    async with res.redis.pipeline(transaction=True) as pipe:
+    async with engine.redis.pipeline(transaction=True) as pipe:
         pipe.sadd(keys.batch(scan_id), *asins)
         pipe.expire(keys.batch(scan_id), BATCH_TTL)
         pipe.zadd(keys.BATCHES, {scan_id: time.time()})
@@ -79,25 +79,27 @@ async def record_batch(res: Resources, asins: Sequence[str]) -> str | None:
     return scan_id
 
 
-async def flush(res: Resources) -> list[SendResult]:
+async def flush(engine: Engine[Any]) -> list[SendResult]:
     """Send what is ready to send; safe to call from several places at once."""
-    ttl = res.settings.lock_ttl
-    async with locks.held_if_free(res.redis, keys.NOTIFY_LOCK, ttl=ttl, purpose="notify") as lease:
-        return [] if lease is None else await _flush_locked(res)
+    ttl = engine.settings.lock_ttl
+    async with locks.held_if_free(
+        engine.redis, keys.NOTIFY_LOCK, ttl=ttl, purpose="notify"
+    ) as lease:
+        return [] if lease is None else await _flush_locked(engine)
 
 
-async def _flush_locked(res: Resources) -> list[SendResult]:
-    raw = await res.redis.lrange(keys.EVENTS, 0, -1)  # type: ignore[misc]
+async def _flush_locked(engine: Engine[Any]) -> list[SendResult]:
+    raw = await engine.redis.lrange(keys.EVENTS, 0, -1)  # type: ignore[misc]
     events = _readable(raw)
     latest = {e.asin: e for e in events}  # a release's last transition is what counts
-    urls = [u.get_secret_value() for u in res.settings.notify_urls]
+    urls = [u.get_secret_value() for u in engine.settings.notify_urls]
     if not urls:
-        await _forget(res, len(raw), [])
+        await _forget(engine, len(raw), [])
         return []
-    messages, closed, waiting = await _compose(res, latest)
+    messages, closed, waiting = await _compose(engine, latest)
     keep = [e for e in events if e.asin in waiting]
-    await _forget(res, len(raw), closed, keep=keep, post=(urls, messages))
-    delivered = await asyncio.gather(*(_deliver(res, url) for url in urls))
+    await _forget(engine, len(raw), closed, keep=keep, post=(urls, messages))
+    delivered = await asyncio.gather(*(_deliver(engine, url) for url in urls))
     return [result for results in delivered for result in results]
 
 
@@ -111,16 +113,16 @@ def _readable(raw: Sequence[bytes]) -> list[Event]:
     return events
 
 
-async def _deliver(res: Resources, url: str) -> list[SendResult]:
+async def _deliver(engine: Engine[Any], url: str) -> list[SendResult]:
     """Send this URL's outbox in order; stop at the first failure (tried again next time)."""
     outbox = keys.notify_outbox(url_id(url))
     results = []
-    while (head := await res.redis.lindex(outbox, 0)) is not None:  # type: ignore[misc]
+    while (head := await engine.redis.lindex(outbox, 0)) is not None:  # type: ignore[misc]
         try:
             message = Message.model_validate_json(head)
         except ValueError:
             log.warning("dropping an unreadable message for %s", shown(url))
-            await res.redis.lpop(outbox)  # type: ignore[misc]
+            await engine.redis.lpop(outbox)  # type: ignore[misc]
             continue
         result = await _send_one(url, message)
         results.append(result)
@@ -133,7 +135,7 @@ async def _deliver(res: Resources, url: str) -> list[SendResult]:
                 result.detail,
             )
             break
-        await res.redis.lpop(outbox)  # type: ignore[misc]
+        await engine.redis.lpop(outbox)  # type: ignore[misc]
     return results
 
 
@@ -143,14 +145,14 @@ def url_id(url: str) -> str:
 
 
 async def _compose(
-    res: Resources, latest: dict[str, Event]
+    engine: Engine[Any], latest: dict[str, Event]
 ) -> tuple[list[Message], list[str], set[str]]:
     """Messages to send, batches they close, and ASINs still waiting on an open batch."""
-    wanted = set(res.settings.notify_events)
+    wanted = set(engine.settings.notify_events)
     messages, closed, waiting = [], [], set()
-    for scan_id in [s.decode() for s in await res.redis.zrange(keys.BATCHES, 0, -1)]:
-        members = sorted(m.decode() for m in await res.redis.smembers(keys.batch(scan_id)))  # type: ignore[misc]
-        records = await res.store.get_many(members)
+    for scan_id in [s.decode() for s in await engine.redis.zrange(keys.BATCHES, 0, -1)]:
+        members = sorted(m.decode() for m in await engine.redis.smembers(keys.batch(scan_id)))  # type: ignore[misc]
+        records = await engine.store.get_many(members)
         if any(not r.terminal for r in records):
             waiting.update(members)
             continue
@@ -177,7 +179,7 @@ def _event_of(record: Any) -> Event:
 
 
 async def _forget(
-    res: Resources,
+    engine: Engine[Any],
     count: int,
     closed: list[str],
     keep: Sequence[Event] = (),
@@ -187,7 +189,7 @@ async def _forget(
     made from them in each URL's outbox in the same transaction, so none is lost or
     made twice."""
     urls, messages = post
-    async with res.redis.pipeline(transaction=True) as pipe:
+    async with engine.redis.pipeline(transaction=True) as pipe:
         for url in urls if messages else ():
             outbox = keys.notify_outbox(url_id(url))
             pipe.rpush(outbox, *(m.model_dump_json() for m in messages))

@@ -8,8 +8,10 @@ from pathlib import Path
 
 from mamfast.config import Settings
 from mamfast.engine import keys, locks
-from mamfast.engine.pipeline import dispatch, rewind
-from mamfast.engine.resources import Resources
+from mamfast.engine.dispatch import dispatch
+from mamfast.engine.engine import Engine
+from mamfast.engine.spec import S
+from mamfast.engine.transitions import rewind
 from mamfast.errors import DamagedRecordError, LockBusyError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import Release, Stage, Status
@@ -24,23 +26,25 @@ class ActionResult:
     message: str
 
 
-async def _locked_update(res: Resources, asin: str, purpose: str, change: _Change) -> ActionResult:
+async def _locked_update(
+    engine: Engine[S], asin: str, purpose: str, change: _Change
+) -> ActionResult:
     try:
         async with locks.held(
-            res.redis,
+            engine.redis,
             keys.release_lock(asin),
-            ttl=res.settings.lock_ttl,
+            ttl=engine.settings.lock_ttl,
             purpose=purpose,
             fence_key=keys.fence(asin),
             wait=ADMIN_LOCK_WAIT,
         ) as lease:
-            record = await res.store.get(asin)
+            record = await engine.store.get(asin)
             if record is None:
                 return ActionResult(asin, False, f"no release with ASIN {asin}")
             changed = change.apply(record)
             if changed is None:
                 return ActionResult(asin, False, change.refusal(record))
-            stored = await res.store.commit(
+            stored = await engine.store.commit(
                 changed,
                 token=lease.token,
                 expected_run=record.run,
@@ -50,7 +54,7 @@ async def _locked_update(res: Resources, asin: str, purpose: str, change: _Chang
         return ActionResult(
             asin, False, f"{asin} is being processed ({exc.message}); try again shortly"
         )
-    await dispatch(res.redis, res.stages, stored)
+    await dispatch(engine.redis, engine.stages, stored)
     return ActionResult(asin, True, f"{asin}: {stored.stage} queued (job {stored.job_id})")
 
 
@@ -120,21 +124,21 @@ class _AttachSource(_Change):
         )
 
 
-async def attach_source(res: Resources, found: Release) -> ActionResult:
-    return await _locked_update(res, found.asin, "mamfast enqueue", _AttachSource(found))
+async def attach_source(engine: Engine[S], found: Release) -> ActionResult:
+    return await _locked_update(engine, found.asin, "mamfast enqueue", _AttachSource(found))
 
 
-async def retry(res: Resources, asin: str) -> ActionResult:
-    return await _locked_update(res, asin, "mamfast retry", _Retry())
+async def retry(engine: Engine[S], asin: str) -> ActionResult:
+    return await _locked_update(engine, asin, "mamfast retry", _Retry())
 
 
-async def retry_all_failed(res: Resources) -> list[ActionResult]:
-    failed = [r.asin for r in await res.store.all() if r.status is Status.NEEDS_ATTENTION]
-    return [await retry(res, asin) for asin in failed]
+async def retry_all_failed(engine: Engine[S]) -> list[ActionResult]:
+    failed = [r.asin for r in await engine.store.all() if r.status is Status.NEEDS_ATTENTION]
+    return [await retry(engine, asin) for asin in failed]
 
 
 async def reset(
-    res: Resources, asin: str, stage: Stage, *, forget_torrent: bool = False
+    engine: Engine[S], asin: str, stage: Stage, *, forget_torrent: bool = False
 ) -> ActionResult:
     if stage is Stage.DONE:
         return ActionResult(
@@ -142,18 +146,18 @@ async def reset(
         )
     if forget_torrent and stage in (Stage.UPLOAD,):
         return ActionResult(asin, False, "--forget-torrent needs --stage torrent or earlier")
-    before = await res.store.get(asin)
-    result = await _locked_update(res, asin, "mamfast reset", _Reset(stage, forget_torrent))
+    before = await engine.store.get(asin)
+    result = await _locked_update(engine, asin, "mamfast reset", _Reset(stage, forget_torrent))
     if result.ok and forget_torrent and before and before.torrent_path:
         # The torrent file on disk stands for the recorded infohash too (the torrent stage
         # compares with it when Redis has lost the record): forget it as well.
         result.message += await asyncio.to_thread(
-            _remove_torrent_file, res.settings, Path(before.torrent_path)
+            _remove_torrent_file, engine.settings, Path(before.torrent_path)
         )
     return result
 
 
-async def forget_damaged(res: Resources, asin: str) -> ActionResult:
+async def forget_damaged(engine: Engine[S], asin: str) -> ActionResult:
     """Drop a record that cannot be read, so the next scan rebuilds it from the library.
 
     Only damaged records: a readable one holds the infohash guard and its history, and
@@ -161,17 +165,17 @@ async def forget_damaged(res: Resources, asin: str) -> ActionResult:
     """
     try:
         async with locks.held(
-            res.redis,
+            engine.redis,
             keys.release_lock(asin),
-            ttl=res.settings.lock_ttl,
+            ttl=engine.settings.lock_ttl,
             purpose="mamfast state forget",
             fence_key=keys.fence(asin),
             wait=ADMIN_LOCK_WAIT,
         ):
             try:
-                record = await res.store.get(asin)
+                record = await engine.store.get(asin)
             except DamagedRecordError:
-                await res.store.delete(asin)
+                await engine.store.delete(asin)
                 return ActionResult(
                     asin, True, f"forgot the damaged record {asin!r}; run `mamfast enqueue`"
                 )

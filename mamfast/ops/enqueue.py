@@ -14,14 +14,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
 
 from mamfast.clients import notify
 from mamfast.engine import control, keys, locks
-from mamfast.engine.pipeline import submit
-from mamfast.engine.resources import Resources
+from mamfast.engine.dispatch import submit
+from mamfast.engine.engine import Engine
 from mamfast.errors import ConfigError, DamagedRecordError, LockBusyError, MamfastError
 from mamfast.library.discovery import DiscoveryReport, discover
 from mamfast.models import Release
@@ -65,13 +66,13 @@ def scan_lock_message(holder: dict[str, object]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def scan_lock(res: Resources, *, enabled: bool = True) -> AsyncIterator[None]:
+async def scan_lock(engine: Engine[Any], *, enabled: bool = True) -> AsyncIterator[None]:
     if not enabled:
         yield
         return
     try:
         async with locks.held(
-            res.redis, keys.SCAN_LOCK, ttl=SCAN_LOCK_TTL, purpose="mamfast enqueue"
+            engine.redis, keys.SCAN_LOCK, ttl=SCAN_LOCK_TTL, purpose="mamfast enqueue"
         ):
             yield
     except LockBusyError as exc:
@@ -79,7 +80,7 @@ async def scan_lock(res: Resources, *, enabled: bool = True) -> AsyncIterator[No
 
 
 async def enqueue(
-    res: Resources,
+    engine: Engine[Any],
     paths: Sequence[Path] | None = None,
     *,
     asins: Sequence[str] = (),
@@ -88,30 +89,30 @@ async def enqueue(
 ) -> EnqueueReport:
     """Discover releases and submit each one (create its record, queue its job)."""
     if not paths:
-        _check_library(res.settings.library_dir)
-    async with scan_lock(res, enabled=run_lock and not dry_run):
-        report = await asyncio.to_thread(discover, res.settings, list(paths) if paths else None)
+        _check_library(engine.settings.library_dir)
+    async with scan_lock(engine, enabled=run_lock and not dry_run):
+        report = await asyncio.to_thread(discover, engine.settings, list(paths) if paths else None)
         wanted = {a.strip().upper() for a in asins}
         releases = []
         for candidate in report.releases:
             if wanted and candidate.asin not in wanted:
                 continue
-            releases.append(await _submit_isolated(res, candidate.to_release(), dry_run))
+            releases.append(await _submit_isolated(engine, candidate.to_release(), dry_run))
         if not dry_run:
             submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
-            await notify.record_batch(res, submitted)
+            await notify.record_batch(engine, submitted)
             if not paths and not wanted:  # a full scan: the schedule counts from here
-                await res.redis.set(keys.LAST_SCAN, time.time())
+                await engine.redis.set(keys.LAST_SCAN, time.time())
     return EnqueueReport(releases=releases, discovery=report)
 
 
-async def _submit_isolated(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:
+async def _submit_isolated(engine: Engine[Any], release: Release, dry_run: bool) -> EnqueuedRelease:
     """One release's submission; what goes wrong with it is its outcome, not the scan's end.
 
     Redis errors still end the scan: no release can be submitted without Redis.
     """
     try:
-        return await _submit_one(res, release, dry_run)
+        return await _submit_one(engine, release, dry_run)
     except RedisError:
         raise
     except DamagedRecordError as exc:
@@ -139,19 +140,19 @@ def _check_library(library: Path | None) -> None:
         )
 
 
-async def _submit_one(res: Resources, release: Release, dry_run: bool) -> EnqueuedRelease:
+async def _submit_one(engine: Engine[Any], release: Release, dry_run: bool) -> EnqueuedRelease:
     entry = EnqueuedRelease(
         asin=release.asin, title=release.title, source_dir=release.source_dir or "", outcome=""
     )
-    existing = await res.store.get(release.asin)
+    existing = await engine.store.get(release.asin)
     if dry_run:
         entry.outcome = f"already-{existing.status}" if existing else "would-enqueue"
         return entry
-    outcome = await submit(res, release)
+    outcome = await submit(engine, release)
     stored = outcome.release
     if not outcome.created and stored.source_dir is None and release.source_dir:
         # A record imported from the old state file learns where its files are.
-        await control.attach_source(res, release)
+        await control.attach_source(engine, release)
     entry.job_id = None if stored.terminal else stored.job_id
     if outcome.created:
         entry.outcome = "new"

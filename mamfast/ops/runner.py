@@ -10,22 +10,41 @@ for both queues run in-process until no release is left unfinished.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from mamfast.clients import notify
 from mamfast.config import Settings
 from mamfast.engine import keys
 from mamfast.engine.connections import connect
-from mamfast.engine.pipeline import Pipeline
-from mamfast.engine.resources import Resources, open_resources
+from mamfast.engine.engine import Engine
+from mamfast.engine.spec import Pipeline
 from mamfast.models import Release, Status
 from mamfast.ops.enqueue import EnqueueReport, enqueue
 from mamfast.ops.private_redis import redis_ready
 from mamfast.ops.runlock import run_lock
 
-LiveView = Callable[[Resources, "RunState"], contextlib.AbstractAsyncContextManager[None]]
+LiveView = Callable[[Engine[Any], "RunState"], contextlib.AbstractAsyncContextManager[None]]
+StopWhen = Callable[[], Awaitable[bool]]
+
+
+class Serve(Protocol):
+    """Runs arq workers for `queues` in this process until `stop_when()` is true.
+
+    The command line passes `workers.serve.serve`: the workers package sits above
+    this one, so it is handed in rather than imported.
+    """
+
+    def __call__(
+        self,
+        settings: Settings,
+        queues: Sequence[str],
+        *,
+        stages: Pipeline[Any],
+        stop_when: StopWhen,
+    ) -> Awaitable[int]: ...
 
 
 @dataclass
@@ -52,41 +71,39 @@ class RunResult:
 async def run(
     settings: Settings,
     *,
-    stages: Pipeline,
+    stages: Pipeline[Any],
+    serve: Serve,
     library: Path | None = None,
     workers: int = 1,
     live: LiveView | None = None,
 ) -> RunResult:
-    from workers.serve import serve
-
     if library is not None:
         settings = settings.model_copy(update={"library_dir": library})
     with run_lock(settings.data_dir):
         async with redis_ready(settings) as ready:
             redis = await connect(ready.secret("redis_url") or "")
-            res = await open_resources(ready, redis, stages)
+            engine = Engine(ready, redis, stages)
             try:
                 state = RunState()
-                state.scan = await enqueue(res)
+                state.scan = await enqueue(engine)
                 # Also what was already waiting (a `mamfast retry`, a folder still settling):
                 # the run works it to the end, so its table shows it.
-                waiting = await res.store.active_asins()
+                waiting = await engine.store.active_asins()
                 state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
 
                 async def finished() -> bool:
-                    state.releases = await res.store.get_many(state.asins)
-                    return not await res.store.active_asins()
+                    state.releases = await engine.store.get_many(state.asins)
+                    return not await engine.store.active_asins()
 
                 queues = _queues(workers)
-                view = live(res, state) if live else contextlib.nullcontext()
+                view = live(engine, state) if live else contextlib.nullcontext()
                 async with view:
                     if not await finished():
                         await serve(ready, queues, stages=stages, stop_when=finished)
-                    state.releases = await res.store.get_many(state.asins)
-                await notify.flush(res)
+                    state.releases = await engine.store.get_many(state.asins)
+                await notify.flush(engine)
                 return RunResult(scan=state.scan, releases=state.releases)
             finally:
-                await res.close()
                 await redis.aclose()
 
 

@@ -15,11 +15,12 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from mamfast.clients import notify
 from mamfast.display import printable
 from mamfast.engine import keys
-from mamfast.engine.resources import Resources
+from mamfast.engine.engine import Engine
 from mamfast.errors import MamfastError
 from mamfast.ops.enqueue import EnqueueReport, ScanLockedError, enqueue
 
@@ -28,20 +29,20 @@ log = logging.getLogger(__name__)
 TICK = 5.0  # how often the loop looks at the clock and the change marker
 
 
-async def last_scan(res: Resources) -> float:
-    value = await res.redis.get(keys.LAST_SCAN)
+async def last_scan(engine: Engine[Any]) -> float:
+    value = await engine.redis.get(keys.LAST_SCAN)
     return float(value) if value else 0.0
 
 
-async def is_due(res: Resources, now: float | None = None) -> bool:
-    interval = res.settings.scan_interval_minutes * 60
-    return (now or time.time()) - await last_scan(res) >= interval
+async def is_due(engine: Engine[Any], now: float | None = None) -> bool:
+    interval = engine.settings.scan_interval_minutes * 60
+    return (now or time.time()) - await last_scan(engine) >= interval
 
 
-async def scan(res: Resources, reason: str) -> EnqueueReport | None:
+async def scan(engine: Engine[Any], reason: str) -> EnqueueReport | None:
     """One scan; None when another scan holds the lock (it covers us)."""
     try:
-        report = await enqueue(res)
+        report = await enqueue(engine)
     except ScanLockedError:
         log.info("scan (%s) skipped: another scan is running", reason)
         return None
@@ -61,10 +62,10 @@ async def scan(res: Resources, reason: str) -> EnqueueReport | None:
     return report
 
 
-async def scan_if_due(res: Resources) -> EnqueueReport | None:
-    if res.settings.library_dir is None or not await is_due(res):
+async def scan_if_due(engine: Engine[Any]) -> EnqueueReport | None:
+    if engine.settings.library_dir is None or not await is_due(engine):
         return None
-    return await scan(res, "schedule")
+    return await scan(engine, "schedule")
 
 
 class ChangeMarker:
@@ -83,10 +84,10 @@ class ChangeMarker:
         self.changed_at = None
 
 
-async def watch_library(res: Resources, marker: ChangeMarker, stop: asyncio.Event) -> None:
+async def watch_library(engine: Engine[Any], marker: ChangeMarker, stop: asyncio.Event) -> None:
     from watchfiles import awatch
 
-    library = res.settings.library_dir
+    library = engine.settings.library_dir
     if library is None or not library.is_dir():
         return
     try:
@@ -98,24 +99,24 @@ async def watch_library(res: Resources, marker: ChangeMarker, stop: asyncio.Even
             printable(str(library)),
             type(exc).__name__,
             printable(str(exc)),
-            res.settings.scan_interval_minutes,
+            engine.settings.scan_interval_minutes,
         )
 
 
-async def run(res: Resources, stop: asyncio.Event, *, tick: float = TICK) -> None:
+async def run(engine: Engine[Any], stop: asyncio.Event, *, tick: float = TICK) -> None:
     """Scan on schedule (catching up missed runs) and after library changes, until `stop`."""
     marker = ChangeMarker()
-    watcher = asyncio.create_task(watch_library(res, marker, stop), name="library watcher")
-    settle = res.settings.settle_seconds
+    watcher = asyncio.create_task(watch_library(engine, marker, stop), name="library watcher")
+    settle = engine.settings.settle_seconds
     try:
         while not stop.is_set():
             if marker.settled(settle):
                 marker.clear()
-                await scan(res, "library changed")
-            elif await is_due(res):
+                await scan(engine, "library changed")
+            elif await is_due(engine):
                 marker.clear()
-                await scan(res, "schedule")
-            await notify.flush(res)
+                await scan(engine, "schedule")
+            await notify.flush(engine)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
     finally:

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from mamfast.asin import valid_asin
-from mamfast.engine.pipeline import submit
-from mamfast.engine.resources import Resources
+from mamfast.engine.dispatch import submit
+from mamfast.engine.engine import Engine
 from mamfast.engine.store import first_error
 from mamfast.errors import DamagedRecordError, InputError
 from mamfast.models import (
@@ -80,8 +80,8 @@ class _Failed(BaseModel):
     retry_count: int = Field(default=0, ge=0)
 
 
-async def export_state(res: Resources) -> dict[str, Any]:
-    records = await res.store.all()
+async def export_state(engine: Engine[Any]) -> dict[str, Any]:
+    records = await engine.store.all()
     return {
         "format": EXPORT_FORMAT,
         "version": EXPORT_VERSION,
@@ -102,7 +102,7 @@ def load_file(path: Path) -> dict[str, Any]:
     return data
 
 
-async def import_state(res: Resources, data: dict[str, Any]) -> ImportReport:
+async def import_state(engine: Engine[Any], data: dict[str, Any]) -> ImportReport:
     if data.get("format") == EXPORT_FORMAT:
         records, report = _from_export(data)
     elif "processed" in data or "failed" in data:
@@ -114,7 +114,7 @@ async def import_state(res: Resources, data: dict[str, Any]) -> ImportReport:
         )
     for record in records:
         try:
-            outcome = await submit(res, record)
+            outcome = await submit(engine, record)
         except DamagedRecordError as exc:
             report.problems.append(f"{record.asin}: {exc.message}; skipped ({exc.hint})")
             continue

@@ -15,23 +15,23 @@ import asyncio
 import logging
 from pathlib import Path
 
-from mamfast.engine.resources import Resources
 from mamfast.models import Release, StageResult
 from mamfast.release.prepare import output_paths, prepare, write_outputs
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
 
 log = logging.getLogger(__name__)
 STEPS = 3
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    folder = await asyncio.to_thread(staged_folder, res.settings, release)
-    await res.report_progress(release.asin, "metadata", 0, STEPS)
-    prepared = await prepare(folder, release.asin, release.book, res.settings, res.audnex)
-    await res.report_progress(release.asin, "metadata", 2, STEPS)
-    json_path, description_path = output_paths(res.settings, folder)
-    await asyncio.to_thread(write_outputs, prepared, json_path, description_path, res.settings)
-    await res.report_progress(release.asin, "metadata", STEPS, STEPS)
+async def run(services: Services, release: Release) -> StageResult:
+    folder = await asyncio.to_thread(staged_folder, services.settings, release)
+    await services.report_progress(release.asin, "metadata", 0, STEPS)
+    prepared = await prepare(folder, release.asin, release.book, services.settings, services.audnex)
+    await services.report_progress(release.asin, "metadata", 2, STEPS)
+    json_path, description_path = output_paths(services.settings, folder)
+    await asyncio.to_thread(write_outputs, prepared, json_path, description_path, services.settings)
+    await services.report_progress(release.asin, "metadata", STEPS, STEPS)
     log.info(
         "%s: metadata from %s, %d review note(s), %.2fs",
         release.asin,

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings
-from mamfast.engine.resources import Resources
 from mamfast.errors import (
     CrossDeviceError,
     InputError,
@@ -40,6 +39,7 @@ from mamfast.library.discovery import FileSelection, missing_parts, parse_folder
 from mamfast.models import Release, StageResult
 from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.stages import ledger as ownership
+from mamfast.stages.services import Services
 
 PARTIAL_PREFIX = ".mamfast-partial-"
 CHUNK = 1024 * 1024
@@ -54,8 +54,8 @@ SAME_FS_HINT = (
 # --------------------------------------------------------------------------- engine entry points
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    settings = res.settings
+async def run(services: Services, release: Release) -> StageResult:
+    settings = services.settings
     rules = await asyncio.to_thread(load_rules, settings.naming_file)
     staged = await asyncio.to_thread(stage_release, settings, release, rules)
     details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from mamfast.config import Settings, file_owner
-from mamfast.engine.resources import Resources
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import Release, StageResult
 from mamfast.stages import ledger as ownership
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
@@ -46,8 +46,8 @@ def torrent_file(settings: Settings, folder: str) -> Path:
     return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    settings = res.settings
+async def run(services: Services, release: Release) -> StageResult:
+    settings = services.settings
     started = time.perf_counter()
     staged = await asyncio.to_thread(staged_folder, settings, release)
     dest = torrent_file(settings, staged.name)
@@ -63,7 +63,7 @@ async def run(res: Resources, release: Release) -> StageResult:
         if backend == "mkbrr":
             data = await _with_mkbrr(settings, content, dest, announce)
         else:
-            data = await _with_builtin(res, release, content, announce)
+            data = await _with_builtin(services, release, content, announce)
         meta = parse_torrent(data)  # the same validation any torrent from disk gets
         # Before anything is written. With no infohash recorded (Redis lost its data), the
         # torrents already on disk for this ASIN are the record: no second one.
@@ -135,12 +135,12 @@ def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None
 
 
 async def _with_builtin(
-    res: Resources, release: Release, content: Content, announce: str | None
+    services: Services, release: Release, content: Content, announce: str | None
 ) -> bytes:
-    settings = res.settings
+    settings = services.settings
 
     async def progress(done: int, total: int) -> None:
-        await res.report_progress(release.asin, "torrent", done, total)
+        await services.report_progress(release.asin, "torrent", done, total)
 
     created = await create_torrent(
         content.root,
@@ -149,7 +149,7 @@ async def _with_builtin(
         piece_exp=settings.torrent_piece_length,
         max_exp=settings.torrent_max_piece_length,
         workers=settings.torrent_workers,
-        executor=res.hash_pool,
+        executor=services.hash_pool,
         progress=progress,
         content=content,
     )

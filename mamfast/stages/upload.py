@@ -41,7 +41,6 @@ from mamfast.clients.qbit import (
     same_path,
 )
 from mamfast.engine import keys, locks
-from mamfast.engine.resources import Resources
 from mamfast.errors import (
     InfohashMismatchError,
     InputError,
@@ -53,6 +52,7 @@ from mamfast.errors import (
 )
 from mamfast.models import Release, StageResult, Status
 from mamfast.pathmap import PathMap
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents import parse as inspect
 from mamfast.torrents.parse import TorrentMeta
@@ -69,20 +69,22 @@ class SavePaths:
     theirs: str  # the same in qBittorrent's view: what we send as save_path
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    if res.qbit is None:
+async def run(services: Services, release: Release) -> StageResult:
+    if services.qbit is None:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
         return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
     started = time.monotonic()
     torrent = read_torrent(release)
-    path_map = PathMap.parse(res.settings.qbit_path_map, setting=PATH_MAP_SETTING)
-    await asyncio.to_thread(staged_folder, res.settings, release)  # qBittorrent writes there
+    path_map = PathMap.parse(services.settings.qbit_path_map, setting=PATH_MAP_SETTING)
+    await asyncio.to_thread(staged_folder, services.settings, release)  # qBittorrent writes there
     paths = save_paths(release, torrent, path_map)
-    options = AddOptions.from_settings(res.settings, paths.theirs)
-    result, moved_from = await _add_once(res, res.qbit, release, torrent, options)
-    check = await res.qbit.wait_seeding(torrent.infohash, timeout=res.settings.qbit_seed_timeout)
+    options = AddOptions.from_settings(services.settings, paths.theirs)
+    result, moved_from = await _add_once(services, services.qbit, release, torrent, options)
+    check = await services.qbit.wait_seeding(
+        torrent.infohash, timeout=services.settings.qbit_seed_timeout
+    )
     if not check.ok or check.torrent is None:
-        raise _not_seeding(res, release, check, options, paths)
+        raise _not_seeding(services, release, check, options, paths)
     seconds = time.monotonic() - started
     log.info(
         "%s: %s in qBittorrent (%s) after %.2fs, save path %s",
@@ -158,14 +160,18 @@ def _redo_stage(release: Release) -> str:
 
 
 async def _add_once(
-    res: Resources, qbit: QbitClient, release: Release, torrent: TorrentMeta, options: AddOptions
+    services: Services,
+    qbit: QbitClient,
+    release: Release,
+    torrent: TorrentMeta,
+    options: AddOptions,
 ) -> tuple[AddResult, str | None]:
     """Add under the infohash lock; also repair a torrent left by an earlier attempt."""
     try:
         async with locks.held(
-            res.redis,
+            services.redis,
             keys.infohash_lock(torrent.infohash),
-            ttl=res.settings.lock_ttl,
+            ttl=services.settings.lock_ttl,
             purpose=f"qBittorrent add for {release.asin}",
             wait=ADD_LOCK_WAIT,
         ):
@@ -236,7 +242,7 @@ def _record(
 
 
 def _not_seeding(
-    res: Resources, release: Release, check: SeedCheck, options: AddOptions, paths: SavePaths
+    services: Services, release: Release, check: SeedCheck, options: AddOptions, paths: SavePaths
 ) -> MamfastError:
     view = check.torrent
     if check.verdict is SeedVerdict.TIMEOUT:
@@ -258,12 +264,12 @@ def _not_seeding(
         f"qBittorrent cannot find the staged files: it reports {view.describe()} with save "
         f"path {view.save_path} (we sent {options.save_path}; our folder is "
         f"{release.staging_dir})",
-        hint=_path_map_hint(res, release, paths),
+        hint=_path_map_hint(services, release, paths),
     )
 
 
-def _path_map_hint(res: Resources, release: Release, paths: SavePaths) -> str:
-    current = res.settings.qbit_path_map
+def _path_map_hint(services: Services, release: Release, paths: SavePaths) -> str:
+    current = services.settings.qbit_path_map
     if current:
         fix = (
             f"{PATH_MAP_SETTING}={current} maps our {paths.ours} to {paths.theirs}, where "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from mamfast.config import Settings
 from mamfast.engine import keys
-from mamfast.engine.pipeline import Pipeline
+from mamfast.engine.spec import Pipeline
 from mamfast.engine.store import ReleaseStore
 from workers.serve import serve
 

@@ -17,11 +17,11 @@ import shutil
 from pathlib import Path
 
 from mamfast.engine import keys
-from mamfast.engine.pipeline import Pipeline, StageSpec
-from mamfast.engine.resources import Resources
+from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import InputError, TransientError
 from mamfast.fs.children import kill_tree, terminate_now
 from mamfast.models import Release, Stage, StageResult, Status
+from mamfast.stages.services import Services
 
 CALLS = "mamfast:test:calls"
 CHILD_PIDS = "mamfast:test:children"
@@ -31,7 +31,7 @@ def plan(asin: str, stage: Stage | str) -> str:
     return f"mamfast:test:plan:{asin}:{stage}"
 
 
-async def _instrumented(res: Resources, release: Release) -> StageResult:
+async def _instrumented(res: Services, release: Release) -> StageResult:
     stage = release.stage
     redis = res.redis
     await redis.rpush(CALLS, f"{release.asin}:{stage}:{os.getpid()}:start")  # type: ignore[misc]
@@ -64,7 +64,7 @@ async def _instrumented(res: Resources, release: Release) -> StageResult:
     return StageResult(updates=updates, final_status=final, warnings=warnings)
 
 
-async def _child(res: Resources, release: Release) -> None:
+async def _child(res: Services, release: Release) -> None:
     """Start a long child whose pid the test can check after killing the job."""
     proc = await asyncio.create_subprocess_exec("sleep", "600", start_new_session=True)
     await res.redis.rpush(CHILD_PIDS, proc.pid)  # type: ignore[misc]

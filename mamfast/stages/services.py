@@ -1,8 +1,8 @@
-"""Per-worker resources, created at worker start and passed to every stage.
+"""What the stages use beyond the engine: the hash pool, the Audnex and qBittorrent clients.
 
-Nothing here is global: a worker (or a test) builds one `Resources` in its
-startup hook, puts it in arq's `ctx`, and closes it on shutdown. Two workers
-in one process (as `mamfast run` does) each get their own.
+Created once at worker start (`open_services`), passed to every stage function and
+closed on shutdown; nothing here is global, so two workers in one process (as
+`mamfast run` does) each have their own.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from arq.connections import ArqRedis
 
@@ -22,33 +21,33 @@ from mamfast.clients.audnex import AudnexClient
 from mamfast.clients.qbit import QbitClient
 from mamfast.config import Settings
 from mamfast.engine import keys
-from mamfast.engine.store import ReleaseStore
-
-if TYPE_CHECKING:
-    from mamfast.engine.pipeline import StageSpec
-    from mamfast.models import Stage
+from mamfast.engine.engine import Engine
+from mamfast.engine.spec import Pipeline
 
 Closer = Callable[[], Awaitable[None]]
-PROGRESS_TTL = 3600
 
 
 @dataclass
-class Resources:
-    settings: Settings
-    redis: ArqRedis
-    stages: Mapping[Stage, StageSpec]
+class Services:
+    # The engine these services belong to: the stages read settings from it, and a
+    # worker hands it to `run_stage`.
+    engine: Engine[Services]
     # Torrent hashing threads, apart from the default executor so a long hash
     # cannot starve other `to_thread` work (threads start only when first used).
     hash_pool: ThreadPoolExecutor = field(default_factory=lambda: make_hash_pool(None))
     qbit: QbitClient | None = None  # None when MAMFAST_QBIT_URL is not set
-    store: ReleaseStore = field(init=False)
-    # Set by open_resources(): one pooled HTTP session per worker, limits shared via Redis.
+    # Set by open_services(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
     _closers: list[Closer] = field(default_factory=list)
     _progress_at: dict[str, float] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.store = ReleaseStore(self.redis)
+    @property
+    def settings(self) -> Settings:
+        return self.engine.settings
+
+    @property
+    def redis(self) -> ArqRedis:
+        return self.engine.redis
 
     def on_close(self, closer: Closer) -> None:
         self._closers.append(closer)
@@ -65,32 +64,29 @@ class Resources:
         if done < total and now - self._progress_at.get(asin, 0.0) < 0.25:
             return
         self._progress_at[asin] = now
-        key = f"{keys.PREFIX}progress:{asin}"
+        key = keys.progress(asin)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping={"stage": stage, "done": done, "total": total})
-            pipe.expire(key, PROGRESS_TTL)
+            pipe.expire(key, keys.PROGRESS_TTL)
             await pipe.execute()
 
 
-async def open_resources(
-    settings: Settings, redis: ArqRedis, stages: Mapping[Stage, StageSpec]
-) -> Resources:
+async def open_services(
+    settings: Settings, redis: ArqRedis, stages: Pipeline[Services]
+) -> Services:
     """Everything a worker's stages need, created once at worker start."""
-    res = Resources(
-        settings=settings,
-        redis=redis,
-        stages=stages,
-        hash_pool=make_hash_pool(settings.torrent_workers),
+    services = Services(
+        engine=Engine(settings, redis, stages), hash_pool=make_hash_pool(settings.torrent_workers)
     )
-    res.on_close(_shutdown(res.hash_pool))
-    res.audnex = AudnexClient.for_worker(settings, redis)
-    res.on_close(res.audnex.close)
+    services.on_close(_shutdown(services.hash_pool))
+    services.audnex = AudnexClient.for_worker(settings, redis)
+    services.on_close(services.audnex.close)
     if settings.qbit_url:
         # No network here: the client logs in on first use, so a worker starts even
         # while qBittorrent is down (the upload stage then retries).
-        res.qbit = QbitClient.from_settings(settings)
-        res.on_close(res.qbit.close)
-    return res
+        services.qbit = QbitClient.from_settings(settings)
+        services.on_close(services.qbit.close)
+    return services
 
 
 def make_hash_pool(workers: int | None) -> ThreadPoolExecutor:

@@ -1,0 +1,129 @@
+"""How a record moves: advance after success, rewind to an earlier stage, retry backoff.
+
+Pure functions of the record; the stage job and the operator actions commit them.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+from mamfast.engine.spec import Pipeline, S
+from mamfast.errors import (
+    MamfastError,
+)
+from mamfast.models import (
+    CHECKPOINT_FIELD,
+    STAGE_ORDER,
+    Checkpoints,
+    Release,
+    Stage,
+    StageResult,
+    Status,
+    next_stage,
+    stages_from,
+    utcnow,
+    warning_key,
+)
+
+log = logging.getLogger(__name__)
+
+log = logging.getLogger(__name__)
+
+
+def rewind_if_artifacts_missing(stages: Pipeline[S], record: Release) -> Release | None:
+    """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage."""
+    for earlier in STAGE_ORDER:
+        if earlier is record.stage or record.stage is Stage.DONE:
+            break
+        spec = stages.get(earlier)
+        if record.checkpoints.get(earlier) is None or spec is None:
+            continue
+        missing = spec.artifacts_missing(record)
+        if missing:
+            log.warning("%s: %s; re-running from %s", record.asin, missing, earlier)
+            return rewind(record, earlier, note=f"resume: {missing}; re-ran {earlier}")
+    return None
+
+
+def rewind(record: Release, stage: Stage, *, note: str | None = None) -> Release:
+    """Move a release back to `stage`, voiding that checkpoint and every later one.
+
+    The infohash stays recorded: a re-created torrent must reproduce it.
+    """
+    cleared = {CHECKPOINT_FIELD[s]: None for s in stages_from(stage)}
+    checkpoints = Checkpoints(**{**record.checkpoints.model_dump(), **cleared})
+    attempts = {k: v for k, v in record.attempts.items() if Stage(k) not in stages_from(stage)}
+    return record.model_copy(
+        update={
+            "stage": stage,
+            "status": Status.QUEUED,
+            "run": record.run + 1,
+            "checkpoints": checkpoints,
+            "attempts": attempts,
+            "last_error": None,
+            "error_type": None,
+            "next_attempt_at": None,
+            "warnings": record.with_warning(note) if note else record.warnings,
+        }
+    )
+
+
+def advance(record: Release, stage: Stage, result: StageResult) -> Release:
+    """The record after `stage` succeeded: checkpoint stamped, next stage queued."""
+    fields = Release.model_fields
+    unknown = set(result.updates) - set(fields)
+    if unknown:
+        raise ValueError(f"stage {stage} returned unknown record fields {sorted(unknown)}")
+    warnings, details = _stage_warnings(record, stage, result)
+    checkpoints = record.checkpoints.model_copy(update={CHECKPOINT_FIELD[stage]: utcnow()})
+    following = next_stage(stage)
+    update: dict[str, Any] = {
+        **result.updates,
+        "details": details,
+        "checkpoints": checkpoints,
+        "warnings": warnings,
+        "last_error": None,
+        "error_type": None,
+        "first_failed_at": None,
+        "next_attempt_at": None,
+        "stage": following,
+    }
+    if following is Stage.DONE:
+        update["status"] = result.final_status or Status.COMPLETE
+    else:
+        update["status"] = Status.QUEUED
+        update["run"] = record.run + 1
+    return Release.model_validate({**record.model_dump(), **update})
+
+
+def _stage_warnings(
+    record: Release, stage: Stage, result: StageResult
+) -> tuple[list[str], dict[str, Any]]:
+    """This stage's new warnings replace the ones its previous run left (a re-run that
+    found Audnex clears `audnex: missing`); other stages' warnings stay. Stage details
+    are merged key by key, so one stage never erases another's."""
+    details = {**record.details, **result.updates.get("details", {})}
+    owned = dict(details.get("warning_keys", {}))
+    stale = set(owned.get(stage.value, []))
+    kept = [w for w in record.warnings if warning_key(w) not in stale]
+    for warning in result.warnings:
+        kept = [w for w in kept if warning_key(w) != warning_key(warning)] + [warning]
+    owned[stage.value] = sorted({warning_key(w) for w in result.warnings})
+    details["warning_keys"] = owned
+    return kept, details
+
+
+def backoff(attempt: int, *, base: float, cap: float) -> float:
+    """Exponential backoff with jitter: base, 2x base, 4x base... capped, times 0.5-1.0."""
+    raw: float = min(cap, base * (2 ** max(0, attempt - 1)))
+    return raw * random.uniform(0.5, 1.0)
+
+
+def explain(stage: Stage, exc: BaseException) -> str:
+    if isinstance(exc, MamfastError):
+        text = exc.message + (f". What to do: {exc.hint}" if exc.hint else "")
+    else:
+        text = f"unexpected {type(exc).__name__}: {exc}"
+    return f"{stage}: {text}"
