@@ -67,8 +67,8 @@ async def test_a_new_book_in_the_library_triggers_a_scan(make_services, settings
 async def test_worker_cron_scans_when_due_only(make_services, settings, redis):
     res = await make_services(instrumented_pipeline())
     add_book(settings.library_dir, "B0CRONSCAN")
-    assert await jobs.scheduled_scan({"res": res}) == "new=1"
-    assert await jobs.scheduled_scan({"res": res}) == "not due"
+    assert await jobs.scheduled_scan({"services": res}) == "new=1"
+    assert await jobs.scheduled_scan({"services": res}) == "not due"
 
 
 async def test_a_library_that_is_not_mounted_yet_is_logged_and_the_scheduler_goes_on(

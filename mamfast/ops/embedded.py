@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamfast.config import Settings
-from mamfast.engine.connections import MIN_VERSION, parse_version, version_text
+from mamfast.engine.redis_version import MIN_VERSION, parse_version, version_text
 from mamfast.errors import ConfigError
 
 MAX_SOCKET_PATH = 100  # sun_path is 108 bytes on Linux
