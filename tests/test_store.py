@@ -240,3 +240,19 @@ async def test_delete_removes_the_record_from_every_index(redis):
     await store.delete(ASIN)
     assert await store.get(ASIN) is None
     assert await store.asins() == [] and await store.active_asins() == []
+
+
+async def test_status_names_a_wrong_type_key_and_state_forget_drops_it(cli, redis):
+    await ReleaseStore(redis).create(release())
+    await redis.set(keys.release(OTHER), "a string where a hash belongs")
+    await redis.zadd(keys.RELEASES, {OTHER: 9})
+
+    result = await asyncio.to_thread(cli, "status")
+    assert result.exit_code == 0, result.output
+    assert ASIN in result.output and OTHER in result.output
+    assert "cannot be read" in " ".join(result.output.split())
+
+    result = await asyncio.to_thread(cli, "state", "forget", OTHER)
+    assert result.exit_code == 0, result.output
+    assert await redis.exists(keys.release(OTHER)) == 0
+    assert await ReleaseStore(redis).asins() == [ASIN]
