@@ -99,8 +99,8 @@ async def test_only_the_holder_can_release_or_renew(redis):
 
 
 async def test_renewal_keeps_a_short_lease_alive_past_its_ttl(redis):
-    async with locks.held(redis, KEY, ttl=1.0, purpose="long", fence_key=FENCE) as lease:
-        await asyncio.sleep(2.5)  # two and a half TTLs: only renewal keeps the key
+    async with locks.held(redis, KEY, ttl=1.5, purpose="long", fence_key=FENCE) as lease:
+        await asyncio.sleep(3.5)  # over two TTLs: only renewal (every TTL/3) keeps the key
         assert await redis.get(KEY) == lease.value.encode()
         assert not lease.lost.is_set()
     assert await redis.exists(KEY) == 0  # released on exit
