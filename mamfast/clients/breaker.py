@@ -126,31 +126,38 @@ class RedisBreaker:
 
 
 class LocalBreaker:
-    def __init__(self, *, threshold: int = 5, cooldown: float = 60.0) -> None:
+    def __init__(
+        self, *, threshold: int = 5, cooldown: float = 60.0, probe_ttl: float = 30.0
+    ) -> None:
         self._threshold = threshold
         self._cooldown = cooldown
         self._failures = 0
         self._opened_at: float | None = None
-        self._probing = False
+        # Like the Redis probe key, a probe expires: its caller may never report
+        # (cancelled, or stopped by the rate limiter after being let through).
+        self._probe_ttl = probe_ttl
+        self._probe_until: float | None = None
 
     async def allow(self) -> Permit:
         if self._opened_at is None:
             return Permit(True, BreakerState.CLOSED)
         ready = self._opened_at + self._cooldown
         now = time.monotonic()
-        if now < ready or self._probing:
-            return Permit(False, BreakerState.OPEN, max(0.0, ready - now))
-        self._probing = True
+        if now < ready:
+            return Permit(False, BreakerState.OPEN, ready - now)
+        if self._probe_until is not None and now < self._probe_until:
+            return Permit(False, BreakerState.OPEN, self._probe_until - now)
+        self._probe_until = now + self._probe_ttl
         return Permit(True, BreakerState.HALF_OPEN)
 
     async def success(self) -> None:
         self._failures = 0
         self._opened_at = None
-        self._probing = False
+        self._probe_until = None
 
     async def failure(self) -> BreakerState:
         self._failures += 1
-        self._probing = False
+        self._probe_until = None
         if self._opened_at is not None or self._failures >= self._threshold:
             self._opened_at = time.monotonic()
             return BreakerState.OPEN

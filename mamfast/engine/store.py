@@ -31,6 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from mamfast.engine import keys
 from mamfast.errors import (
@@ -108,7 +109,10 @@ class ReleaseStore:
 
     async def get(self, asin: str) -> Release | None:
         """The record, None if there is none; DamagedRecordError if it cannot be read."""
-        doc = await self._redis.hget(keys.release(asin), "doc")  # type: ignore[misc]
+        try:
+            doc = await self._redis.hget(keys.release(asin), "doc")  # type: ignore[misc]
+        except ResponseError as exc:
+            raise wrong_type(asin, exc) from None
         return decode(asin, doc) if doc else None
 
     async def get_many(self, asins: Sequence[str]) -> list[Release]:
@@ -126,13 +130,15 @@ class ReleaseStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for asin in asins:
                 pipe.hget(keys.release(asin), "doc")
-            docs = await pipe.execute()
+            docs = await pipe.execute(raise_on_error=False)
         records: list[Release] = []
         damaged: list[DamagedRecord] = []
         for asin, doc in zip(asins, docs, strict=True):
             if not doc:
                 continue
             try:
+                if isinstance(doc, ResponseError):
+                    raise wrong_type(asin, doc)
                 records.append(decode(asin, doc))
             except DamagedRecordError as exc:
                 damaged.append(DamagedRecord(asin=asin, problem=exc.message, hint=exc.hint))
@@ -240,6 +246,17 @@ def decode(asin: str, doc: bytes | str) -> Release:
             hint=damaged_hint(asin),
         )
     return release
+
+
+def wrong_type(asin: str, exc: ResponseError) -> DamagedRecordError:
+    """A release key that is not a hash (set by hand) is damaged, like a record that does not
+    decode: one such key must not stop `status` or the reconciler. Other errors are raised."""
+    if "WRONGTYPE" not in str(exc):
+        raise exc
+    return DamagedRecordError(
+        f"the release record {asin!r} in Redis cannot be read (its key holds no hash)",
+        hint=damaged_hint(asin),
+    )
 
 
 def damaged_hint(asin: str) -> str:
