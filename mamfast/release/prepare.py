@@ -19,10 +19,11 @@ from typing import TypeVar
 
 from mamfast.clients.audnex import AudnexClient, AudnexNotFoundError, Found
 from mamfast.clients.mediainfo import Probe, audio_files, probe
-from mamfast.config import Settings, file_owner
+from mamfast.config import Settings
 from mamfast.errors import AudnexUnavailableError, InputError
 from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_torrent_dir
+from mamfast.fs.owner import file_owner
 from mamfast.models import BookInfo
 from mamfast.release import bookdata, categories, description, mamjson, naming
 from mamfast.release.review import Review, review
