@@ -38,7 +38,7 @@ from mamfast.fs.containment import in_seed
 from mamfast.fs.owner import file_owner, make_dirs
 from mamfast.library.discovery import FileSelection, missing_parts, parse_folder_name, select_files
 from mamfast.models import Release, StageResult
-from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
+from mamfast.release.naming import MamPath, NamingRules, mam_names
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
 
@@ -57,8 +57,7 @@ SAME_FS_HINT = (
 
 async def run(services: Services, release: Release) -> StageResult:
     settings = services.settings
-    rules = await asyncio.to_thread(load_rules, settings.naming_file)
-    staged = await asyncio.to_thread(stage_release, settings, release, rules)
+    staged = await asyncio.to_thread(stage_release, settings, release, services.rules.naming)
     details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}
     return StageResult(
         updates={
@@ -71,7 +70,9 @@ async def run(services: Services, release: Release) -> StageResult:
 
 
 def artifacts_missing(release: Release) -> str | None:
-    """Why the stage checkpoint is void (the staged folder or a file in it is gone), or None."""
+    """Why the stage checkpoint is void (the staged folder or a file in it is gone), or None.
+
+    Blocking: the engine calls it in a thread."""
     if not release.staging_dir:
         return "no staged folder is recorded"
     folder = Path(release.staging_dir)
