@@ -22,7 +22,7 @@ from mamfast.config import Settings
 from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.fs.atomic import remove_temps
 from mamfast.fs.containment import in_torrent_dir
-from mamfast.fs.owner import file_owner
+from mamfast.fs.owner import file_owner, make_dirs
 from mamfast.models import Release, StageResult
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
@@ -166,6 +166,8 @@ async def _with_builtin(
 async def _with_mkbrr(
     settings: Settings, content: Content, dest: Path, announce: str | None
 ) -> bytes:
+    # mkbrr works in a folder inside the release's: that one is ours, with our owner.
+    await asyncio.to_thread(make_dirs, dest.parent, file_owner(settings))
     meta = await create_with_mkbrr(content, dest.parent, MkbrrOptions.from_settings(settings))
     if announce and announce != _announce(meta):
         return with_announce(meta.data, announce)  # ours wins; the infohash is unchanged
