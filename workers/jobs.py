@@ -24,6 +24,7 @@ from mamfast.engine.connections import check_version
 from mamfast.engine.engine import Engine
 from mamfast.engine.reconcile import reconcile
 from mamfast.engine.stage_job import run_stage as run_stage_job
+from mamfast.fs.owner import apply_umask
 from mamfast.ops.embedded import redis_url_for
 from mamfast.stages.services import Services, open_services
 
@@ -35,6 +36,7 @@ HEARTBEAT_TTL = 15
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or load_settings()
+    apply_umask(settings)  # outside Docker no entry point script sets it
     # Refuse a Redis too old for our commands now, not mid-way in the first reconciler pass.
     await check_version(ctx["redis"], redis_url_for(settings))
     stages = ctx.get("stages")

@@ -56,12 +56,17 @@ def asin_arg(value: str) -> str:
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings every command starts from; UMASK becomes this process's umask, so what
+    the command creates (a torrent, a JSON, the workers' files in `run`) follows it."""
     from mamfast.config import load_settings
+    from mamfast.fs.owner import apply_umask
 
     try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         fail(str(exc), code=2)
+    apply_umask(settings)
+    return settings
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

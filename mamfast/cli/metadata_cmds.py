@@ -76,9 +76,13 @@ def bbcode(
 
 
 async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: bool) -> Prepared:
+    import asyncio
+
     from mamfast.errors import InputError
     from mamfast.release.prepare import prepare
+    from mamfast.release.rules import load_release_rules
 
+    rules = await asyncio.to_thread(load_release_rules, settings)  # once, before any work
     found_asin, book = read_release(path)
     chosen = (asin or found_asin or "").strip().upper()
     if not chosen:
@@ -87,9 +91,9 @@ async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: 
             hint="pass --asin, or put the ASIN in the folder name as {ASIN.<asin>}",
         )
     if no_audnex:
-        return await prepare(path, chosen, book, settings, None)
+        return await prepare(path, chosen, book, settings, None, rules)
     async with audnex_client(settings) as client:
-        return await prepare(path, chosen, book, settings, client)
+        return await prepare(path, chosen, book, settings, client, rules)
 
 
 @contextlib.asynccontextmanager

@@ -33,7 +33,8 @@ def _no_artifacts(release: Release) -> str | None:
 
 @dataclass(frozen=True)
 class StageSpec(Generic[S]):
-    """How the engine runs one stage. `artifacts_missing` returns why a checkpoint is void."""
+    """How the engine runs one stage. `artifacts_missing` returns why a checkpoint is void
+    (blocking: the engine calls it in a thread)."""
 
     stage: Stage
     run: StageFunction[S]

@@ -116,7 +116,7 @@ async def _run_locked(
     if record is None or not _is_current(record, stage, job_id):
         return "stale", None
 
-    rewound = rewind_if_artifacts_missing(engine.stages, record)
+    rewound = await _artifacts_checked(engine, record)
     if rewound is not None:
         stored = await engine.store.commit(rewound, token=lease.token, expected_run=record.run)
         return "rewound", stored
@@ -148,19 +148,29 @@ async def _run_locked(
     return "ok", None if stored.terminal else stored
 
 
+async def _artifacts_checked(engine: Engine[S], record: Release) -> Release | None:
+    """The record rewound to the first stage whose files are gone, or None (step 3).
+
+    The checks stat and read files: in a thread, never on the event loop, where one slow
+    NFS stat would also stop the lease renewal that keeps this job's lock.
+    """
+    return await asyncio.to_thread(rewind_if_artifacts_missing, engine.stages, record)
+
+
 async def _settle_failure(
     engine: Engine[S], lease: Lease, record: Release, exc: Exception
 ) -> tuple[str, Release | None]:
     """A stage failed: rewind, stop for a person, or retry later (raises arq's Retry)."""
     # An earlier stage's output vanished under the stage (a staged folder deleted
     # mid-metadata) and made it fail: staging again fixes that, not a person.
-    rewound = rewind_if_artifacts_missing(engine.stages, record)
+    rewound = await _artifacts_checked(engine, record)
     if rewound is not None:
         log.warning("%s: %s failed (%s) after its input vanished", record.asin, record.stage, exc)
         stored = await engine.store.commit(rewound, token=lease.token, expected_run=record.run)
         return "rewound", stored
     if isinstance(exc, PermissionError):  # a retry cannot change who owns a folder: say whose
-        exc = permission_error(configured_folders(engine.settings), exc)
+        folders = configured_folders(engine.settings)
+        exc = await asyncio.to_thread(permission_error, folders, exc)  # it stats folders
     if isinstance(exc, PermanentError):
         await _commit_failure(engine, lease, record, exc, permanent=True)
         return "needs_attention", None

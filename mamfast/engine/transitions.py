@@ -33,7 +33,10 @@ log = logging.getLogger(__name__)
 
 
 def rewind_if_artifacts_missing(stages: Pipeline[S], record: Release) -> Release | None:
-    """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage."""
+    """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage.
+
+    Blocking (the checks touch the disk): the stage job runs it in a thread.
+    """
     for earlier in STAGE_ORDER:
         if earlier is record.stage or record.stage is Stage.DONE:
             break

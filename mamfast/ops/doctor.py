@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from mamfast.config import Settings
 from mamfast.engine.connections import check_version, connect
+from mamfast.fs.owner import file_owner
 from mamfast.fs.permissions import (
     call_as,
     configured_folders,
@@ -163,7 +164,7 @@ async def run_folder_check(settings: Settings, name: str) -> Check:
     plan = FolderPlan(folders=configured_folders(settings))
     check_fn = FOLDER_CHECKS[name]
     if identity.from_puid and (identity.uid, identity.gid) != (os.geteuid(), os.getegid()):
-        umask = int(settings.umask, 8) if settings.umask is not None else None
+        umask = file_owner(settings).umask
         try:
             out = await call_as(identity, umask, lambda: check_fn(plan).model_dump_json())
         except OSError as exc:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
@@ -173,24 +174,46 @@ def environment(template: Path | None) -> tuple[jinja2.Environment, str]:
     return env, name
 
 
+@dataclass(frozen=True)
+class DescriptionTemplate:
+    """A compiled description template, and how messages name it."""
+
+    template: jinja2.Template
+    source: str
+
+
+def load_template(path: Path | None = None) -> DescriptionTemplate:
+    """Read and compile the shipped template, or the user's file. Raises ConfigError."""
+    env, name = environment(path)
+    try:
+        return DescriptionTemplate(env.get_template(name), str(path or name))
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, str(path or name)) from None
+
+
 def render(
     facts: BookFacts,
     audio: AudioInfo,
     *,
-    template: Path | None = None,
+    template: DescriptionTemplate | Path | None = None,
     signature: bool = True,
     categories: list[str] | None = None,
 ) -> str:
-    env, name = environment(template)
+    """The description; `template` is a loaded one, or a file (None: the shipped one)."""
+    loaded = template if isinstance(template, DescriptionTemplate) else load_template(template)
     try:
-        text = env.get_template(name).render(**context(facts, audio, signature, categories or []))
+        text = loaded.template.render(**context(facts, audio, signature, categories or []))
     except jinja2.TemplateError as exc:
-        where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
-        raise ConfigError(
-            f"the description template {template or name} failed{where}: {exc.message or exc}",
-            hint="fix MAMFAST_DESCRIPTION_TEMPLATE; the shipped one lists every variable",
-        ) from None
+        raise _template_error(exc, loaded.source) from None
     return finish(text)
+
+
+def _template_error(exc: jinja2.TemplateError, source: str) -> ConfigError:
+    where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+    return ConfigError(
+        f"the description template {source} failed{where}: {exc.message or exc}",
+        hint="fix MAMFAST_DESCRIPTION_TEMPLATE; the shipped one lists every variable",
+    )
 
 
 def context(

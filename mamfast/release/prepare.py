@@ -19,13 +19,15 @@ from typing import TypeVar
 
 from mamfast.clients.audnex import AudnexClient, AudnexNotFoundError, Found
 from mamfast.clients.mediainfo import Probe, audio_files, probe
-from mamfast.config import Settings, file_owner
+from mamfast.config import Settings
 from mamfast.errors import AudnexUnavailableError, InputError
 from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_torrent_dir
+from mamfast.fs.owner import file_owner
 from mamfast.models import BookInfo
-from mamfast.release import bookdata, categories, description, mamjson, naming
+from mamfast.release import bookdata, categories, description, mamjson
 from mamfast.release.review import Review, review
+from mamfast.release.rules import ReleaseRules
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,7 +76,9 @@ async def prepare(
     book: BookInfo,
     settings: Settings,
     audnex: AudnexClient | None,
+    rules: ReleaseRules,
 ) -> Prepared:
+    """Everything for one book folder; `rules` are loaded once by the worker or command."""
     files = await asyncio.to_thread(_book_files, folder)
     if not files:
         raise InputError(
@@ -93,14 +97,13 @@ async def prepare(
         if not mediainfo.done():  # Audnex failed: stop MediaInfo (run_child kills the child)
             mediainfo.cancel()
             await asyncio.gather(mediainfo, return_exceptions=True)
-    rules = naming.load_rules(settings.naming_file)
-    facts = bookdata.build(asin, found, book, probed.info, rules)
-    cats = categories.load_categories(settings.categories_file)
+    facts = bookdata.build(asin, found, book, probed.info, rules.naming)
+    cats = rules.categories
     choice = categories.choose(facts.genres, facts.genre_tags, facts.literature_type, cats)
     text = description.render(
         facts,
         probed.info,
-        template=settings.description_template,
+        template=rules.template,
         signature=settings.description_signature,
         categories=categories.category_names(choice.categories, cats),
     )

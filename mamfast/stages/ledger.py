@@ -22,10 +22,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field, ValidationError
 
 from mamfast.asin import valid_asin
-from mamfast.config import Settings, file_owner
+from mamfast.config import Settings
 from mamfast.errors import NotOursError
 from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_seed
+from mamfast.fs.owner import file_owner
 from mamfast.release.naming import staged_asin
 
 log = logging.getLogger(__name__)

@@ -25,11 +25,13 @@ STEPS = 3
 
 
 async def run(services: Services, release: Release) -> StageResult:
-    folder = await asyncio.to_thread(staged_folder, services.settings, release)
+    # Paths are checked on disk (resolved, proven inside our folders): never on the event loop.
+    folder, (json_path, description_path) = await asyncio.to_thread(_paths, services, release)
     await services.report_progress(release.asin, "metadata", 0, STEPS)
-    prepared = await prepare(folder, release.asin, release.book, services.settings, services.audnex)
+    prepared = await prepare(
+        folder, release.asin, release.book, services.settings, services.audnex, services.rules
+    )
     await services.report_progress(release.asin, "metadata", 2, STEPS)
-    json_path, description_path = output_paths(services.settings, folder)
     await asyncio.to_thread(write_outputs, prepared, json_path, description_path, services.settings)
     await services.report_progress(release.asin, "metadata", STEPS, STEPS)
     log.info(
@@ -50,8 +52,13 @@ async def run(services: Services, release: Release) -> StageResult:
     )
 
 
+def _paths(services: Services, release: Release) -> tuple[Path, tuple[Path, Path]]:
+    folder = staged_folder(services.settings, release)
+    return folder, output_paths(services.settings, folder)
+
+
 def artifacts_missing(release: Release) -> str | None:
-    """Why the metadata checkpoint no longer holds (None when both files are there)."""
+    """Why the metadata checkpoint no longer holds (None when both files are there). Blocking."""
     for label, recorded in (
         ("fast-fill JSON", release.json_path),
         ("description", release.description_path),

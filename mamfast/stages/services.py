@@ -1,4 +1,5 @@
-"""What the stages use beyond the engine: the hash pool, the Audnex and qBittorrent clients.
+"""What the stages use beyond the engine: the release rules, the hash pool, the Audnex and
+qBittorrent clients.
 
 Created once at worker start (`open_services`), passed to every stage function and
 closed on shutdown; nothing here is global, so two workers in one process (as
@@ -23,6 +24,7 @@ from mamfast.config import Settings
 from mamfast.engine import keys
 from mamfast.engine.engine import Engine
 from mamfast.engine.spec import Pipeline
+from mamfast.release.rules import ReleaseRules, load_release_rules
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -38,6 +40,8 @@ class Services:
     qbit: QbitClient | None = None  # None when MAMFAST_QBIT_URL is not set
     # Set by open_services(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
+    # Naming rules, category maps and description template, read once at worker start.
+    rules: ReleaseRules = field(init=False)
     _closers: list[Closer] = field(default_factory=list)
     _progress_at: dict[str, float] = field(default_factory=dict)
 
@@ -74,10 +78,16 @@ class Services:
 async def open_services(
     settings: Settings, redis: ArqRedis, stages: Pipeline[Services]
 ) -> Services:
-    """Everything a worker's stages need, created once at worker start."""
+    """Everything a worker's stages need, created once at worker start.
+
+    A broken rules file raises its ConfigError here, before anything needs closing: the
+    worker does not start, rather than fail every release in turn.
+    """
+    rules = await asyncio.to_thread(load_release_rules, settings)
     services = Services(
         engine=Engine(settings, redis, stages), hash_pool=make_hash_pool(settings.torrent_workers)
     )
+    services.rules = rules
     services.on_close(_shutdown(services.hash_pool))
     services.audnex = AudnexClient.for_worker(settings, redis)
     services.on_close(services.audnex.close)

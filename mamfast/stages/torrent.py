@@ -13,16 +13,16 @@ torrents.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from mamfast.config import Settings, file_owner
+from mamfast.config import Settings
 from mamfast.errors import InfohashMismatchError, TorrentError
+from mamfast.fs.atomic import remove_temps
 from mamfast.fs.containment import in_torrent_dir
+from mamfast.fs.owner import file_owner, make_dirs
 from mamfast.models import Release, StageResult
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
@@ -30,7 +30,6 @@ from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
     keep_private,
-    remove_stale_temp,
     with_announce,
     write_torrent_atomic,
 )
@@ -49,12 +48,10 @@ def torrent_file(settings: Settings, folder: str) -> Path:
 async def run(services: Services, release: Release) -> StageResult:
     settings = services.settings
     started = time.perf_counter()
-    staged = await asyncio.to_thread(staged_folder, settings, release)
-    dest = torrent_file(settings, staged.name)
+    # Quick file system work, but never on the event loop (one slow NFS stat would stall
+    # lease renewal): the default executor, so it never queues behind another hash.
+    dest, content = await asyncio.to_thread(_inputs, settings, release)
     announce = settings.secret("announce_url")
-    # Listing is quick I/O: the default executor, so it never queues behind another hash.
-    content = await asyncio.to_thread(scan_content, staged)
-    await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
 
     meta = await _reuse(settings, release, content, dest, announce)
     backend = "reused"
@@ -72,8 +69,18 @@ async def run(services: Services, release: Release) -> StageResult:
     return _result(release, dest, meta, content, backend, started)
 
 
+def _inputs(settings: Settings, release: Release) -> tuple[Path, Content]:
+    """Where the staged folder's torrent goes, and what goes in (blocking)."""
+    staged = staged_folder(settings, release)
+    dest = torrent_file(settings, staged.name)
+    content = scan_content(staged)
+    # We hold the release lock: a temp file there is a killed earlier write's.
+    remove_temps(dest)
+    return dest, content
+
+
 def artifacts_missing(release: Release) -> str | None:
-    """Why the torrent checkpoint no longer holds (None when it does)."""
+    """Why the torrent checkpoint no longer holds (None when it does). Blocking."""
     if not release.torrent_path:
         return "no torrent file is recorded"
     path = Path(release.torrent_path)
@@ -106,8 +113,8 @@ async def _reuse(
 
 
 def _publish(settings: Settings, data: bytes, dest: Path) -> None:
-    write_torrent_atomic(data, dest)
-    _chown(settings, dest)
+    # We hold the release lock: no other writer of `dest` can be running.
+    write_torrent_atomic(data, dest, owner=file_owner(settings), stale_after=0)
 
 
 def _fingerprint(content: Content) -> str:
@@ -159,6 +166,8 @@ async def _with_builtin(
 async def _with_mkbrr(
     settings: Settings, content: Content, dest: Path, announce: str | None
 ) -> bytes:
+    # mkbrr works in a folder inside the release's: that one is ours, with our owner.
+    await asyncio.to_thread(make_dirs, dest.parent, file_owner(settings))
     meta = await create_with_mkbrr(content, dest.parent, MkbrrOptions.from_settings(settings))
     if announce and announce != _announce(meta):
         return with_announce(meta.data, announce)  # ours wins; the infohash is unchanged
@@ -230,13 +239,3 @@ def _result(
 
 def _announce(meta: TorrentMeta) -> str | None:
     return meta.announce.get_secret_value() if meta.announce else None
-
-
-def _chown(settings: Settings, dest: Path) -> None:
-    """Hand the torrent and its folder to PUID/PGID (e.g. Unraid's 99:100) when set."""
-    owner = file_owner(settings)
-    if owner is None:
-        return
-    for path in (dest.parent, dest):
-        with contextlib.suppress(PermissionError):
-            os.chown(path, *owner)

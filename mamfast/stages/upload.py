@@ -40,6 +40,7 @@ from mamfast.clients.qbit import (
     TorrentView,
     same_path,
 )
+from mamfast.config import Settings
 from mamfast.engine import keys, locks
 from mamfast.errors import (
     InfohashMismatchError,
@@ -74,10 +75,9 @@ async def run(services: Services, release: Release) -> StageResult:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
         return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
     started = time.monotonic()
-    torrent = read_torrent(release)
-    path_map = PathMap.parse(services.settings.qbit_path_map, setting=PATH_MAP_SETTING)
-    await asyncio.to_thread(staged_folder, services.settings, release)  # qBittorrent writes there
-    paths = save_paths(release, torrent, path_map)
+    # Reading the .torrent and checking the staged folder touch the disk: in a thread, so
+    # a slow one never holds up the event loop (and the lease renewal on it).
+    torrent, paths = await asyncio.to_thread(_torrent_and_paths, services.settings, release)
     options = AddOptions.from_settings(services.settings, paths.theirs)
     result, moved_from = await _add_once(services, services.qbit, release, torrent, options)
     check = await services.qbit.wait_seeding(
@@ -104,11 +104,18 @@ async def run(services: Services, release: Release) -> StageResult:
     return StageResult(final_status=Status.COMPLETE, updates=updates, warnings=warnings)
 
 
+def _torrent_and_paths(settings: Settings, release: Release) -> tuple[TorrentMeta, SavePaths]:
+    torrent = read_torrent(release)
+    path_map = PathMap.parse(settings.qbit_path_map, setting=PATH_MAP_SETTING)
+    staged_folder(settings, release)  # inside MAMFAST_SEED_DIR: qBittorrent writes there
+    return torrent, save_paths(release, torrent, path_map)
+
+
 # --------------------------------------------------------------------------- torrent file
 
 
 def read_torrent(release: Release) -> TorrentMeta:
-    """The .torrent the torrent stage wrote, checked against the recorded infohash."""
+    """The .torrent the torrent stage wrote, checked against the recorded infohash (blocking)."""
     if not release.torrent_path:
         raise TorrentError("no .torrent is recorded for this release", hint=_redo_torrent(release))
     path = Path(release.torrent_path)
