@@ -15,7 +15,8 @@ from mamfast.errors import MamfastError
 # qBittorrent) are imported by the commands that use them, not by every start.
 if TYPE_CHECKING:
     from mamfast.config import Settings
-    from mamfast.library.discovery import Candidate, DiscoveryReport
+    from mamfast.library.book import Candidate
+    from mamfast.library.report import DiscoveryReport
     from mamfast.release.naming import NamingRules
 
 

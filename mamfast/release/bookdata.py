@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from mamfast.clients.audnex.models import Book, Found
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
+from mamfast.library.names import series_from_title
 from mamfast.models import BookInfo
 from mamfast.release import naming
 
@@ -219,7 +220,7 @@ def _series(raw: _Raw, title: str, rules: naming.NamingRules) -> tuple[list[Seri
             entries.append(SeriesEntry(name=cleaned, number=(number or "").strip()))
     if entries:
         return entries, False
-    guess = naming.series_from_title(raw.title)
+    guess = series_from_title(raw.title)
     if guess is None:
         return [], False
     return [

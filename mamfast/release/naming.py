@@ -29,13 +29,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
-from mamfast.asin import valid_asin
+from mamfast.asin import in_staged_name, staged_token
 from mamfast.errors import InputError
+from mamfast.library.names import NUMBER as _NUMBER
+from mamfast.library.names import series_from_title as series_from_title
+from mamfast.library.selection import AUDIO_EXTENSIONS as AUDIO_EXTENSIONS
+from mamfast.library.selection import natural_key as natural_key
 from mamfast.models import BookInfo
 from mamfast.release.datafile import SHIPPED_DATA, load_model
 
 SHIPPED_RULES = SHIPPED_DATA / "naming.json"
-AUDIO_EXTENSIONS = (".m4b", ".m4a", ".mp3")
 COVER_STEMS = ("cover", "folder", "front")
 ELLIPSIS = "..."
 MAX_NAME_BYTES = 255  # one path component on ext4/xfs/btrfs/zfs
@@ -82,18 +85,12 @@ _VOLUME_ALIASES: dict[str, str | None] = {
     "introduction": "0",
     "omnibus": None,
 }
-_NUMBER = r"\d+(?:\.\d+)?"
 _VOLUME_IN_TITLE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bVol(?:ume)?\.?\s*(\d+)\s*[,:]?\s*Part\s*(\d+)\b", re.I), "{0}p{1}"),
     (re.compile(r"\b(?:Books?|Vol(?:ume)?s?)\.?\s*(\d+)\s*[-–]\s*(\d+)\b", re.I), "{0}-{1}"),
     (re.compile(rf"\bVol(?:ume)?\.?\s*({_NUMBER})\b", re.I), "{0}"),
     (re.compile(rf"\bBook\s+({_NUMBER})\b", re.I), "{0}"),
     (re.compile(r"\s(\d{1,3}(?:\.\d+)?)$"), "{0}"),  # "Series Name 3"
-)
-_SERIES_IN_TITLE = re.compile(
-    rf"^(?P<series>.+?)\s*[,:]?\s+(?:Vol(?:ume)?\.?|Book)\s*(?P<num>{_NUMBER})"
-    r"(?:\s*\([^)]*\))?(?:\s*[:\-–—].+)?$",
-    re.IGNORECASE,
 )
 # Subtitles that describe a genre, not a book ("A LitRPG Adventure"), beyond naming.json's list.
 _READING_LINES = tuple(
@@ -641,14 +638,6 @@ def volume_from_title(title: str) -> str | None:
     return None
 
 
-def series_from_title(title: str) -> tuple[str, str] | None:
-    """("Series", "5") from "Series, Vol. 5" / "Series: Book 5" / "Series Volume 5: Arc"."""
-    match = _SERIES_IN_TITLE.match(_WS.sub(" ", title).strip())
-    if not match or len(match["series"].strip(" ,:")) < 2:
-        return None
-    return match["series"].strip(" ,:"), match["num"]
-
-
 # --------------------------------------------------------------------------- sanitising
 
 
@@ -808,16 +797,12 @@ def build_mam_path(
     )
 
 
-_STAGED_TOKEN = re.compile(r"\{ASIN\.([0-9A-Z]{10})\}")
-
-
 def staged_asin(name: str) -> str | None:
     """The ASIN in a name `mam_names` made (its last `{ASIN.X}` token), or None.
 
     Only that form: `[BESTSELLER]` in someone's download is not an ASIN token.
     """
-    found = _STAGED_TOKEN.findall(name)
-    return found[-1] if found and valid_asin(found[-1]) else None
+    return in_staged_name(name)
 
 
 def _components(parts: NameParts) -> dict[str, str]:
@@ -828,7 +813,7 @@ def _components(parts: NameParts) -> dict[str, str]:
         "arc": sanitize_component(parts.arc or ""),
         "year": f"({parts.year})" if parts.year else "",
         "author": f"({author})" if author else "",
-        "asin": "{ASIN." + sanitize_component(parts.asin) + "}",
+        "asin": staged_token(sanitize_component(parts.asin)),
     }
 
 
@@ -862,11 +847,6 @@ def _check_portable(folder: str, names: Iterable[str]) -> None:
         bad = _UNPORTABLE.search(name)
         if bad or name.endswith((" ", ".")) or _nbytes(name) > MAX_NAME_BYTES:
             raise ValueError(f"bug: unportable name {name!r}")
-
-
-def natural_key(name: str) -> list[Any]:
-    """Sort "Part 2" before "Part 10"."""
-    return [int(t) if t.isdigit() else t.casefold() for t in re.split(r"(\d+)", name)]
 
 
 def file_suffixes(files: Sequence[str]) -> dict[str, str]:

@@ -35,7 +35,8 @@ from mamfast.errors import (
     disk_error,
 )
 from mamfast.fs.containment import in_seed
-from mamfast.library.discovery import FileSelection, missing_parts, parse_folder_name, select_files
+from mamfast.library.names import parse_folder_name
+from mamfast.library.selection import FileSelection, missing_parts, select_files
 from mamfast.models import Release, StageResult
 from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.stages import ledger as ownership
