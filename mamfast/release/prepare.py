@@ -25,7 +25,8 @@ from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.library.selection import book_audio
 from mamfast.models import BookInfo
-from mamfast.release import bookdata, categories, description, mamjson, naming
+from mamfast.release import bookdata, categories, description, mamjson
+from mamfast.release.naming.rules import load_rules
 from mamfast.release.review import Review, review
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,7 @@ async def prepare(
         if not mediainfo.done():  # Audnex failed: stop MediaInfo (run_child kills the child)
             mediainfo.cancel()
             await asyncio.gather(mediainfo, return_exceptions=True)
-    rules = naming.load_rules(settings.naming_file)
+    rules = load_rules(settings.naming_file)
     facts = bookdata.build(asin, found, book, probed.info, rules)
     cats = categories.load_categories(settings.categories_file)
     choice = categories.choose(facts.genres, facts.genre_tags, facts.literature_type, cats)

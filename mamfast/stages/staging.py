@@ -38,7 +38,8 @@ from mamfast.fs.containment import in_seed
 from mamfast.library.names import parse_folder_name
 from mamfast.library.selection import FileSelection, missing_parts, select_files
 from mamfast.models import Release, StageResult
-from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
+from mamfast.release.naming.paths import MamPath, mam_names
+from mamfast.release.naming.rules import NamingRules, load_rules
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
 
