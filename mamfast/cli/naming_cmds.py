@@ -15,8 +15,9 @@ from mamfast.errors import MamfastError
 # qBittorrent) are imported by the commands that use them, not by every start.
 if TYPE_CHECKING:
     from mamfast.config import Settings
-    from mamfast.library.discovery import Candidate, DiscoveryReport
-    from mamfast.release.naming import NamingRules
+    from mamfast.library.book import Candidate
+    from mamfast.library.report import DiscoveryReport
+    from mamfast.release.naming.rules import NamingRules
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +34,7 @@ def preview(
 ) -> None:
     """Show the MAM folder and file names staging would use, and flag shortened ones."""
     from mamfast.library.discovery import discover
-    from mamfast.release.naming import load_rules
+    from mamfast.release.naming.rules import load_rules
 
     settings = settings_or_exit()
     try:
@@ -49,7 +50,7 @@ def preview(
 
 
 def _preview_row(candidate: Candidate, rules: NamingRules, settings: Settings) -> dict[str, Any]:
-    from mamfast.release.naming import mam_names
+    from mamfast.release.naming.paths import mam_names
 
     row: dict[str, Any] = {"asin": candidate.asin, "source_dir": str(candidate.source_dir)}
     try:

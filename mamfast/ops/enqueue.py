@@ -24,7 +24,8 @@ from mamfast.engine import control, keys, locks
 from mamfast.engine.dispatch import submit
 from mamfast.engine.engine import Engine
 from mamfast.errors import ConfigError, DamagedRecordError, LockBusyError, MamfastError
-from mamfast.library.discovery import DiscoveryReport, discover
+from mamfast.library.discovery import discover
+from mamfast.library.report import DiscoveryReport
 from mamfast.models import Release
 
 log = logging.getLogger(__name__)

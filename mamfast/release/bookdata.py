@@ -21,8 +21,17 @@ from pydantic import BaseModel, Field
 
 from mamfast.clients.audnex.models import Book, Found
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
+from mamfast.library.names import series_from_title
 from mamfast.models import BookInfo
-from mamfast.release import naming
+from mamfast.release.naming.authors import filter_author_roles, romanize
+from mamfast.release.naming.clean import (
+    clean_series,
+    clean_subtitle,
+    clean_title,
+    normalize_title_subtitle,
+)
+from mamfast.release.naming.rules import NamingRules
+from mamfast.release.naming.volumes import volume_from_title
 
 _NAME_SPLIT = re.compile(r"\s*[;/]\s*")
 _TRANSLATED_BY = re.compile(r"^\s*translated\s+by\s+", re.IGNORECASE)
@@ -95,7 +104,7 @@ def build(
     found: Found | None,
     libation: BookInfo,
     audio: AudioInfo,
-    rules: naming.NamingRules,
+    rules: NamingRules,
 ) -> BookFacts:
     raw = _from_audnex(found.book, libation) if found else _from_libation(libation)
     _fill_from_tags(raw, audio)
@@ -165,21 +174,19 @@ def _fill_from_tags(raw: _Raw, audio: AudioInfo) -> None:
 # --------------------------------------------------------------------------- cleaning
 
 
-def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: naming.NamingRules) -> BookFacts:
+def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: NamingRules) -> BookFacts:
     primary_name, primary_position = raw.series[0] if raw.series else (None, None)
-    parts = naming.normalize_title_subtitle(
-        raw.title, raw.subtitle, primary_name, primary_position, rules
-    )
-    title = naming.clean_title(parts.title, rules, for_folder=False)
+    parts = normalize_title_subtitle(raw.title, raw.subtitle, primary_name, primary_position, rules)
+    title = clean_title(parts.title, rules, for_folder=False)
     series, guessed = _series(raw, parts.title, rules)
-    subtitle = naming.clean_subtitle(
+    subtitle = clean_subtitle(
         parts.subtitle, rules, series=series[0].name if series else None, title=title
     )
     performers = _names(audio.tags.get("Album_Performer")) + _names(audio.tags.get("Performer"))
     translators = _translators([*raw.authors, *performers], rules)
     authors = [
         a
-        for a in naming.filter_author_roles(raw.authors, rules)
+        for a in filter_author_roles(raw.authors, rules)
         if a.casefold() not in {t.casefold() for t in translators}
     ]
     return BookFacts(
@@ -190,7 +197,7 @@ def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: naming.NamingRules) ->
         subtitle=subtitle or None,
         swapped=parts.swapped,
         authors=_romanized(authors, rules),
-        narrators=_romanized(naming.filter_author_roles(raw.narrators, rules), rules),
+        narrators=_romanized(filter_author_roles(raw.narrators, rules), rules),
         translators=_romanized(translators, rules),
         series=series,
         series_guessed=guessed,
@@ -209,25 +216,23 @@ def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: naming.NamingRules) ->
     )
 
 
-def _series(raw: _Raw, title: str, rules: naming.NamingRules) -> tuple[list[SeriesEntry], bool]:
+def _series(raw: _Raw, title: str, rules: NamingRules) -> tuple[list[SeriesEntry], bool]:
     """Cleaned series, primary first, without duplicates ("X" and "X Series" are one)."""
     entries: list[SeriesEntry] = []
     for index, (name, position) in enumerate(raw.series):
-        cleaned = naming.clean_series(name, rules, title=title)
-        number = position or (naming.volume_from_title(raw.title) if index == 0 else None)
+        cleaned = clean_series(name, rules, title=title)
+        number = position or (volume_from_title(raw.title) if index == 0 else None)
         if cleaned and cleaned.casefold() not in {e.name.casefold() for e in entries}:
             entries.append(SeriesEntry(name=cleaned, number=(number or "").strip()))
     if entries:
         return entries, False
-    guess = naming.series_from_title(raw.title)
+    guess = series_from_title(raw.title)
     if guess is None:
         return [], False
-    return [
-        SeriesEntry(name=naming.clean_series(guess[0], rules, title=title), number=guess[1])
-    ], True
+    return [SeriesEntry(name=clean_series(guess[0], rules, title=title), number=guess[1])], True
 
 
-def _translators(names: list[str], rules: naming.NamingRules) -> list[str]:
+def _translators(names: list[str], rules: NamingRules) -> list[str]:
     """Names credited as translators ("X - translator", "Translated by X"), role removed."""
     suffix = rules.compiled.role_suffix
     found: list[str] = []
@@ -244,10 +249,10 @@ def _translators(names: list[str], rules: naming.NamingRules) -> list[str]:
     return found
 
 
-def _romanized(names: list[str], rules: naming.NamingRules) -> list[str]:
+def _romanized(names: list[str], rules: NamingRules) -> list[str]:
     out: list[str] = []
     for name in names:
-        latin = naming.romanize(name, rules)
+        latin = romanize(name, rules)
         if latin and latin.casefold() not in {o.casefold() for o in out}:
             out.append(latin)
     return out

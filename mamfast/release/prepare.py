@@ -18,12 +18,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from mamfast.clients.audnex import AudnexClient, AudnexNotFoundError, Found
-from mamfast.clients.mediainfo import Probe, audio_files, probe
+from mamfast.clients.mediainfo import Probe, probe
 from mamfast.config import Settings
 from mamfast.errors import AudnexUnavailableError, InputError
 from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.fs.owner import file_owner
+from mamfast.library.selection import book_audio
 from mamfast.models import BookInfo
 from mamfast.release import bookdata, categories, description, mamjson
 from mamfast.release.review import Review, review
@@ -79,7 +80,7 @@ async def prepare(
     rules: ReleaseRules,
 ) -> Prepared:
     """Everything for one book folder; `rules` are loaded once by the worker or command."""
-    files = await asyncio.to_thread(_book_files, folder)
+    files = await asyncio.to_thread(_book_files, folder, settings)
     if not files:
         raise InputError(
             f"no audio files (.m4b/.m4a/.mp3) in {folder}",
@@ -168,8 +169,10 @@ def write_outputs(
     write_atomic(description_path, prepared.description + "\n", owner=owner)
 
 
-def _book_files(path: Path) -> list[Path]:
-    return audio_files(path) if path.is_dir() else [path]
+def _book_files(path: Path, settings: Settings) -> list[Path]:
+    # The files discovery chose (one format, reading order), for a staged folder or
+    # one named to `mamfast mamjson`.
+    return book_audio(path, settings.allowed_extensions) if path.is_dir() else [path]
 
 
 def _cover(folder: Path) -> str | None:

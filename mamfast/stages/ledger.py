@@ -27,7 +27,7 @@ from mamfast.errors import NotOursError
 from mamfast.fs.atomic import write_atomic
 from mamfast.fs.containment import in_seed
 from mamfast.fs.owner import file_owner
-from mamfast.release.naming import staged_asin
+from mamfast.release.naming.paths import staged_asin
 
 log = logging.getLogger(__name__)
 

@@ -36,9 +36,11 @@ from mamfast.errors import (
 )
 from mamfast.fs.containment import in_seed
 from mamfast.fs.owner import file_owner, make_dirs
-from mamfast.library.discovery import FileSelection, missing_parts, parse_folder_name, select_files
+from mamfast.library.names import parse_folder_name
+from mamfast.library.selection import FileSelection, missing_parts, select_files
 from mamfast.models import Release, StageResult
-from mamfast.release.naming import MamPath, NamingRules, mam_names
+from mamfast.release.naming.paths import MamPath, mam_names
+from mamfast.release.naming.rules import NamingRules
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
 
