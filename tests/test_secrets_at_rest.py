@@ -41,7 +41,7 @@ async def staged(make_services, settings):
 async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(staged, umask):
     res, release = staged
     result = await torrent_stage.run(res, release)
-    written = Path(result.updates["torrent_path"])
+    written = Path(result.output.torrent_path)
     assert PASSKEY.encode() in written.read_bytes()
     assert mode(written) == 0o640  # group (PGID) may read it to upload it; others may not
 
@@ -49,10 +49,10 @@ async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(sta
 async def test_a_world_readable_torrent_from_before_is_tightened_on_reuse(staged, umask):
     res, release = staged
     first = await torrent_stage.run(res, release)
-    written = Path(first.updates["torrent_path"])
+    written = Path(first.output.torrent_path)
     written.chmod(0o644)  # as older versions wrote it
-    again = await torrent_stage.run(res, release.model_copy(update=first.updates))
-    assert again.updates["details"]["torrent"]["backend"] == "reused"
+    again = await torrent_stage.run(res, release.model_copy(update=first.output.changes()))
+    assert again.display["torrent"]["backend"] == "reused"
     assert mode(written) == 0o640
 
 

@@ -23,7 +23,7 @@ from mamfast.clients.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, Torrent
 from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
-from mamfast.models import Release, Stage, StageResult, Status
+from mamfast.models import Release, Stage, StageOutput, StageResult, Status
 from mamfast.stages import upload
 from mamfast.stages.services import Services
 from tests.conftest import make_settings
@@ -57,7 +57,7 @@ async def _torrent_stage(res: Services, release: Release) -> StageResult:
     folder = Path(release.staging_dir)
     out = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
     infohash = await asyncio.to_thread(make_torrent, folder, out)
-    return StageResult(updates={"torrent_path": str(out), "infohash": infohash})
+    return StageResult(output=StageOutput(torrent_path=str(out), infohash=infohash))
 
 
 def torrent_and_upload() -> Pipeline:
@@ -115,7 +115,7 @@ async def test_without_a_client_the_release_ends_ready(make_services, book):
     assert res.qbit is None
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.READY
-    assert result.updates["details"]["qbit"]["added"] is False
+    assert result.display["qbit"]["added"] is False
 
 
 # --------------------------------------------------------------------------- adds
@@ -128,7 +128,7 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
     res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     first = await upload.run(res, book.release(ASIN))
     assert first.final_status is Status.COMPLETE
-    record = first.updates["details"]["qbit"]
+    record = first.display["qbit"]
     assert record["added"] is True and record["answer"] == "Ok."
     assert record["save_path"] == str(book.folder.parent)
     torrent = assert_seeding_once(qbit_admin, book)
@@ -137,13 +137,13 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
 
     second = await upload.run(res, book.release(ASIN))
     assert second.final_status is Status.COMPLETE
-    assert second.updates["details"]["qbit"]["added"] is False
+    assert second.display["qbit"]["added"] is False
     assert proxy.adds == 1  # the second run looked the hash up and did not add
     assert_seeding_once(qbit_admin, book)
     # Neither the announce URL (it holds the passkey) nor the password is ever logged.
     assert "added in qBittorrent" in caplog.text
     assert "/announce" not in caplog.text and qbit_server.password not in caplog.text
-    assert "/announce" not in repr(first.updates) + repr(second.updates)
+    assert "/announce" not in repr(first) + repr(second)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ async def test_eight_concurrent_jobs_add_once(make_services, qbit_server, qbit_a
     ]
     results = await asyncio.gather(*(upload.run(res, book.release(ASIN)) for res in workers))
     assert all(r.final_status is Status.COMPLETE for r in results)
-    assert sum(r.updates["details"]["qbit"]["added"] for r in results) == 1
+    assert sum(r.display["qbit"]["added"] for r in results) == 1
     assert proxy.adds == 1
     assert_seeding_once(qbit_admin, book)
 
@@ -208,7 +208,7 @@ async def test_lost_add_answer_still_succeeds_without_a_second_add(
     res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.COMPLETE
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["answer"] == recorded and record["added"] is False
     assert proxy.adds == 1 and proxy.answers == ["Ok."]
     assert_seeding_once(qbit_admin, book)
@@ -341,7 +341,7 @@ async def test_wrong_path_map_is_explained_then_fixed(
         upload_only(), **qbit_settings(qbit_server, qbit_skip_checking=skip_checking)
     )
     result = await upload.run(fixed, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert result.final_status is Status.COMPLETE
     assert record["added"] is False and record["moved_from"].rstrip("/") == "/srv/not-there/seed"
     assert_seeding_once(qbit_admin, book)
@@ -360,7 +360,7 @@ async def test_path_map_translates_to_the_clients_view(
         upload_only(), **qbit_settings(qbit_server, qbit_path_map=f"{ours}:{real}")
     )
     result = await upload.run(res, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["save_path"] == str(real / "seed")
     assert record["our_save_path"] == str(ours / "seed")
     [torrent] = listed(qbit_admin, book.infohash)

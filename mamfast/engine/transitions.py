@@ -29,8 +29,6 @@ from mamfast.models import (
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 def rewind_if_artifacts_missing(stages: Pipeline[S], record: Release) -> Release | None:
     """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage."""
@@ -71,19 +69,18 @@ def rewind(record: Release, stage: Stage, *, note: str | None = None) -> Release
 
 
 def advance(record: Release, stage: Stage, result: StageResult) -> Release:
-    """The record after `stage` succeeded: checkpoint stamped, next stage queued."""
-    fields = Release.model_fields
-    unknown = set(result.updates) - set(fields)
-    if unknown:
-        raise ValueError(f"stage {stage} returned unknown record fields {sorted(unknown)}")
-    warnings, details = _stage_warnings(record, stage, result)
+    """The record after `stage` succeeded: its output applied, checkpoint stamped, next
+    stage queued. Only the engine sets its own fields; a stage's output cannot reach them."""
     checkpoints = record.checkpoints.model_copy(update={CHECKPOINT_FIELD[stage]: utcnow()})
+    warnings, owners = _stage_warnings(record, stage, result)
     following = next_stage(stage)
     update: dict[str, Any] = {
-        **result.updates,
-        "details": details,
+        **result.output.changes(),
+        # Display sections replace their namesakes; other stages' sections stay.
+        "details": {**record.details, **result.display},
         "checkpoints": checkpoints,
         "warnings": warnings,
+        "warning_owners": owners,
         "last_error": None,
         "error_type": None,
         "first_failed_at": None,
@@ -100,19 +97,16 @@ def advance(record: Release, stage: Stage, result: StageResult) -> Release:
 
 def _stage_warnings(
     record: Release, stage: Stage, result: StageResult
-) -> tuple[list[str], dict[str, Any]]:
+) -> tuple[list[str], dict[str, list[str]]]:
     """This stage's new warnings replace the ones its previous run left (a re-run that
-    found Audnex clears `audnex: missing`); other stages' warnings stay. Stage details
-    are merged key by key, so one stage never erases another's."""
-    details = {**record.details, **result.updates.get("details", {})}
-    owned = dict(details.get("warning_keys", {}))
-    stale = set(owned.get(stage.value, []))
+    found Audnex clears `audnex: missing`); other stages' warnings stay."""
+    owners = dict(record.warning_owners)
+    stale = set(owners.get(stage.value, []))
     kept = [w for w in record.warnings if warning_key(w) not in stale]
     for warning in result.warnings:
         kept = [w for w in kept if warning_key(w) != warning_key(warning)] + [warning]
-    owned[stage.value] = sorted({warning_key(w) for w in result.warnings})
-    details["warning_keys"] = owned
-    return kept, details
+    owners[stage.value] = sorted({warning_key(w) for w in result.warnings})
+    return kept, owners
 
 
 def backoff(attempt: int, *, base: float, cap: float) -> float:

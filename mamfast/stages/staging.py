@@ -36,7 +36,7 @@ from mamfast.errors import (
 )
 from mamfast.fs.containment import in_seed
 from mamfast.library.discovery import FileSelection, missing_parts, parse_folder_name, select_files
-from mamfast.models import Release, StageResult
+from mamfast.models import Release, StageOutput, StageResult
 from mamfast.release.naming import MamPath, NamingRules, load_rules, mam_names
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
@@ -58,13 +58,9 @@ async def run(services: Services, release: Release) -> StageResult:
     settings = services.settings
     rules = await asyncio.to_thread(load_rules, settings.naming_file)
     staged = await asyncio.to_thread(stage_release, settings, release, rules)
-    details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}
     return StageResult(
-        updates={
-            "staging_dir": str(staged.folder),
-            "staged_files": staged.names,
-            "details": details,
-        },
+        output=StageOutput(staging_dir=str(staged.folder), staged_files=staged.names),
+        display={"naming": staged.naming_details(), "staging": staged.counts()},
         warnings=staged.warnings,
     )
 

@@ -50,7 +50,7 @@ from mamfast.errors import (
     TransientError,
     UploadError,
 )
-from mamfast.models import Release, StageResult, Status
+from mamfast.models import Release, StageOutput, StageResult, Status
 from mamfast.pathmap import PathMap
 from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
@@ -72,7 +72,7 @@ class SavePaths:
 async def run(services: Services, release: Release) -> StageResult:
     if services.qbit is None:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
-        return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
+        return StageResult(final_status=Status.READY, display={"qbit": note})
     started = time.monotonic()
     torrent = read_torrent(release)
     path_map = PathMap.parse(services.settings.qbit_path_map, setting=PATH_MAP_SETTING)
@@ -94,14 +94,15 @@ async def run(services: Services, release: Release) -> StageResult:
         seconds,
         options.save_path,
     )
-    record = _record(result, check, options, paths, seconds, moved_from)
-    updates: dict[str, Any] = {"details": {"qbit": record}}  # the engine merges details
-    if release.infohash is None:
-        updates["infohash"] = torrent.infohash
     warnings = []
     if check.verdict is SeedVerdict.PAUSED_COMPLETE and not options.paused:
         warnings.append("qbit-paused: the torrent is paused in qBittorrent; resume it to seed")
-    return StageResult(final_status=Status.COMPLETE, updates=updates, warnings=warnings)
+    return StageResult(
+        final_status=Status.COMPLETE,
+        output=StageOutput(infohash=torrent.infohash if release.infohash is None else None),
+        display={"qbit": _record(result, check, options, paths, seconds, moved_from)},
+        warnings=warnings,
+    )
 
 
 # --------------------------------------------------------------------------- torrent file
