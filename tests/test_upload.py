@@ -19,7 +19,7 @@ import qbittorrentapi
 from aiohttp import web
 from pydantic import SecretStr
 
-from mamfast.clients.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
+from mamfast.clients.qbit import SEEDING_STATES, QbitClient, SeedVerdict, SeedWatch, TorrentView
 from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
@@ -464,9 +464,75 @@ def test_incomplete_only_once_it_lasts(state):
     assert watch.judge(view(state, 0.2), now=5.0) is SeedVerdict.INCOMPLETE
 
 
+@pytest.mark.parametrize(
+    ("state", "progress", "lacks"),
+    [
+        ("missingFiles", 0.0, True),
+        ("error", 1.0, True),
+        ("stalledDL", 0.2, True),
+        ("pausedDL", 0.2, True),
+        ("stoppedDL", 0.0, True),
+        ("stalledUP", 1.0, False),
+        ("stoppedUP", 1.0, False),
+        ("checkingUP", 0.4, False),  # still looking: not conclusive
+        ("downloading", 1.0, False),
+    ],
+)
+def test_which_states_mean_the_client_lacks_the_data(state, progress, lacks):
+    """The upload stage repairs the save path of such a torrent; it reads no state names."""
+    assert view(state, progress).lacks_data is lacks
+
+
 def test_a_vanished_torrent_gets_the_settle_time_to_come_back():
     watch = SeedWatch(started=0.0, settle=3.0)
     assert watch.judge(None, now=0.0) is None  # a restarting qBittorrent may still load it
     assert watch.judge(view("checkingResumeData", 1.0), now=1.0) is None
     assert watch.judge(None, now=2.0) is None
     assert watch.judge(None, now=5.0) is SeedVerdict.GONE
+
+
+# --------------------------------------------------------------------------- the client's session
+
+
+async def test_close_ends_the_login_session_once(qbit_server, proxy):
+    paths: list[str] = []
+
+    async def note(request: web.Request) -> None:
+        paths.append(request.path)
+
+    proxy.before_forward = note
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.close()
+    assert paths == []  # never used: nothing to end
+    assert await client.get("ab" * 20) is None
+    await client.close()
+    assert paths[-1] == "/api/v2/auth/logout"
+    count = len(paths)
+    await client.close()
+    assert len(paths) == count
+    assert await client.get("ab" * 20) is None  # still usable: it logs in again
+    await client.close()
+
+
+async def test_close_with_qbittorrent_gone_is_quiet(qbit_server, proxy):
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    await proxy.stop()
+    await client.close()  # nothing to end, nothing raised
+
+
+async def test_close_does_not_wait_for_a_hung_qbittorrent(qbit_server, proxy):
+    """A worker stopping (SIGTERM, `docker stop`) must not sit in the log-out until the
+    read timeout (30 s) when qBittorrent accepts connections but never answers."""
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> None:
+        await release.wait()
+
+    proxy.before_forward = hang
+    try:
+        await asyncio.wait_for(client.close(), timeout=15)
+    finally:
+        release.set()

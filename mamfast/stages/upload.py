@@ -29,9 +29,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mamfast.clients.qbit import (
-    BROKEN_STATES,
-    DOWNLOADING_STATES,
-    PAUSED_INCOMPLETE_STATES,
     AddOptions,
     AddResult,
     QbitClient,
@@ -54,7 +51,7 @@ from mamfast.models import Release, StageOutput, StageResult, Status
 from mamfast.pathmap import PathMap
 from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
-from mamfast.torrents import parse as inspect
+from mamfast.torrents import parse
 from mamfast.torrents.parse import TorrentMeta
 
 log = logging.getLogger(__name__)
@@ -114,7 +111,7 @@ def read_torrent(release: Release) -> TorrentMeta:
         raise TorrentError("no .torrent is recorded for this release", hint=_redo_torrent(release))
     path = Path(release.torrent_path)
     try:
-        torrent = inspect.read_torrent(path)
+        torrent = parse.read_torrent(path)
     except TorrentError as exc:
         raise TorrentError(exc.message, hint=_redo_torrent(release)) from None
     if release.infohash and release.infohash.lower() != torrent.infohash:
@@ -193,10 +190,7 @@ async def _repair(qbit: QbitClient, view: TorrentView, options: AddOptions) -> s
     path was put there by the user and is left alone. Returns the old save path
     when it was changed.
     """
-    broken = view.state in BROKEN_STATES or (
-        not view.complete and view.state in DOWNLOADING_STATES | PAUSED_INCOMPLETE_STATES
-    )
-    if broken and not same_path(view.save_path, options.save_path):
+    if view.lacks_data and not same_path(view.save_path, options.save_path):
         log.warning(
             "torrent %s is at %s (%s); moving it to %s",
             view.hash,
