@@ -33,11 +33,12 @@ from arq.worker import Retry
 from redis.exceptions import RedisError
 
 from mamfast.engine import keys, locks
+from mamfast.engine.backoff import backoff
 from mamfast.engine.dispatch import dispatch
 from mamfast.engine.engine import Engine
 from mamfast.engine.locks import Lease, LeaseLostError
 from mamfast.engine.spec import S
-from mamfast.engine.transitions import advance, backoff, explain, rewind_if_artifacts_missing
+from mamfast.engine.transitions import advance, explain, rewind_if_artifacts_missing
 from mamfast.errors import (
     DamagedRecordError,
     FenceRejectedError,
@@ -55,8 +56,6 @@ from mamfast.models import (
     Status,
     utcnow,
 )
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 

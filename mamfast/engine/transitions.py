@@ -1,4 +1,4 @@
-"""How a record moves: advance after success, rewind to an earlier stage, retry backoff.
+"""How a record moves: advance after success, rewind to an earlier stage.
 
 Pure functions of the record; the stage job and the operator actions commit them.
 """
@@ -6,7 +6,6 @@ Pure functions of the record; the stage job and the operator actions commit them
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from mamfast.engine.spec import Pipeline, S
@@ -107,12 +106,6 @@ def _stage_warnings(
         kept = [w for w in kept if warning_key(w) != warning_key(warning)] + [warning]
     owners[stage.value] = sorted({warning_key(w) for w in result.warnings})
     return kept, owners
-
-
-def backoff(attempt: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: base, 2x base, 4x base... capped, times 0.5-1.0."""
-    raw: float = min(cap, base * (2 ** max(0, attempt - 1)))
-    return raw * random.uniform(0.5, 1.0)
 
 
 def explain(stage: Stage, exc: BaseException) -> str:
