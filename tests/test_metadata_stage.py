@@ -117,7 +117,7 @@ async def test_every_fixture_book_passes_the_upload_checklist(stage_res, tmp_pat
     folder = staged(tmp_path, asin, audio)
     result, data, text = await run_stage(res, folder, asin)
 
-    expected = res.settings.torrent_path / folder.name / f"{folder.name}.json"
+    expected = res.settings.torrent_folder / folder.name / f"{folder.name}.json"
     assert result.output.json_path == str(expected)
     assert result.output.description_path == str(expected.with_name(f"{folder.name}.bbcode.txt"))
     assert list(data) == list(KEYS)  # every key, in the form's order

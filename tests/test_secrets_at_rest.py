@@ -34,7 +34,7 @@ def mode(path: Path) -> int:
 async def staged(make_services, settings):
     """Services with an announce URL, and a staged release not yet hashed."""
     res = await make_services({}, announce_url=SecretStr(ANNOUNCE))
-    folder = book(settings.seed_path)
+    folder = book(settings.seed_folder)
     return res, Release(asin="B0TEST0001", staging_dir=str(folder))
 
 

@@ -51,7 +51,7 @@ async def res(make_services):
 async def test_stage_writes_the_torrent_and_records_the_infohash(res, tmp_path):
     folder = book(tmp_path / "seed")
     result = await stage.run(res, release(folder))
-    dest = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
+    dest = res.settings.torrent_folder / folder.name / f"{folder.name}.torrent"
     assert result.output.torrent_path == str(dest)
     meta = read_torrent(dest)
     assert result.output.infohash == meta.infohash == mktorrent_infohash(folder, 15)

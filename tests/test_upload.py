@@ -55,7 +55,7 @@ async def _torrent_stage(res: Services, release: Release) -> StageResult:
     """Stands in for the torrent stage (written elsewhere): hash the staged folder."""
     assert release.staging_dir
     folder = Path(release.staging_dir)
-    out = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
+    out = res.settings.torrent_folder / folder.name / f"{folder.name}.torrent"
     infohash = await asyncio.to_thread(make_torrent, folder, out)
     return StageResult(output=StageOutput(torrent_path=str(out), infohash=infohash))
 

@@ -114,7 +114,7 @@ def check_same_filesystem(settings: Settings) -> str | None:
     """
     if settings.library_dir is None:
         return None
-    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_path)
+    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_folder)
     if library.stat().st_dev == seed.stat().st_dev:
         return None
     error = cross_device_error(settings)
@@ -123,10 +123,10 @@ def check_same_filesystem(settings: Settings) -> str | None:
 
 def cross_device_error(settings: Settings) -> CrossDeviceError:
     library = _nearest_existing(settings.library_dir or Path("/"))
-    seed = _nearest_existing(settings.seed_path)
+    seed = _nearest_existing(settings.seed_folder)
     return CrossDeviceError(
         f"the library {settings.library_dir} (filesystem mounted at {_mount_point(library)}) "
-        f"and MAMFAST_SEED_DIR {settings.seed_path} (mounted at {_mount_point(seed)}) are on "
+        f"and MAMFAST_SEED_DIR {settings.seed_folder} (mounted at {_mount_point(seed)}) are on "
         "different filesystems, so files cannot be hardlinked",
         hint=SAME_FS_HINT,
     )
@@ -211,7 +211,7 @@ def plan_release(
 def stage_release(settings: Settings, release: Release, rules: NamingRules) -> Staged:
     """Build (or verify) the staged folder. Blocking: run it in a thread."""
     source, selection, naming = plan_release(settings, release, rules)
-    seed = settings.seed_path
+    seed = settings.seed_folder
     _make_dirs(seed, settings)
     target = in_seed(settings, seed / naming.folder)
     partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{release.asin}")

@@ -43,7 +43,7 @@ NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tra
 
 def torrent_file(settings: Settings, folder: str) -> Path:
     """Where a release's .torrent lives: one folder per release (proven inside TORRENT_DIR)."""
-    return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
+    return in_torrent_dir(settings, settings.torrent_folder / folder / f"{folder}.torrent")
 
 
 async def run(services: Services, release: Release) -> StageResult:
