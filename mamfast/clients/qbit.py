@@ -8,7 +8,7 @@ and calls are serialized by a lock because a re-login replaces the HTTP session
 under any request running in parallel. Calls take milliseconds, so this costs
 nothing that matters.
 
-What qBittorrent says is not trusted, what it lists is (services.md §2):
+What qBittorrent says is not trusted, what it lists is:
 
 * 4.5-5.1 answer a duplicate add with `Fails.` (HTTP 200), 5.2+ with 409 or a
   JSON body whose success count is 0; `Ok.` may come before the torrent is

@@ -6,7 +6,7 @@ A stage job, step by step (`run_stage`):
    stale (superseded by a newer dispatch, a reset, or already done): return.
 2. Take the release lock; it yields a fencing token. Busy: `Retry` shortly.
 3. Validate the artifacts of earlier checkpoints; a missing one rewinds the
-   release to that stage (the seed's artifact validation).
+   release to that stage, which then runs again.
 4. Run the stage function under the lease; it is idempotent and reuses what
    already exists on disk or in the client.
 5. Commit with compare-and-set on the fence token: checkpoint time, paths,

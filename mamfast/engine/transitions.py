@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def rewind_if_artifacts_missing(stages: Pipeline[S], record: Release) -> Release | None:
-    """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage."""
+    """Artifact validation: a checkpoint whose files are gone re-runs its stage."""
     for earlier in STAGE_ORDER:
         if earlier is record.stage or record.stage is Stage.DONE:
             break
