@@ -33,6 +33,7 @@ from mamfast.asin import valid_asin
 from mamfast.errors import InputError
 from mamfast.models import BookInfo
 from mamfast.release.datafile import SHIPPED_DATA, load_model
+from mamfast.release.portable import check_portable
 
 SHIPPED_RULES = SHIPPED_DATA / "naming.json"
 AUDIO_EXTENSIONS = (".m4b", ".m4a", ".mp3")
@@ -57,7 +58,6 @@ _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
 _BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 )
-_UNPORTABLE = re.compile(r'[\x00-\x1f\x7f"*/:<>?\\|]')
 _SANITIZE_MAP = (
     ("/", "-"),
     ("\\", "-"),
@@ -796,7 +796,7 @@ def build_mam_path(
     folder = base + tag_part
     targets = {source: base + suffix for source, suffix in suffixes.items()}
     longest = max((len(folder) + 1 + len(t) for t in targets.values()), default=len(folder))
-    _check_portable(folder, targets.values())
+    check_portable([folder, *targets.values()], max_bytes=MAX_NAME_BYTES)
     return MamPath(
         folder=folder,
         base=base,
@@ -854,14 +854,6 @@ def _shorten_head(components: dict[str, str], fits: Callable[[str], bool]) -> st
 
 def _nbytes(text: str) -> int:
     return len(text.encode("utf-8"))
-
-
-def _check_portable(folder: str, names: Iterable[str]) -> None:
-    # Belt and braces: every component was sanitised, so this only fires on a bug.
-    for name in (folder, *names):
-        bad = _UNPORTABLE.search(name)
-        if bad or name.endswith((" ", ".")) or _nbytes(name) > MAX_NAME_BYTES:
-            raise ValueError(f"bug: unportable name {name!r}")
 
 
 def natural_key(name: str) -> list[Any]:
