@@ -113,10 +113,22 @@ def test_qbittorrent_messages_hide_a_password_in_the_query_string():
 
 
 def test_mkbrr_output_hides_passwords_in_urls():
-    from mamfast.torrents.mkbrr import scrub
+    from mamfast.redact import scrub
 
     text = scrub("cannot reach https://t.example.net/announce?passkey=hunter2 (timeout)")
     assert "hunter2" not in text and "t.example.net" in text
+
+
+def test_scrub_hides_given_secrets_and_every_url():
+    from mamfast.redact import scrub
+
+    text = scrub(
+        "login as admin:s3cret failed at http://admin:s3cret@qbit:8080/api?token=T0K3N",
+        secrets=["s3cret", None],
+        keep="path",
+    )
+    assert "s3cret" not in text and "T0K3N" not in text
+    assert "qbit:8080/api?token=***" in text
 
 
 async def test_a_failed_notification_hides_its_url(settings):

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, MamfastError, TransientError, UploadError
-from mamfast.redact import mask_url
+from mamfast.redact import mask_url, scrub
 
 T = TypeVar("T")
 
@@ -390,7 +390,9 @@ class QbitClient:
 
     def _translate(self, what: str, exc: qbittorrentapi.APIError) -> MamfastError:
         """One of our errors, in plain words, with the secrets taken out."""
-        detail = self._redact(str(exc).strip() or type(exc).__name__)
+        # qBittorrent's and requests' messages may quote the URL (maybe with a password).
+        detail = scrub(str(exc).strip() or type(exc).__name__, secrets=self._secrets, keep="path")
+        detail = detail[:500]
         where = f"qBittorrent at {self.url}"
         if isinstance(exc, qbittorrentapi.LoginFailed):
             return ConfigError(
@@ -429,11 +431,6 @@ class QbitClient:
         if isinstance(exc, qbittorrentapi.APIConnectionError):
             return TransientError(f"cannot reach {where} to {what}: {detail}", hint=URL_HINT)
         return TransientError(f"{where}: could not {what}: {detail}")
-
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:500]
 
 
 class _Conflict(MamfastError):
