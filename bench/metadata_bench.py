@@ -97,7 +97,7 @@ async def bench_stage(tmp: Path, rounds: int) -> None:
                     result = await metadata.run(res, release)
                     bucket.append(time.perf_counter() - started)
                     if bucket is cold:
-                        waits.append(result.updates["details"]["metadata"]["timings_s"]["audnex"])
+                        waits.append(result.display["metadata"]["timings_s"]["audnex"])
         await res.close()
         print(f"stage, cold cache  {ms(cold)}  ({len(cold)} releases; Audnex part {ms(waits)})")
         print(f"stage, warm cache  {ms(warm)}  ({len(warm)} releases, 0 Audnex requests)")

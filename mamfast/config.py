@@ -203,7 +203,7 @@ class Settings(BaseSettings):
         if self.library_dir is None:
             return self
         library = self.library_dir.resolve()
-        for name, folder in (("seed_dir", self.seed_path), ("torrent_dir", self.torrent_path)):
+        for name, folder in (("seed_dir", self.seed_folder), ("torrent_dir", self.torrent_folder)):
             if folder.resolve().is_relative_to(library):
                 raise ValueError(
                     f"{env_name(name)} ({folder}) is the library or inside the library "
@@ -212,14 +212,15 @@ class Settings(BaseSettings):
                 )
         return self
 
-    # Typed accessors: the validator above guarantees these are set.
+    # Typed accessors: the validator above guarantees these are set. Folders, named so
+    # (a release's `torrent_path` is a file).
     @property
-    def seed_path(self) -> Path:
+    def seed_folder(self) -> Path:
         assert self.seed_dir is not None
         return self.seed_dir
 
     @property
-    def torrent_path(self) -> Path:
+    def torrent_folder(self) -> Path:
         assert self.torrent_dir is not None
         return self.torrent_dir
 

@@ -53,7 +53,7 @@ async def res(make_services):
 
 async def made_by_us(res, name: str, library_file: Path, asin: str = ASIN) -> Path:
     ownership.add_made(res.settings, asin, name)
-    return linked(res.settings.seed_path, name, library_file)
+    return linked(res.settings.seed_folder, name, library_file)
 
 
 async def nobody_uses(path: Path) -> bool:
@@ -63,7 +63,7 @@ async def nobody_uses(path: Path) -> bool:
 async def test_only_ledgered_orphans_go_when_the_client_says_they_are_unused(
     res, settings, library_file
 ):
-    seed = settings.seed_path
+    seed = settings.seed_folder
     orphan = await made_by_us(res, ORPHAN, library_file)
     current = await made_by_us(res, CURRENT, library_file)
     await res.engine.store.create(Release(asin=ASIN, staging_dir=str(current)))
@@ -91,7 +91,7 @@ async def test_without_apply_nothing_is_removed(res, library_file):
     ],
 )
 async def test_folders_mamfast_did_not_make_are_never_touched(res, settings, library_file, name):
-    folder = linked(settings.seed_path, name, library_file)
+    folder = linked(settings.seed_folder, name, library_file)
     report = await cleanup(res.engine, in_use=nobody_uses, apply=True)
     assert report.items == []
     assert folder.is_dir() and len(os.listdir(folder)) == 1
@@ -135,7 +135,7 @@ async def test_a_folder_younger_than_a_lease_is_kept(res, library_file):
 
 async def test_a_partial_folder_left_by_a_crash_goes_without_a_client(res, settings):
     ownership.add_made(settings, ASIN, CURRENT)  # staging writes the ledger first
-    partial = settings.seed_path / f"{PARTIAL_PREFIX}{ASIN}"
+    partial = settings.seed_folder / f"{PARTIAL_PREFIX}{ASIN}"
     partial.mkdir(parents=True)
     os.utime(partial, (AN_HOUR_AGO, AN_HOUR_AGO))
     report = await cleanup(res.engine, in_use=None, apply=True)
@@ -154,7 +154,7 @@ async def test_a_damaged_record_keeps_its_folders(res, redis, library_file):
 
 async def test_the_command_is_a_dry_run_unless_told_to_apply(cli, res, settings):
     ownership.add_made(settings, ASIN, CURRENT)
-    partial = settings.seed_path / f"{PARTIAL_PREFIX}{ASIN}"
+    partial = settings.seed_folder / f"{PARTIAL_PREFIX}{ASIN}"
     partial.mkdir(parents=True)
     os.utime(partial, (AN_HOUR_AGO, AN_HOUR_AGO))
 
@@ -192,7 +192,7 @@ async def test_qbittorrent_decides_what_is_in_use(
     torrent = tmp_path / "seeded.torrent"
     infohash = make_torrent(seeded, torrent)
     qbit_admin.torrents_add(
-        torrent_files=torrent.read_bytes(), save_path=str(settings.seed_path), is_paused=True
+        torrent_files=torrent.read_bytes(), save_path=str(settings.seed_folder), is_paused=True
     )
     for _ in range(100):  # qBittorrent answers `Ok.` before it lists the torrent
         if qbit_admin.torrents_info(torrent_hashes=infohash):

@@ -58,7 +58,7 @@ async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
     target = victim(settings)
     source = library_book(settings)
     # The partial folder's prefix exists, so `.mamfast-partial-/../..` resolves.
-    (settings.seed_path / staging.PARTIAL_PREFIX).mkdir(parents=True)
+    (settings.seed_folder / staging.PARTIAL_PREFIX).mkdir(parents=True)
     await plant_record(redis, TRAVERSAL, record_doc(TRAVERSAL, source_dir=str(source)))
     before = snapshot(settings.data_dir / "victim")
 
@@ -72,7 +72,7 @@ async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
 def test_staging_refuses_paths_outside_the_seed_folder_even_for_an_unchecked_record(settings):
     target = victim(settings)
     source = library_book(settings)
-    (settings.seed_path / staging.PARTIAL_PREFIX).mkdir(parents=True)
+    (settings.seed_folder / staging.PARTIAL_PREFIX).mkdir(parents=True)
     unchecked = Release.model_construct(
         **{**Release(asin="B0SOURCE01", source_dir=str(source)).__dict__, "asin": TRAVERSAL}
     )
@@ -128,8 +128,8 @@ async def test_later_stages_refuse_a_staged_folder_outside_the_seed_folder(
 ):
     res = await make_services({})
     outside = book(settings.data_dir / "elsewhere" / "Book {ASIN.B0OUTSIDE1}", ["Book.m4b"])
-    folder = outside if where == "outside" else settings.seed_path / ".."
-    settings.seed_path.mkdir(parents=True, exist_ok=True)
+    folder = outside if where == "outside" else settings.seed_folder / ".."
+    settings.seed_folder.mkdir(parents=True, exist_ok=True)
     before = snapshot(settings.data_dir)
     record = Release(asin="B0OUTSIDE1", staging_dir=str(folder))
     with pytest.raises(PermanentError, match="outside MAMFAST_SEED_DIR"):

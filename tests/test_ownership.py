@@ -89,10 +89,10 @@ async def test_every_file_and_folder_the_stages_create_gets_puid_pgid_and_umask(
     staged = Path(release.staging_dir)
     torrent_folder = Path(release.torrent_path).parent
     folders = [
-        settings.seed_path,
+        settings.seed_folder,
         staged,
         ledger_file(settings, release.asin).parent,
-        settings.torrent_path,
+        settings.torrent_folder,
         torrent_folder,
     ]
     files = [

@@ -74,14 +74,14 @@ def inode(path: Path) -> tuple[int, int]:
 
 def test_stage_hardlinks_every_selected_file_under_mam_names(settings, kings):
     staged = stage_release(settings, kings, RULES)
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     assert staged.folder == folder and folder.is_dir()
     assert sorted(os.listdir(folder)) == [f"{KINGS_FOLDER}.jpg", f"{KINGS_FOLDER}.m4b"]
     source = Path(kings.source_dir or "")
     assert inode(folder / f"{KINGS_FOLDER}.m4b") == inode(source / "The Way of Kings.m4b")
     assert inode(folder / f"{KINGS_FOLDER}.jpg") == inode(source / "cover.jpg")
     assert staged.linked == 2 and staged.copied == 0
-    assert not [p for p in settings.seed_path.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
+    assert not [p for p in settings.seed_folder.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
 
 
 def test_multi_part_mp3_book_stages_every_part(settings):
@@ -114,7 +114,7 @@ def test_rerun_is_a_noop(settings, kings):
 
 
 def test_a_different_file_under_our_name_is_never_overwritten(settings, kings):
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     folder.mkdir(parents=True)
     (folder / f"{KINGS_FOLDER}.m4b").write_bytes(b"something else entirely")
     with pytest.raises(StagingError, match="different file") as info:
@@ -139,7 +139,7 @@ def test_a_missing_file_in_an_existing_folder_is_added(settings, kings):
 
 
 def test_leftover_partial_folder_is_replaced(settings, kings):
-    partial = settings.seed_path / f"{PARTIAL_PREFIX}{kings.asin}"
+    partial = settings.seed_folder / f"{PARTIAL_PREFIX}{kings.asin}"
     partial.mkdir(parents=True)
     (partial / "half-written").write_text("crash")
     staged = stage_release(settings, kings, RULES)
@@ -251,7 +251,7 @@ async def test_stage_job_records_the_folder_and_files(make_services, settings, k
     await drain(settings, res.engine.stages, res.engine.store)
     record = await res.engine.store.get(kings.asin)
     assert record is not None and record.status is Status.READY
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     assert record.staging_dir == str(folder)
     assert record.staged_files == [f"{KINGS_FOLDER}.jpg", f"{KINGS_FOLDER}.m4b"]
     assert record.details["naming"]["truncated"] is False
@@ -271,13 +271,13 @@ async def test_resume_restages_a_vanished_folder(make_services, settings, kings,
     failed = await res.engine.store.get(kings.asin)
     assert failed is not None and failed.stage is Stage.TORRENT
 
-    shutil.rmtree(settings.seed_path / KINGS_FOLDER)
+    shutil.rmtree(settings.seed_folder / KINGS_FOLDER)
     await redis.delete(plan(kings.asin, "torrent"))
     assert (await control.retry(res.engine, kings.asin)).ok
     await drain(settings, res.engine.stages, res.engine.store)
     final = await res.engine.store.get(kings.asin)
     assert final is not None and final.status is Status.READY
-    assert (settings.seed_path / KINGS_FOLDER / f"{KINGS_FOLDER}.m4b").exists()
+    assert (settings.seed_folder / KINGS_FOLDER / f"{KINGS_FOLDER}.m4b").exists()
     assert any(w.startswith("resume: staged folder") for w in final.warnings)
 
 
@@ -359,6 +359,6 @@ def test_hostile_metadata_cannot_escape_the_seed_folder(settings):
     age(settings.library_dir)
     (candidate,) = discover(settings).releases
     staged = stage_release(settings, candidate.to_release(), RULES)
-    assert staged.folder.parent == settings.seed_path
+    assert staged.folder.parent == settings.seed_folder
     assert staged.folder.name == "etc-x y (2020) (root) {ASIN.B0EVIL0001}"
-    assert releases_in(settings.seed_path) == [staged.folder.name]
+    assert releases_in(settings.seed_folder) == [staged.folder.name]

@@ -26,7 +26,7 @@ def outside_book(tmp_path: Path) -> Path:
 
 
 def seed_entries(settings) -> list[str]:
-    seed = settings.seed_path
+    seed = settings.seed_folder
     return sorted(os.listdir(seed)) if seed.is_dir() else []
 
 

@@ -17,7 +17,7 @@ from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import StageSpec
 from mamfast.errors import InfohashMismatchError, StagingError
 from mamfast.fs.atomic import temp_files
-from mamfast.models import Release, Stage, Status
+from mamfast.models import Release, Stage, StageResult, Status
 from mamfast.stages import torrent as stage
 from mamfast.torrents import read_torrent
 from tests.conftest import make_settings
@@ -32,9 +32,9 @@ def release(folder: Path, **fields: object) -> Release:
     return Release(asin=ASIN, title="Book", staging_dir=str(folder), **fields)
 
 
-def recorded(previous: Release, updates: dict[str, object]) -> Release:
-    """The record as the engine would store it after the stage's updates."""
-    return Release.model_validate({**previous.model_dump(), **updates})
+def recorded(previous: Release, result: StageResult) -> Release:
+    """The record with the stage's output applied, as the engine stores it."""
+    return previous.model_copy(update=result.output.changes())
 
 
 @pytest.fixture
@@ -51,13 +51,13 @@ async def res(make_services):
 async def test_stage_writes_the_torrent_and_records_the_infohash(res, tmp_path):
     folder = book(tmp_path / "seed")
     result = await stage.run(res, release(folder))
-    dest = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
-    assert result.updates["torrent_path"] == str(dest)
+    dest = res.settings.torrent_folder / folder.name / f"{folder.name}.torrent"
+    assert result.output.torrent_path == str(dest)
     meta = read_torrent(dest)
-    assert result.updates["infohash"] == meta.infohash == mktorrent_infohash(folder, 15)
+    assert result.output.infohash == meta.infohash == mktorrent_infohash(folder, 15)
     assert meta.private and meta.source == "MAM"
     assert meta.announce is not None and meta.announce.get_secret_value() == ANNOUNCE
-    details = result.updates["details"]["torrent"]
+    details = result.display["torrent"]
     assert details["backend"] == "builtin"
     assert (details["piece_length"], details["piece_count"]) == (32_768, meta.piece_count)
     assert details["bytes"] == meta.total_size and details["files"] == 4
@@ -72,17 +72,17 @@ async def test_missing_announce_is_a_warning_not_an_error(make_services, tmp_pat
     res = await make_services({})
     result = await stage.run(res, release(book(tmp_path)))
     assert result.warnings == [stage.NO_ANNOUNCE]
-    assert read_torrent(Path(result.updates["torrent_path"])).announce is None
+    assert read_torrent(Path(result.output.torrent_path)).announce is None
 
 
 async def test_rerun_reuses_the_recorded_torrent_without_rehashing(res, tmp_path):
     folder = book(tmp_path)
     first = await stage.run(res, release(folder))
-    dest = Path(first.updates["torrent_path"])
+    dest = Path(first.output.torrent_path)
     before = dest.stat()
-    again = await stage.run(res, recorded(release(folder), first.updates))
-    assert again.updates["infohash"] == first.updates["infohash"]
-    assert again.updates["details"]["torrent"]["backend"] == "reused"
+    again = await stage.run(res, recorded(release(folder), first))
+    assert again.output.infohash == first.output.infohash
+    assert again.display["torrent"]["backend"] == "reused"
     assert dest.stat().st_mtime_ns == before.st_mtime_ns and dest.stat().st_ino == before.st_ino
 
 
@@ -92,35 +92,35 @@ async def test_reuse_refreshes_a_changed_announce_without_changing_the_infohash(
     folder = book(tmp_path)
     bare = await stage.run(await make_services({}), release(folder))
     with_url = await make_services({}, announce_url=SecretStr(ANNOUNCE))
-    again = await stage.run(with_url, recorded(release(folder), bare.updates))
-    assert again.updates["details"]["torrent"]["backend"] == "reused"
-    meta = read_torrent(Path(again.updates["torrent_path"]))
-    assert meta.infohash == bare.updates["infohash"]
+    again = await stage.run(with_url, recorded(release(folder), bare))
+    assert again.display["torrent"]["backend"] == "reused"
+    meta = read_torrent(Path(again.output.torrent_path))
+    assert meta.infohash == bare.output.infohash
     assert meta.announce is not None and meta.announce.get_secret_value() == ANNOUNCE
 
 
 async def test_deleted_torrent_is_recreated_with_the_same_infohash(res, tmp_path):
     folder = book(tmp_path)
     first = await stage.run(res, release(folder))
-    Path(first.updates["torrent_path"]).unlink()
-    again = await stage.run(res, recorded(release(folder), first.updates))
-    assert again.updates["details"]["torrent"]["backend"] == "builtin"
-    assert again.updates["infohash"] == first.updates["infohash"]
+    Path(first.output.torrent_path).unlink()
+    again = await stage.run(res, recorded(release(folder), first))
+    assert again.display["torrent"]["backend"] == "builtin"
+    assert again.output.infohash == first.output.infohash
 
 
 async def test_changed_files_stop_with_infohash_mismatch(res, tmp_path):
     folder = book(tmp_path)
     first = await stage.run(res, release(folder))
-    dest = Path(first.updates["torrent_path"])
+    dest = Path(first.output.torrent_path)
     kept = dest.read_bytes()
     data = bytearray((folder / "Part 02.m4b").read_bytes())
     data[1000] ^= 0xFF  # same size, same names: only the content (and mtime) differ
     (folder / "Part 02.m4b").write_bytes(bytes(data))
 
     with pytest.raises(InfohashMismatchError) as info:
-        await stage.run(res, recorded(release(folder), first.updates))
+        await stage.run(res, recorded(release(folder), first))
     message = str(info.value)
-    assert first.updates["infohash"] in message
+    assert first.output.infohash in message
     assert mktorrent_infohash(folder, 15) in message  # the new one, named too
     assert f"mamfast reset {ASIN} --stage torrent --forget-torrent" in info.value.hint
     assert dest.read_bytes() == kept  # the recorded torrent is left alone
@@ -135,7 +135,7 @@ async def test_missing_staged_folder_is_a_clear_error(res, tmp_path):
 
 async def test_artifacts_missing(res, tmp_path):
     folder = book(tmp_path)
-    done = recorded(release(folder), (await stage.run(res, release(folder))).updates)
+    done = recorded(release(folder), await stage.run(res, release(folder)))
     assert stage.artifacts_missing(done) is None
     assert stage.artifacts_missing(release(folder)) == "no torrent file is recorded"
     other = done.model_copy(update={"infohash": "0" * 40})
@@ -161,7 +161,7 @@ async def test_crash_mid_write_leaves_nothing_after_the_rerun(res, tmp_path):
     assert not dest.exists() and temp_files(dest)  # the crash really was mid-write
 
     result = await stage.run(res, release(folder))
-    assert read_torrent(dest).infohash == result.updates["infohash"]
+    assert read_torrent(dest).infohash == result.output.infohash
     assert sorted(dest.parent.iterdir()) == [dest]
 
 

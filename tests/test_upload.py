@@ -19,11 +19,11 @@ import qbittorrentapi
 from aiohttp import web
 from pydantic import SecretStr
 
-from mamfast.clients.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
+from mamfast.clients.qbit import SEEDING_STATES, QbitClient, SeedVerdict, SeedWatch, TorrentView
 from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
-from mamfast.models import Release, Stage, StageResult, Status
+from mamfast.models import Release, Stage, StageOutput, StageResult, Status
 from mamfast.stages import upload
 from mamfast.stages.services import Services
 from tests.conftest import make_settings
@@ -55,9 +55,9 @@ async def _torrent_stage(res: Services, release: Release) -> StageResult:
     """Stands in for the torrent stage (written elsewhere): hash the staged folder."""
     assert release.staging_dir
     folder = Path(release.staging_dir)
-    out = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
+    out = res.settings.torrent_folder / folder.name / f"{folder.name}.torrent"
     infohash = await asyncio.to_thread(make_torrent, folder, out)
-    return StageResult(updates={"torrent_path": str(out), "infohash": infohash})
+    return StageResult(output=StageOutput(torrent_path=str(out), infohash=infohash))
 
 
 def torrent_and_upload() -> Pipeline:
@@ -115,7 +115,7 @@ async def test_without_a_client_the_release_ends_ready(make_services, book):
     assert res.qbit is None
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.READY
-    assert result.updates["details"]["qbit"]["added"] is False
+    assert result.display["qbit"]["added"] is False
 
 
 # --------------------------------------------------------------------------- adds
@@ -128,7 +128,7 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
     res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     first = await upload.run(res, book.release(ASIN))
     assert first.final_status is Status.COMPLETE
-    record = first.updates["details"]["qbit"]
+    record = first.display["qbit"]
     assert record["added"] is True and record["answer"] == "Ok."
     assert record["save_path"] == str(book.folder.parent)
     torrent = assert_seeding_once(qbit_admin, book)
@@ -137,13 +137,13 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
 
     second = await upload.run(res, book.release(ASIN))
     assert second.final_status is Status.COMPLETE
-    assert second.updates["details"]["qbit"]["added"] is False
+    assert second.display["qbit"]["added"] is False
     assert proxy.adds == 1  # the second run looked the hash up and did not add
     assert_seeding_once(qbit_admin, book)
     # Neither the announce URL (it holds the passkey) nor the password is ever logged.
     assert "added in qBittorrent" in caplog.text
     assert "/announce" not in caplog.text and qbit_server.password not in caplog.text
-    assert "/announce" not in repr(first.updates) + repr(second.updates)
+    assert "/announce" not in repr(first) + repr(second)
 
 
 @pytest.mark.parametrize(
@@ -187,7 +187,7 @@ async def test_eight_concurrent_jobs_add_once(make_services, qbit_server, qbit_a
     ]
     results = await asyncio.gather(*(upload.run(res, book.release(ASIN)) for res in workers))
     assert all(r.final_status is Status.COMPLETE for r in results)
-    assert sum(r.updates["details"]["qbit"]["added"] for r in results) == 1
+    assert sum(r.display["qbit"]["added"] for r in results) == 1
     assert proxy.adds == 1
     assert_seeding_once(qbit_admin, book)
 
@@ -208,7 +208,7 @@ async def test_lost_add_answer_still_succeeds_without_a_second_add(
     res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.COMPLETE
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["answer"] == recorded and record["added"] is False
     assert proxy.adds == 1 and proxy.answers == ["Ok."]
     assert_seeding_once(qbit_admin, book)
@@ -341,7 +341,7 @@ async def test_wrong_path_map_is_explained_then_fixed(
         upload_only(), **qbit_settings(qbit_server, qbit_skip_checking=skip_checking)
     )
     result = await upload.run(fixed, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert result.final_status is Status.COMPLETE
     assert record["added"] is False and record["moved_from"].rstrip("/") == "/srv/not-there/seed"
     assert_seeding_once(qbit_admin, book)
@@ -360,7 +360,7 @@ async def test_path_map_translates_to_the_clients_view(
         upload_only(), **qbit_settings(qbit_server, qbit_path_map=f"{ours}:{real}")
     )
     result = await upload.run(res, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["save_path"] == str(real / "seed")
     assert record["our_save_path"] == str(ours / "seed")
     [torrent] = listed(qbit_admin, book.infohash)
@@ -464,9 +464,75 @@ def test_incomplete_only_once_it_lasts(state):
     assert watch.judge(view(state, 0.2), now=5.0) is SeedVerdict.INCOMPLETE
 
 
+@pytest.mark.parametrize(
+    ("state", "progress", "lacks"),
+    [
+        ("missingFiles", 0.0, True),
+        ("error", 1.0, True),
+        ("stalledDL", 0.2, True),
+        ("pausedDL", 0.2, True),
+        ("stoppedDL", 0.0, True),
+        ("stalledUP", 1.0, False),
+        ("stoppedUP", 1.0, False),
+        ("checkingUP", 0.4, False),  # still looking: not conclusive
+        ("downloading", 1.0, False),
+    ],
+)
+def test_which_states_mean_the_client_lacks_the_data(state, progress, lacks):
+    """The upload stage repairs the save path of such a torrent; it reads no state names."""
+    assert view(state, progress).lacks_data is lacks
+
+
 def test_a_vanished_torrent_gets_the_settle_time_to_come_back():
     watch = SeedWatch(started=0.0, settle=3.0)
     assert watch.judge(None, now=0.0) is None  # a restarting qBittorrent may still load it
     assert watch.judge(view("checkingResumeData", 1.0), now=1.0) is None
     assert watch.judge(None, now=2.0) is None
     assert watch.judge(None, now=5.0) is SeedVerdict.GONE
+
+
+# --------------------------------------------------------------------------- the client's session
+
+
+async def test_close_ends_the_login_session_once(qbit_server, proxy):
+    paths: list[str] = []
+
+    async def note(request: web.Request) -> None:
+        paths.append(request.path)
+
+    proxy.before_forward = note
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.close()
+    assert paths == []  # never used: nothing to end
+    assert await client.get("ab" * 20) is None
+    await client.close()
+    assert paths[-1] == "/api/v2/auth/logout"
+    count = len(paths)
+    await client.close()
+    assert len(paths) == count
+    assert await client.get("ab" * 20) is None  # still usable: it logs in again
+    await client.close()
+
+
+async def test_close_with_qbittorrent_gone_is_quiet(qbit_server, proxy):
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    await proxy.stop()
+    await client.close()  # nothing to end, nothing raised
+
+
+async def test_close_does_not_wait_for_a_hung_qbittorrent(qbit_server, proxy):
+    """A worker stopping (SIGTERM, `docker stop`) must not sit in the log-out until the
+    read timeout (30 s) when qBittorrent accepts connections but never answers."""
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> None:
+        await release.wait()
+
+    proxy.before_forward = hang
+    try:
+        await asyncio.wait_for(client.close(), timeout=15)
+    finally:
+        release.set()

@@ -53,7 +53,7 @@ def cleanup(
         )
     removable = len(report.removable)
     if not report.items:
-        console.print(f"nothing to clean up in {settings.seed_path}", markup=False)
+        console.print(f"nothing to clean up in {settings.seed_folder}", markup=False)
     elif report.dry_run and removable:
         console.print(f"{removable} folder(s) would be removed; run `mamfast cleanup --apply`")
 

@@ -8,7 +8,7 @@ and calls are serialized by a lock because a re-login replaces the HTTP session
 under any request running in parallel. Calls take milliseconds, so this costs
 nothing that matters.
 
-What qBittorrent says is not trusted, what it lists is (services.md §2):
+What qBittorrent says is not trusted, what it lists is:
 
 * 4.5-5.1 answer a duplicate add with `Fails.` (HTTP 200), 5.2+ with 409 or a
   JSON body whose success count is 0; `Ok.` may come before the torrent is
@@ -25,6 +25,7 @@ torrent was refused). The password never appears in a message.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -37,11 +38,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, MamfastError, TransientError, UploadError
-from mamfast.redact import mask_url
+from mamfast.redact import mask_url, scrub
 
 T = TypeVar("T")
 
 REQUEST_TIMEOUT = (5.0, 30.0)  # connect, read (seconds)
+LOGOUT_TIMEOUT = (2.0, 5.0)  # connect, read
+LOGOUT_WAIT = 3.0  # a close waits no longer for the log-out
 CONFIRM_SECONDS = 5.0  # how long an added (or "maybe present") torrent may take to be listed
 CONFIRM_POLL = 0.05
 SEED_POLL = 0.1  # a poll costs qBittorrent ~2 ms; fast while a small torrent checks...
@@ -58,6 +61,18 @@ DOWNLOADING_STATES = frozenset(
     {"downloading", "stalledDL", "queuedDL", "forcedDL", "metaDL", "forcedMetaDL"}
 )
 BROKEN_STATES = frozenset({"missingFiles", "error"})
+
+
+class Condition(StrEnum):
+    """What qBittorrent's state (and progress) means for us; its state names change
+    between versions, so they are read here and nowhere else."""
+
+    SEEDING = "seeding"  # complete, uploading or ready to
+    PAUSED_COMPLETE = "paused_complete"
+    BROKEN = "broken"  # missingFiles / error: the files are not where it looks
+    DOWNLOADING = "downloading"  # incomplete and fetching: it lacks data it should have
+    PAUSED_INCOMPLETE = "paused_incomplete"  # never checked again until resumed or rechecked
+    BUSY = "busy"  # checking, moving, allocating...: not conclusive yet
 
 
 class TorrentView(BaseModel):
@@ -78,6 +93,32 @@ class TorrentView(BaseModel):
     @property
     def complete(self) -> bool:
         return self.progress >= 1.0
+
+    @property
+    def condition(self) -> Condition:
+        if self.state in BROKEN_STATES:
+            return Condition.BROKEN
+        if self.complete:
+            if self.state in SEEDING_STATES:
+                return Condition.SEEDING
+            if self.state in PAUSED_COMPLETE_STATES:
+                return Condition.PAUSED_COMPLETE
+        else:
+            if self.state in DOWNLOADING_STATES:
+                return Condition.DOWNLOADING
+            if self.state in PAUSED_INCOMPLETE_STATES:
+                return Condition.PAUSED_INCOMPLETE
+        return Condition.BUSY
+
+    @property
+    def lacks_data(self) -> bool:
+        """It has not found the data at its save path (missing files, an error, or
+        incomplete while downloading or paused)."""
+        return self.condition in (
+            Condition.BROKEN,
+            Condition.DOWNLOADING,
+            Condition.PAUSED_INCOMPLETE,
+        )
 
     def describe(self) -> str:
         return f"{self.state} at {self.progress:.0%}"
@@ -157,6 +198,7 @@ class QbitClient:
             DISABLE_LOGGING_DEBUG_OUTPUT=True,
         )
         self._lock = threading.Lock()
+        self._used = False  # a call was made, so there may be a session to end
 
     @classmethod
     def from_settings(cls, settings: Settings) -> QbitClient:
@@ -165,8 +207,22 @@ class QbitClient:
         return cls(settings.qbit_url, settings.qbit_username, settings.secret("qbit_password"))
 
     async def close(self) -> None:
-        # Only drop the HTTP session: logging out would need a reachable qBittorrent.
-        await asyncio.to_thread(self._locked, self._client._trigger_session_initialization)
+        """End our login session: qBittorrent keeps every session in memory until it
+        expires, and workers restart. Best effort, and never a wait of more than
+        `LOGOUT_WAIT` at shutdown: the log-out runs in a thread of its own that a hung
+        qBittorrent may keep, but that never keeps the process from exiting."""
+        if not self._used:
+            return
+        self._used = False
+        ended = threading.Event()
+
+        def log_out() -> None:
+            with contextlib.suppress(Exception), self._lock:
+                self._client.auth_log_out(requests_args={"timeout": LOGOUT_TIMEOUT})
+            ended.set()
+
+        threading.Thread(target=log_out, name="qbit-logout", daemon=True).start()
+        await asyncio.to_thread(ended.wait, LOGOUT_WAIT)
 
     # ------------------------------------------------------------------ plain calls
 
@@ -322,6 +378,7 @@ class QbitClient:
     # ------------------------------------------------------------------ plumbing
 
     async def _call(self, what: str, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        self._used = True
         try:
             return await asyncio.to_thread(self._locked, fn, *args, **kwargs)
         except qbittorrentapi.APIError as exc:
@@ -333,7 +390,9 @@ class QbitClient:
 
     def _translate(self, what: str, exc: qbittorrentapi.APIError) -> MamfastError:
         """One of our errors, in plain words, with the secrets taken out."""
-        detail = self._redact(str(exc).strip() or type(exc).__name__)
+        # qBittorrent's and requests' messages may quote the URL (maybe with a password).
+        detail = scrub(str(exc).strip() or type(exc).__name__, secrets=self._secrets, keep="path")
+        detail = detail[:500]
         where = f"qBittorrent at {self.url}"
         if isinstance(exc, qbittorrentapi.LoginFailed):
             return ConfigError(
@@ -373,11 +432,6 @@ class QbitClient:
             return TransientError(f"cannot reach {where} to {what}: {detail}", hint=URL_HINT)
         return TransientError(f"{where}: could not {what}: {detail}")
 
-    def _redact(self, text: str) -> str:
-        for secret in self._secrets:
-            text = text.replace(secret, "***")
-        return text[:500]
-
 
 class _Conflict(MamfastError):
     """409 from torrents/add (qBittorrent 5.2+): the torrent may already be there."""
@@ -397,7 +451,14 @@ def _read_add_reply(reply: object) -> tuple[bool, str]:
 
 
 def _unchecked_pause(view: TorrentView | None) -> bool:
-    return view is not None and view.state in PAUSED_INCOMPLETE_STATES and not view.complete
+    return view is not None and view.condition is Condition.PAUSED_INCOMPLETE
+
+
+_CONCLUSIVE = {
+    Condition.SEEDING: SeedVerdict.SEEDING,
+    Condition.PAUSED_COMPLETE: SeedVerdict.PAUSED_COMPLETE,
+    Condition.BROKEN: SeedVerdict.MISSING_FILES,
+}
 
 
 @dataclass
@@ -416,16 +477,10 @@ class SeedWatch:
             self.gone_since = self.gone_since if self.gone_since is not None else now
             return SeedVerdict.GONE if now - self.gone_since >= self.settle else None
         self.gone_since = None
-        if view.complete and view.state in SEEDING_STATES:
-            return SeedVerdict.SEEDING
-        if view.complete and view.state in PAUSED_COMPLETE_STATES:
-            return SeedVerdict.PAUSED_COMPLETE
-        if view.state in BROKEN_STATES:
-            return SeedVerdict.MISSING_FILES
-        incomplete = not view.complete and (
-            view.state in DOWNLOADING_STATES or view.state in PAUSED_INCOMPLETE_STATES
-        )
-        if not incomplete:  # checking, moving, allocating...
+        condition = view.condition
+        if condition in _CONCLUSIVE:
+            return _CONCLUSIVE[condition]
+        if condition is Condition.BUSY:
             self.incomplete_since = None
             return None
         if self.incomplete_since is None:

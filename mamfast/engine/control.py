@@ -103,7 +103,8 @@ class _Reset(_Change):
     def apply(self, record: Release) -> Release | None:
         reset = rewind(record, self.stage, note=f"reset: {self.stage} forced by operator")
         if self.forget_torrent:
-            reset = reset.model_copy(update={"infohash": None, "torrent_path": None})
+            forgotten = {"infohash": None, "torrent_path": None, "torrent_fingerprint": None}
+            reset = reset.model_copy(update=forgotten)
         return reset
 
     def forget(self, record: Release) -> str | None:

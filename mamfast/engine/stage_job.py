@@ -6,7 +6,7 @@ A stage job, step by step (`run_stage`):
    stale (superseded by a newer dispatch, a reset, or already done): return.
 2. Take the release lock; it yields a fencing token. Busy: `Retry` shortly.
 3. Validate the artifacts of earlier checkpoints; a missing one rewinds the
-   release to that stage (the seed's artifact validation).
+   release to that stage, which then runs again.
 4. Run the stage function under the lease; it is idempotent and reuses what
    already exists on disk or in the client.
 5. Commit with compare-and-set on the fence token: checkpoint time, paths,
@@ -33,11 +33,12 @@ from arq.worker import Retry
 from redis.exceptions import RedisError
 
 from mamfast.engine import keys, locks
+from mamfast.engine.backoff import backoff
 from mamfast.engine.dispatch import dispatch
 from mamfast.engine.engine import Engine
 from mamfast.engine.locks import Lease, LeaseLostError
 from mamfast.engine.spec import S
-from mamfast.engine.transitions import advance, backoff, explain, rewind_if_artifacts_missing
+from mamfast.engine.transitions import advance, explain, rewind_if_artifacts_missing
 from mamfast.errors import (
     DamagedRecordError,
     FenceRejectedError,
@@ -55,8 +56,6 @@ from mamfast.models import (
     Status,
     utcnow,
 )
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""How a record moves: advance after success, rewind to an earlier stage, retry backoff.
+"""How a record moves: advance after success, rewind to an earlier stage.
 
 Pure functions of the record; the stage job and the operator actions commit them.
 """
@@ -6,7 +6,6 @@ Pure functions of the record; the stage job and the operator actions commit them
 from __future__ import annotations
 
 import logging
-import random
 from typing import Any
 
 from mamfast.engine.spec import Pipeline, S
@@ -29,11 +28,9 @@ from mamfast.models import (
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 
 def rewind_if_artifacts_missing(stages: Pipeline[S], record: Release) -> Release | None:
-    """The seed's artifact validation: a checkpoint whose files are gone re-runs its stage.
+    """Artifact validation: a checkpoint whose files are gone re-runs its stage.
 
     Blocking (the checks touch the disk): the stage job runs it in a thread.
     """
@@ -74,19 +71,18 @@ def rewind(record: Release, stage: Stage, *, note: str | None = None) -> Release
 
 
 def advance(record: Release, stage: Stage, result: StageResult) -> Release:
-    """The record after `stage` succeeded: checkpoint stamped, next stage queued."""
-    fields = Release.model_fields
-    unknown = set(result.updates) - set(fields)
-    if unknown:
-        raise ValueError(f"stage {stage} returned unknown record fields {sorted(unknown)}")
-    warnings, details = _stage_warnings(record, stage, result)
+    """The record after `stage` succeeded: its output applied, checkpoint stamped, next
+    stage queued. Only the engine sets its own fields; a stage's output cannot reach them."""
     checkpoints = record.checkpoints.model_copy(update={CHECKPOINT_FIELD[stage]: utcnow()})
+    warnings, owners = _stage_warnings(record, stage, result)
     following = next_stage(stage)
     update: dict[str, Any] = {
-        **result.updates,
-        "details": details,
+        **result.output.changes(),
+        # Display sections replace their namesakes; other stages' sections stay.
+        "details": {**record.details, **result.display},
         "checkpoints": checkpoints,
         "warnings": warnings,
+        "warning_owners": owners,
         "last_error": None,
         "error_type": None,
         "first_failed_at": None,
@@ -103,25 +99,16 @@ def advance(record: Release, stage: Stage, result: StageResult) -> Release:
 
 def _stage_warnings(
     record: Release, stage: Stage, result: StageResult
-) -> tuple[list[str], dict[str, Any]]:
+) -> tuple[list[str], dict[str, list[str]]]:
     """This stage's new warnings replace the ones its previous run left (a re-run that
-    found Audnex clears `audnex: missing`); other stages' warnings stay. Stage details
-    are merged key by key, so one stage never erases another's."""
-    details = {**record.details, **result.updates.get("details", {})}
-    owned = dict(details.get("warning_keys", {}))
-    stale = set(owned.get(stage.value, []))
+    found Audnex clears `audnex: missing`); other stages' warnings stay."""
+    owners = dict(record.warning_owners)
+    stale = set(owners.get(stage.value, []))
     kept = [w for w in record.warnings if warning_key(w) not in stale]
     for warning in result.warnings:
         kept = [w for w in kept if warning_key(w) != warning_key(warning)] + [warning]
-    owned[stage.value] = sorted({warning_key(w) for w in result.warnings})
-    details["warning_keys"] = owned
-    return kept, details
-
-
-def backoff(attempt: int, *, base: float, cap: float) -> float:
-    """Exponential backoff with jitter: base, 2x base, 4x base... capped, times 0.5-1.0."""
-    raw: float = min(cap, base * (2 ** max(0, attempt - 1)))
-    return raw * random.uniform(0.5, 1.0)
+    owners[stage.value] = sorted({warning_key(w) for w in result.warnings})
+    return kept, owners
 
 
 def explain(stage: Stage, exc: BaseException) -> str:

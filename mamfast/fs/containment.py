@@ -38,8 +38,8 @@ def inside(path: Path, root: Path, setting: str) -> Path:
 
 
 def in_seed(settings: Settings, path: Path) -> Path:
-    return inside(path, settings.seed_path, "MAMFAST_SEED_DIR")
+    return inside(path, settings.seed_folder, "MAMFAST_SEED_DIR")
 
 
 def in_torrent_dir(settings: Settings, path: Path) -> Path:
-    return inside(path, settings.torrent_path, "MAMFAST_TORRENT_DIR")
+    return inside(path, settings.torrent_folder, "MAMFAST_TORRENT_DIR")

@@ -136,8 +136,8 @@ def configured_folders(settings: Settings) -> dict[str, Path]:
     """The folders mamfast reads or writes, by the setting that names them."""
     folders = {
         "MAMFAST_LIBRARY_DIR": settings.library_dir,
-        "MAMFAST_SEED_DIR": settings.seed_path,
-        "MAMFAST_TORRENT_DIR": settings.torrent_path,
+        "MAMFAST_SEED_DIR": settings.seed_folder,
+        "MAMFAST_TORRENT_DIR": settings.torrent_folder,
         "MAMFAST_DATA_DIR": settings.data_dir,
     }
     return {name: folder for name, folder in folders.items() if folder is not None}

@@ -138,7 +138,7 @@ class _Judge:
     in_use: InUse | None
 
     def candidates(self, names: list[str]) -> Found:
-        seed = self.engine.settings.seed_path
+        seed = self.engine.settings.seed_folder
         found: Found = []
         partial = seed / f"{PARTIAL_PREFIX}{self.asin}"
         if partial.is_dir() and not partial.is_symlink():

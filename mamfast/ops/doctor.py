@@ -378,13 +378,13 @@ async def check_qbit_paths(settings: Settings) -> Check:
     name = "qBittorrent paths"
     if not settings.qbit_url:
         return skipped(name, "no qBittorrent configured")
-    folder = settings.seed_path / PROBE_NAME
+    folder = settings.seed_folder / PROBE_NAME
     client = QbitClient.from_settings(settings)
     infohash = None
     try:
         mapping = PathMap.parse(settings.qbit_path_map, setting="MAMFAST_QBIT_PATH_MAP")
         torrent, infohash = await _probe_torrent(settings, folder)
-        theirs = mapping.to_theirs(str(settings.seed_path))
+        theirs = mapping.to_theirs(str(settings.seed_folder))
         options = AddOptions(
             save_path=theirs,
             category=settings.qbit_category,
@@ -403,7 +403,7 @@ async def check_qbit_paths(settings: Settings) -> Check:
         await client.close()
         shutil.rmtree(folder, ignore_errors=True)
     if check.ok:
-        return passed(name, f"qBittorrent finds our {settings.seed_path} at {theirs}")
+        return passed(name, f"qBittorrent finds our {settings.seed_folder} at {theirs}")
     seen = check.torrent.describe() if check.torrent else "nothing"
     return failed(
         name,

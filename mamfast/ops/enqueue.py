@@ -1,9 +1,9 @@
 """The producer: scan the library under the scan lock and submit releases.
 
-The seed's run lock becomes a scan lock in Redis: two concurrent scans would
-not corrupt anything (record creation and job ids are idempotent), but they
-would double the disk walk and interleave their reports, so a second scan
-stops with a message that names the holder and how to clear the lock.
+One scan at a time, across processes: a scan lock in Redis. Two concurrent
+scans would not corrupt anything (record creation and job ids are idempotent),
+but they would double the disk walk and interleave their reports, so a second
+scan stops with a message that names the holder and how to clear the lock.
 """
 
 from __future__ import annotations

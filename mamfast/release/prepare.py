@@ -153,7 +153,7 @@ async def lookup_audnex(
 
 def output_paths(settings: Settings, folder: Path) -> tuple[Path, Path]:
     """TORRENT_DIR/<folder>/<folder>.json and .bbcode.txt, beside the torrent (proven there)."""
-    base = settings.torrent_path / folder.name
+    base = settings.torrent_folder / folder.name
     return (
         in_torrent_dir(settings, base / f"{folder.name}.json"),
         in_torrent_dir(settings, base / f"{folder.name}.bbcode.txt"),

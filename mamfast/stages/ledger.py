@@ -43,7 +43,7 @@ class LedgerEntry(BaseModel):
 def ledger_file(settings: Settings, asin: str) -> Path:
     if not valid_asin(asin):  # a name built from it must not become a path
         raise NotOursError(f"refusing a staging ledger for {asin!r}: it is not an ASIN")
-    return in_seed(settings, settings.seed_path / LEDGER_DIR / "staged" / f"{asin}{SUFFIX}")
+    return in_seed(settings, settings.seed_folder / LEDGER_DIR / "staged" / f"{asin}{SUFFIX}")
 
 
 def made(settings: Settings, asin: str) -> list[str]:
@@ -79,7 +79,7 @@ def drop_made(settings: Settings, asin: str, folder: str) -> None:
 
 def all_made(settings: Settings) -> dict[str, list[str]]:
     """Every ASIN's ledger: ASIN -> folder names."""
-    folder = settings.seed_path / LEDGER_DIR / "staged"
+    folder = settings.seed_folder / LEDGER_DIR / "staged"
     if not folder.is_dir():
         return {}
     found = {}
@@ -103,7 +103,7 @@ def named_for(root: Path, asin: str) -> list[Path]:
 
 def earlier_folders(settings: Settings, asin: str, today: str) -> list[Path]:
     """Folders staged for `asin` under another name than `today` (ledger first, then token)."""
-    seed = settings.seed_path
+    seed = settings.seed_folder
     listed = [seed / name for name in made(settings, asin)]
     found = [*listed, *named_for(seed, asin)]
     unique = dict.fromkeys(p for p in found if p.name != today)
@@ -112,7 +112,9 @@ def earlier_folders(settings: Settings, asin: str, today: str) -> list[Path]:
 
 def earlier_torrents(settings: Settings, asin: str) -> list[Path]:
     """Torrent files in TORRENT_DIR whose folder's `{ASIN.X}` token names `asin`."""
-    found = (folder / f"{folder.name}.torrent" for folder in named_for(settings.torrent_path, asin))
+    found = (
+        folder / f"{folder.name}.torrent" for folder in named_for(settings.torrent_folder, asin)
+    )
     return [path for path in found if path.is_file()]
 
 

@@ -15,7 +15,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from mamfast.models import Release, StageResult
+from mamfast.models import Release, StageOutput, StageResult
 from mamfast.release.prepare import output_paths, prepare, write_outputs
 from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
@@ -42,12 +42,12 @@ async def run(services: Services, release: Release) -> StageResult:
         prepared.timings.get("total", 0.0),
     )
     return StageResult(
-        updates={
-            "json_path": str(json_path),
-            "description_path": str(description_path),
-            "review": prepared.review.sentences,
-            "details": {**release.details, "metadata": prepared.summary},
-        },
+        output=StageOutput(
+            json_path=str(json_path),
+            description_path=str(description_path),
+            review=prepared.review.sentences,
+        ),
+        display={"metadata": prepared.summary},
         warnings=prepared.warnings,
     )
 

@@ -38,7 +38,7 @@ from mamfast.fs.containment import in_seed
 from mamfast.fs.owner import file_owner, make_dirs
 from mamfast.library.names import parse_folder_name
 from mamfast.library.selection import FileSelection, missing_parts, select_files
-from mamfast.models import Release, StageResult
+from mamfast.models import Release, StageOutput, StageResult
 from mamfast.release.naming.paths import MamPath, mam_names
 from mamfast.release.naming.rules import NamingRules
 from mamfast.stages import ledger as ownership
@@ -60,13 +60,9 @@ SAME_FS_HINT = (
 async def run(services: Services, release: Release) -> StageResult:
     settings = services.settings
     staged = await asyncio.to_thread(stage_release, settings, release, services.rules.naming)
-    details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}
     return StageResult(
-        updates={
-            "staging_dir": str(staged.folder),
-            "staged_files": staged.names,
-            "details": details,
-        },
+        output=StageOutput(staging_dir=str(staged.folder), staged_files=staged.names),
+        display={"naming": staged.naming_details(), "staging": staged.counts()},
         warnings=staged.warnings,
     )
 
@@ -122,7 +118,7 @@ def check_same_filesystem(settings: Settings) -> str | None:
     """
     if settings.library_dir is None:
         return None
-    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_path)
+    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_folder)
     if library.stat().st_dev == seed.stat().st_dev:
         return None
     error = cross_device_error(settings)
@@ -131,10 +127,10 @@ def check_same_filesystem(settings: Settings) -> str | None:
 
 def cross_device_error(settings: Settings) -> CrossDeviceError:
     library = _nearest_existing(settings.library_dir or Path("/"))
-    seed = _nearest_existing(settings.seed_path)
+    seed = _nearest_existing(settings.seed_folder)
     return CrossDeviceError(
         f"the library {settings.library_dir} (filesystem mounted at {_mount_point(library)}) "
-        f"and MAMFAST_SEED_DIR {settings.seed_path} (mounted at {_mount_point(seed)}) are on "
+        f"and MAMFAST_SEED_DIR {settings.seed_folder} (mounted at {_mount_point(seed)}) are on "
         "different filesystems, so files cannot be hardlinked",
         hint=SAME_FS_HINT,
     )
@@ -219,7 +215,7 @@ def plan_release(
 def stage_release(settings: Settings, release: Release, rules: NamingRules) -> Staged:
     """Build (or verify) the staged folder. Blocking: run it in a thread."""
     source, selection, naming = plan_release(settings, release, rules)
-    seed = settings.seed_path
+    seed = settings.seed_folder
     make_dirs(seed, file_owner(settings))
     target = in_seed(settings, seed / naming.folder)
     partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{release.asin}")

@@ -23,7 +23,7 @@ from mamfast.errors import InfohashMismatchError, TorrentError
 from mamfast.fs.atomic import remove_temps
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.fs.owner import file_owner, make_dirs
-from mamfast.models import Release, StageResult
+from mamfast.models import Release, StageOutput, StageResult
 from mamfast.stages import ledger as ownership
 from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
@@ -42,7 +42,7 @@ NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tra
 
 def torrent_file(settings: Settings, folder: str) -> Path:
     """Where a release's .torrent lives: one folder per release (proven inside TORRENT_DIR)."""
-    return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
+    return in_torrent_dir(settings, settings.torrent_folder / folder / f"{folder}.torrent")
 
 
 async def run(services: Services, release: Release) -> StageResult:
@@ -66,7 +66,7 @@ async def run(services: Services, release: Release) -> StageResult:
         # torrents already on disk for this ASIN are the record: no second one.
         await asyncio.to_thread(_no_second_torrent, settings, release, meta.infohash, dest)
         await asyncio.to_thread(_publish, settings, data, dest)
-    return _result(release, dest, meta, content, backend, started)
+    return _result(dest, meta, content, backend, started)
 
 
 def _inputs(settings: Settings, release: Release) -> tuple[Path, Content]:
@@ -100,7 +100,7 @@ async def _reuse(
     settings: Settings, release: Release, content: Content, dest: Path, announce: str | None
 ) -> TorrentMeta | None:
     """The recorded torrent, if it still describes the staged files (announce refreshed)."""
-    if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
+    if not release.infohash or _fingerprint(content) != release.torrent_fingerprint:
         return None
     meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
     if meta is not None:
@@ -121,11 +121,6 @@ def _fingerprint(content: Content) -> str:
     """Names, sizes and mtimes of the staged files: cheap evidence that nothing was edited."""
     stamp = "\n".join(f"{f.relpath}\t{f.length}\t{f.mtime_ns}" for f in content.files)
     return hashlib.sha1(stamp.encode("utf-8")).hexdigest()
-
-
-def _recorded_fingerprint(release: Release) -> str | None:
-    recorded = release.details.get("torrent")
-    return recorded.get("fingerprint") if isinstance(recorded, dict) else None
 
 
 def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None:
@@ -210,29 +205,24 @@ def _same_infohash(release: Release, infohash: str, recorded: str | None) -> Non
 
 
 def _result(
-    release: Release,
-    dest: Path,
-    meta: TorrentMeta,
-    content: Content,
-    backend: str,
-    started: float,
+    dest: Path, meta: TorrentMeta, content: Content, backend: str, started: float
 ) -> StageResult:
     seconds = time.perf_counter() - started
-    details: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "backend": backend,
         "piece_length": meta.piece_length,
         "piece_count": meta.piece_count,
         "bytes": meta.total_size,
         "files": len(meta.files),
         "seconds": round(seconds, 3),
-        "fingerprint": _fingerprint(content),  # a later run reuses the torrent only if equal
     }
     return StageResult(
-        updates={
-            "torrent_path": str(dest),
-            "infohash": meta.infohash,
-            "details": {**release.details, "torrent": details},
-        },
+        output=StageOutput(
+            torrent_path=str(dest),
+            infohash=meta.infohash,
+            torrent_fingerprint=_fingerprint(content),  # a later run reuses it only if equal
+        ),
+        display={"torrent": facts},
         warnings=[] if meta.announce else [NO_ANNOUNCE],
     )
 

@@ -29,9 +29,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from mamfast.clients.qbit import (
-    BROKEN_STATES,
-    DOWNLOADING_STATES,
-    PAUSED_INCOMPLETE_STATES,
     AddOptions,
     AddResult,
     QbitClient,
@@ -51,11 +48,11 @@ from mamfast.errors import (
     TransientError,
     UploadError,
 )
-from mamfast.models import Release, StageResult, Status
+from mamfast.models import Release, StageOutput, StageResult, Status
 from mamfast.pathmap import PathMap
 from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
-from mamfast.torrents import parse as inspect
+from mamfast.torrents import parse
 from mamfast.torrents.parse import TorrentMeta
 
 log = logging.getLogger(__name__)
@@ -73,7 +70,7 @@ class SavePaths:
 async def run(services: Services, release: Release) -> StageResult:
     if services.qbit is None:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
-        return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
+        return StageResult(final_status=Status.READY, display={"qbit": note})
     started = time.monotonic()
     # Reading the .torrent and checking the staged folder touch the disk: in a thread, so
     # a slow one never holds up the event loop (and the lease renewal on it).
@@ -94,14 +91,15 @@ async def run(services: Services, release: Release) -> StageResult:
         seconds,
         options.save_path,
     )
-    record = _record(result, check, options, paths, seconds, moved_from)
-    updates: dict[str, Any] = {"details": {"qbit": record}}  # the engine merges details
-    if release.infohash is None:
-        updates["infohash"] = torrent.infohash
     warnings = []
     if check.verdict is SeedVerdict.PAUSED_COMPLETE and not options.paused:
         warnings.append("qbit-paused: the torrent is paused in qBittorrent; resume it to seed")
-    return StageResult(final_status=Status.COMPLETE, updates=updates, warnings=warnings)
+    return StageResult(
+        final_status=Status.COMPLETE,
+        output=StageOutput(infohash=torrent.infohash if release.infohash is None else None),
+        display={"qbit": _record(result, check, options, paths, seconds, moved_from)},
+        warnings=warnings,
+    )
 
 
 def _torrent_and_paths(settings: Settings, release: Release) -> tuple[TorrentMeta, SavePaths]:
@@ -120,7 +118,7 @@ def read_torrent(release: Release) -> TorrentMeta:
         raise TorrentError("no .torrent is recorded for this release", hint=_redo_torrent(release))
     path = Path(release.torrent_path)
     try:
-        torrent = inspect.read_torrent(path)
+        torrent = parse.read_torrent(path)
     except TorrentError as exc:
         raise TorrentError(exc.message, hint=_redo_torrent(release)) from None
     if release.infohash and release.infohash.lower() != torrent.infohash:
@@ -199,10 +197,7 @@ async def _repair(qbit: QbitClient, view: TorrentView, options: AddOptions) -> s
     path was put there by the user and is left alone. Returns the old save path
     when it was changed.
     """
-    broken = view.state in BROKEN_STATES or (
-        not view.complete and view.state in DOWNLOADING_STATES | PAUSED_INCOMPLETE_STATES
-    )
-    if broken and not same_path(view.save_path, options.save_path):
+    if view.lacks_data and not same_path(view.save_path, options.save_path):
         log.warning(
             "torrent %s is at %s (%s); moving it to %s",
             view.hash,

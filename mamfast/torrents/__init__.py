@@ -2,8 +2,9 @@
 
 One concept per module, after mkbrr's layout: `files` (what goes in, in which
 order), `pieces` (piece length), `hasher` (parallel SHA-1), `metainfo`
-(bencoding and the info dict), `create`, `inspect` (read and validate),
-`verify`, and `mkbrr` (the optional external backend).
+(bencoding and the info dict), `bdecode` (reading bencode with the exact `info`
+bytes), `create`, `parse` (read and validate), `verify`, and `mkbrr` (the
+optional external backend).
 """
 
 from mamfast.torrents.create import (

@@ -218,7 +218,7 @@ def _check_outcomes(records: list[Release], bad: set[str], context: str) -> None
 async def _check_files(
     settings: Any, records: list[Release], complete: list[Release], context: str
 ) -> None:
-    seed, out = settings.seed_path, settings.torrent_path
+    seed, out = settings.seed_folder, settings.torrent_folder
     staged = {Path(r.staging_dir) for r in records if r.staging_dir}
     ours = set(seed_entries(seed))
     assert ours == staged, f"stray or partial folders in the seed folder {context}"

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
@@ -43,6 +42,7 @@ from mamfast.clients.breaker import Breaker, LocalBreaker, RedisBreaker
 from mamfast.clients.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket, take
 from mamfast.config import Settings
 from mamfast.engine import keys
+from mamfast.engine.backoff import backoff
 from mamfast.errors import AudnexUnavailableError, MamfastError, MetadataError
 from mamfast.models import utcnow
 
@@ -295,8 +295,8 @@ class AudnexClient:
         state = await self.breaker.failure()
         log.warning("Audnex try %d/%d failed: %s", attempt, self.policy.attempts, what)
         if attempt < self.policy.attempts and state != "open":
-            delay = min(self.policy.backoff_cap, self.policy.backoff_base * 2 ** (attempt - 1))
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            policy = self.policy
+            await asyncio.sleep(backoff(attempt, base=policy.backoff_base, cap=policy.backoff_cap))
 
 
 def new_session(timeout: float) -> aiohttp.ClientSession:

@@ -35,7 +35,7 @@ class Series(_Lenient):
     @field_validator("position", mode="before")
     @classmethod
     def _text_position(cls, value: object) -> object:
-        # The spec says string, but some records carry a bare number.
+        # Audnex documents a string, but some records carry a bare number.
         return str(value) if isinstance(value, int | float) else value
 
 

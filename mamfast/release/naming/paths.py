@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +30,7 @@ from mamfast.release.naming.authors import filter_author_roles
 from mamfast.release.naming.clean import clean_series, clean_title, normalize_title_subtitle
 from mamfast.release.naming.rules import NamingRules
 from mamfast.release.naming.volumes import format_volume, volume_from_title
+from mamfast.release.portable import check_portable
 
 COVER_STEMS = ("cover", "folder", "front")
 ELLIPSIS = "..."
@@ -42,7 +43,6 @@ _WS = re.compile(r"\s+")
 _BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 )
-_UNPORTABLE = re.compile(r'[\x00-\x1f\x7f"*/:<>?\\|]')
 _SANITIZE_MAP = (
     ("/", "-"),
     ("\\", "-"),
@@ -200,7 +200,7 @@ def build_mam_path(
     folder = base + tag_part
     targets = {source: base + suffix for source, suffix in suffixes.items()}
     longest = max((len(folder) + 1 + len(t) for t in targets.values()), default=len(folder))
-    _check_portable(folder, targets.values())
+    check_portable([folder, *targets.values()], max_bytes=MAX_NAME_BYTES)
     return MamPath(
         folder=folder,
         base=base,
@@ -254,14 +254,6 @@ def _shorten_head(components: dict[str, str], fits: Callable[[str], bool]) -> st
 
 def _nbytes(text: str) -> int:
     return len(text.encode("utf-8"))
-
-
-def _check_portable(folder: str, names: Iterable[str]) -> None:
-    # Belt and braces: every component was sanitised, so this only fires on a bug.
-    for name in (folder, *names):
-        bad = _UNPORTABLE.search(name)
-        if bad or name.endswith((" ", ".")) or _nbytes(name) > MAX_NAME_BYTES:
-            raise ValueError(f"bug: unportable name {name!r}")
 
 
 def file_suffixes(files: Sequence[str]) -> dict[str, str]:
