@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from mamfast.engine.transitions import advance
 from mamfast.errors import FolderPermissionError
 from mamfast.fs.atomic import temp_files, write_atomic
 from mamfast.fs.owner import Owner, make_dirs
@@ -83,7 +84,7 @@ async def test_every_file_and_folder_the_stages_create_gets_puid_pgid_and_umask(
     release: Release = candidate.to_release()
     for stage in (staging, metadata, torrent_stage):
         result = await stage.run(res, release)
-        release = release.model_copy(update=result.updates)
+        release = advance(release, release.stage, result)
 
     assert release.staging_dir and release.json_path and release.torrent_path
     staged = Path(release.staging_dir)
