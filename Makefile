@@ -35,6 +35,7 @@ lint: setup
 	$(BIN)/ruff check mamfast workers tests bench
 	$(BIN)/ruff format --check mamfast workers tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache

@@ -21,8 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mamfast.config import Settings
-from mamfast.discovery import CACHE_NAME, discover
-from mamfast.naming import load_rules
+from mamfast.library.cache import CACHE_NAME
+from mamfast.library.discovery import discover
+from mamfast.release.naming.rules import load_rules
 from mamfast.stages.staging import stage_release
 
 LONG_AGO = time.time() - 86400

@@ -25,18 +25,20 @@ from pathlib import Path
 from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
-from mamfast import keys, serializer
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, free_port
+from mamfast.engine import keys, serializer
+from mamfast.engine.connections import connect
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
+from mamfast.engine.stage_job import run_stage
 from mamfast.models import STAGE_ORDER, Release, Stage, StageResult, Status
-from mamfast.pipeline import StageSpec, run_stage, submit
-from mamfast.resources import Resources, open_resources
+from mamfast.ops.embedded import RedisServer, free_port
+from mamfast.stages.services import Services, open_services
 from workers.serve import serve
 from workers.settings import POLL_DELAY
 
 
-async def noop(res: Resources, release: Release) -> StageResult:
+async def noop(res: Services, release: Release) -> StageResult:
     return StageResult(final_status=Status.READY if release.stage is Stage.UPLOAD else None)
 
 
@@ -53,13 +55,13 @@ async def commands(redis) -> int:  # type: ignore[no-untyped-def]
     return sum(int(v["calls"]) for v in stats.values())
 
 
-async def fresh_releases(settings: Settings, n: int) -> tuple[ArqRedis, Resources]:
+async def fresh_releases(settings: Settings, n: int) -> tuple[ArqRedis, Services]:
     """An empty database with `n` releases submitted (their first jobs queued)."""
     redis = await connect(settings.secret("redis_url") or "")
     await redis.flushdb()
-    res = await open_resources(settings, redis, PIPELINE)
+    res = await open_services(settings, redis, PIPELINE)
     for i in range(n):
-        await submit(res, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
+        await submit(res.engine, Release(asin=f"B0BENCH{i:03d}", source_dir="/x"))
     return redis, res
 
 
@@ -70,9 +72,9 @@ async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
     for i in range(n):
         asin = f"B0BENCH{i:03d}"
         for stage in STAGE_ORDER:
-            record = await res.store.get(asin)
+            record = await res.engine.store.get(asin)
             assert record is not None
-            await run_stage(res, asin, stage.value, record.job_id)
+            await run_stage(res.engine, res, asin, stage.value, record.job_id)
     elapsed = time.perf_counter() - start
     used = await commands(redis) - before - n * 4  # minus the benchmark's own reads
     await redis.aclose()
@@ -85,7 +87,7 @@ async def engine_round(settings: Settings, n: int) -> tuple[float, float]:
     start = time.perf_counter()
 
     async def done() -> bool:
-        return len(await res.store.active_asins()) == 0
+        return len(await res.engine.store.active_asins()) == 0
 
     await serve(
         settings,

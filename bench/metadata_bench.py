@@ -28,14 +28,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support.fake_audnex
 
-from mamfast.audnex import AudnexClient, RetryPolicy  # noqa: E402
+from mamfast.clients.audnex import AudnexClient, RetryPolicy  # noqa: E402
+from mamfast.clients.mediainfo import audio_files, probe  # noqa: E402
 from mamfast.config import Settings  # noqa: E402
-from mamfast.connections import connect  # noqa: E402
-from mamfast.embedded import RedisServer, free_port  # noqa: E402
-from mamfast.mediainfo import audio_files, probe  # noqa: E402
+from mamfast.engine.connections import connect  # noqa: E402
 from mamfast.models import Release, Stage  # noqa: E402
-from mamfast.resources import open_resources  # noqa: E402
+from mamfast.ops.embedded import RedisServer, free_port  # noqa: E402
 from mamfast.stages import metadata  # noqa: E402
+from mamfast.stages.services import open_services  # noqa: E402
 from tests.support.fake_audnex import FakeAudnex  # noqa: E402
 
 AUDIO = ROOT / "tests" / "fixtures" / "audio" / "book.m4b"
@@ -77,7 +77,7 @@ async def bench_stage(tmp: Path, rounds: int) -> None:
             audnex_url=audnex.url,
             audnex_rate_per_minute=100,
         )
-        res = await open_resources(settings, redis, {})
+        res = await open_services(settings, redis, {})
         # A full bucket for the bench: we time our own work, not the 100/min budget.
         await res.audnex.close()
         res.audnex = AudnexClient.for_worker(settings, redis, policy=RetryPolicy(burst=100))
@@ -97,7 +97,7 @@ async def bench_stage(tmp: Path, rounds: int) -> None:
                     result = await metadata.run(res, release)
                     bucket.append(time.perf_counter() - started)
                     if bucket is cold:
-                        waits.append(result.updates["details"]["metadata"]["timings_s"]["audnex"])
+                        waits.append(result.display["metadata"]["timings_s"]["audnex"])
         await res.close()
         print(f"stage, cold cache  {ms(cold)}  ({len(cold)} releases; Audnex part {ms(waits)})")
         print(f"stage, warm cache  {ms(warm)}  ({len(warm)} releases, 0 Audnex requests)")

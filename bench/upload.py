@@ -32,12 +32,12 @@ import qbittorrentapi
 from pydantic import SecretStr
 
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, free_port
+from mamfast.engine.connections import connect
+from mamfast.engine.spec import StageSpec
 from mamfast.models import Stage
-from mamfast.pipeline import StageSpec
-from mamfast.resources import open_resources
+from mamfast.ops.embedded import RedisServer, free_port
 from mamfast.stages import upload
+from mamfast.stages.services import open_services
 from tests.support.qbittorrent import QbitServer
 from tests.support.torrent_files import StagedBook, make_torrent
 
@@ -66,15 +66,13 @@ async def time_runs(
     settings: Settings, redis_url: str, books: list[StagedBook]
 ) -> list[dict[str, Any]]:
     redis = await connect(redis_url)
-    res = await open_resources(settings, redis, PIPELINE)
+    res = await open_services(settings, redis, PIPELINE)
     rows = []
     try:
         for i, book in enumerate(books):
             started = time.perf_counter()
             result = await upload.run(res, book.release(f"B0BENCH{i:03d}"))
-            rows.append(
-                {"wall": time.perf_counter() - started, **result.updates["details"]["qbit"]}
-            )
+            rows.append({"wall": time.perf_counter() - started, **result.display["qbit"]})
     finally:
         await res.close()
         await redis.aclose()

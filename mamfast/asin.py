@@ -18,9 +18,41 @@ from pydantic import AfterValidator
 PATTERN = re.compile(r"B[0-9A-Z]{9}|\d{9}[\dX]")
 DESCRIPTION = "an ASIN is B + 9 letters/digits (B08G9PRS1K) or an ISBN-10"
 
+# How a name carries an ASIN: `{ASIN.X}` (Libation, and mamfast's staged folders),
+# `[ASIN.X]`, or a bare `[X]` of ASIN length. A token's value may still be invalid:
+# the reader says which one it found and why it is not an ASIN.
+NAME_TOKEN = re.compile(r"\{ASIN\.([^{}\s]+)\}|\[ASIN\.([^\[\]\s]+)\]|\[([A-Za-z0-9]{10})\]")
+# Only the form mamfast writes: `[BESTSELLER]` in someone's download is not a token of ours.
+STAGED_TOKEN = re.compile(r"\{ASIN\.([0-9A-Z]{10})\}")
+
 
 def valid_asin(text: str) -> bool:
     return PATTERN.fullmatch(text) is not None
+
+
+def token_value(match: re.Match[str]) -> str:
+    """The value of a NAME_TOKEN match, upper-cased (not yet validated)."""
+    return next(g for g in match.groups() if g).upper()
+
+
+def in_name(name: str) -> str | None:
+    """The first valid ASIN a name carries as a token, or None."""
+    for match in NAME_TOKEN.finditer(name):
+        value = token_value(match)
+        if valid_asin(value):
+            return value
+    return None
+
+
+def staged_token(asin: str) -> str:
+    """The token mamfast puts in the names it makes: `{ASIN.B08G9PRS1K}`."""
+    return "{ASIN." + asin + "}"
+
+
+def in_staged_name(name: str) -> str | None:
+    """The ASIN in a name mamfast made (its last `{ASIN.X}` token), or None."""
+    found = STAGED_TOKEN.findall(name)
+    return found[-1] if found and valid_asin(found[-1]) else None
 
 
 def normalize(text: str) -> str:

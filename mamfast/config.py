@@ -203,7 +203,7 @@ class Settings(BaseSettings):
         if self.library_dir is None:
             return self
         library = self.library_dir.resolve()
-        for name, folder in (("seed_dir", self.seed_path), ("torrent_dir", self.torrent_path)):
+        for name, folder in (("seed_dir", self.seed_folder), ("torrent_dir", self.torrent_folder)):
             if folder.resolve().is_relative_to(library):
                 raise ValueError(
                     f"{env_name(name)} ({folder}) is the library or inside the library "
@@ -212,14 +212,15 @@ class Settings(BaseSettings):
                 )
         return self
 
-    # Typed accessors: the validator above guarantees these are set.
+    # Typed accessors: the validator above guarantees these are set. Folders, named so
+    # (a release's `torrent_path` is a file).
     @property
-    def seed_path(self) -> Path:
+    def seed_folder(self) -> Path:
         assert self.seed_dir is not None
         return self.seed_dir
 
     @property
-    def torrent_path(self) -> Path:
+    def torrent_folder(self) -> Path:
         assert self.torrent_dir is not None
         return self.torrent_dir
 
@@ -284,19 +285,3 @@ def _names_written(env_file: Any) -> set[str]:
 def settings_env_names() -> set[str]:
     """Every environment name a user may set (for `.env.example` checks and docs)."""
     return {name for field in Settings.model_fields for name in _field_names(field)}
-
-
-def file_owner(settings: Settings) -> tuple[int, int] | None:
-    """(uid, gid) for files we create from PUID/PGID (-1 keeps one), or None when unset."""
-    if settings.puid is None and settings.pgid is None:
-        return None
-    return (
-        settings.puid if settings.puid is not None else -1,
-        settings.pgid if settings.pgid is not None else -1,
-    )
-
-
-def process_umask(settings: Settings) -> None:
-    """Apply UMASK to this process (files we create inherit it)."""
-    if settings.umask is not None:
-        os.umask(int(settings.umask, 8))

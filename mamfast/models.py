@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamfast.asin import Asin
 
@@ -98,7 +98,14 @@ class BookInfo(BaseModel):
 
 
 class Release(BaseModel):
-    """One book's progress. Stored as JSON in Redis; the source of truth."""
+    """One book's progress. Stored as JSON in Redis; the source of truth.
+
+    Three kinds of data, each in its own place: what discovery found (the book), the
+    stage contract (what the stages produced, `StageOutput`'s fields, which the stages
+    after them read), and the engine's bookkeeping (stage, status, run, checkpoints,
+    attempts, errors, warnings). `details` is for people only: facts per section
+    (naming, staging, metadata, torrent, qbit) that no code decides anything by.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
@@ -108,13 +115,17 @@ class Release(BaseModel):
     source_dir: str | None = None
     book: BookInfo = Field(default_factory=BookInfo)
 
+    # The stage contract (see StageOutput).
     staging_dir: str | None = None
     staged_files: list[str] = Field(default_factory=list)
     json_path: str | None = None
     description_path: str | None = None
     torrent_path: str | None = None
     infohash: str | None = None
+    torrent_fingerprint: str | None = None
+    review: list[str] = Field(default_factory=list)
 
+    # The engine's bookkeeping.
     stage: Stage = Stage.STAGE
     status: Status = Status.QUEUED
     run: int = 1
@@ -125,10 +136,35 @@ class Release(BaseModel):
     first_failed_at: datetime | None = None
     next_attempt_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)
-    review: list[str] = Field(default_factory=list)
-    details: dict[str, Any] = Field(default_factory=dict)
+    warning_owners: dict[str, list[str]] = Field(default_factory=dict)  # stage -> warning keys
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+    # For people: display facts per section.
+    details: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_earlier_versions(cls, data: Any) -> Any:
+        """Records written before the contract was typed kept two things in `details`:
+        the engine's `warning_keys` and the torrent stage's file `fingerprint`. They move
+        to their own fields, so a stored record or a `state export` file still loads."""
+        details = data.get("details") if isinstance(data, dict) else None
+        if not isinstance(details, dict):
+            return data
+        torrent = details.get("torrent")
+        torrent = dict(torrent) if isinstance(torrent, dict) else None
+        if "warning_keys" not in details and (torrent is None or "fingerprint" not in torrent):
+            return data
+        data, details = dict(data), dict(details)
+        owners = details.pop("warning_keys", None)
+        if isinstance(owners, dict):
+            data.setdefault("warning_owners", owners)
+        if torrent is not None and "fingerprint" in torrent:
+            data.setdefault("torrent_fingerprint", torrent.pop("fingerprint"))
+            details["torrent"] = torrent
+        data["details"] = details
+        return data
 
     @property
     def job_id(self) -> str:
@@ -153,9 +189,40 @@ def job_id_for(asin: str, stage: Stage | str, run: int) -> str:
     return f"mamfast:{asin}:{stage}:{run}"
 
 
-class StageResult(BaseModel):
-    """What a stage hands back to the engine: record fields to set, and notes."""
+class StageOutput(BaseModel):
+    """What a stage may set on the record: the stage contract, nothing of the engine's.
 
-    updates: dict[str, Any] = Field(default_factory=dict)
+    A field left None is not touched, so a stage never clears what an earlier one
+    recorded. Each name is a `Release` field (a test pins it).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    staging_dir: str | None = None  # stage
+    staged_files: list[str] | None = None  # stage
+    json_path: str | None = None  # metadata
+    description_path: str | None = None  # metadata
+    review: list[str] | None = None  # metadata: the checklist before upload
+    torrent_path: str | None = None  # torrent
+    infohash: str | None = None  # torrent (upload, when none was recorded)
+    torrent_fingerprint: str | None = None  # torrent: what a later run reuses a torrent by
+
+    def changes(self) -> dict[str, Any]:
+        """The record fields to set."""
+        return self.model_dump(exclude_none=True)
+
+
+class StageResult(BaseModel):
+    """What a stage hands back to the engine: its output, display facts and warnings.
+
+    `display` holds sections for `Release.details` (one stage may fill several:
+    staging gives `naming` and `staging`); each replaces the section of that name.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    output: StageOutput = Field(default_factory=StageOutput)
+    display: dict[str, dict[str, Any]] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
-    final_status: Status | None = None  # only the last stage sets this (complete / ready)
+    # only the last stage sets this
+    final_status: Literal[Status.COMPLETE, Status.READY] | None = None

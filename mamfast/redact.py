@@ -3,11 +3,14 @@
 URLs carry secrets in different places: a password in `user:password@`, a
 passkey in a tracker's path, a token anywhere in a notification URL, and a
 password in the query string (`redis://host/0?password=...`). Every message,
-log line, status and report that shows a URL goes through `mask_url`.
+log line, status and report that shows a URL goes through `mask_url`, and text
+that may quote one (a child's output, a library's error) through `scrub`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -16,6 +19,7 @@ from pydantic import SecretStr
 HIDDEN = "***"
 
 Keep = Literal["scheme", "host", "path"]
+_URL_IN_TEXT = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 
 
 def mask_url(url: str | SecretStr, *, keep: Keep = "host") -> str:
@@ -47,6 +51,15 @@ def mask_url(url: str | SecretStr, *, keep: Keep = "host") -> str:
         return f"{parts.scheme}://{netloc}{rest}"
     query = "&".join(_masked_pair(pair) for pair in parts.query.split("&") if pair)
     return f"{parts.scheme}://{netloc}{parts.path}" + (f"?{query}" if query else "")
+
+
+def scrub(text: str, *, secrets: Iterable[str | None] = (), keep: Keep = "host") -> str:
+    """Free text from elsewhere (a child's stderr, a library's error) made safe to show:
+    each of `secrets` replaced, and every URL in it masked by `mask_url`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, HIDDEN)
+    return _URL_IN_TEXT.sub(lambda found: mask_url(found.group(0), keep=keep), text)
 
 
 def _masked_pair(pair: str) -> str:

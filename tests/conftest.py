@@ -17,10 +17,10 @@ import pytest
 from arq.connections import ArqRedis
 
 from mamfast.config import Settings
-from mamfast.connections import connect
-from mamfast.embedded import RedisServer, bundled_redis_server, free_port
-from mamfast.pipeline import Pipeline
-from mamfast.resources import Resources, open_resources
+from mamfast.engine.connections import connect
+from mamfast.engine.spec import Pipeline
+from mamfast.ops.embedded import RedisServer, bundled_redis_server, free_port
+from mamfast.stages.services import Services, open_services
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.qbittorrent import (  # noqa: F401 (fixtures, and the log-tail-on-failure hook)
     pytest_runtest_makereport,
@@ -53,6 +53,15 @@ def _clean_environment() -> Iterator[None]:
         del os.environ[key]
     yield
     os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _keep_umask() -> Iterator[None]:
+    """Commands and worker start-up make UMASK the process umask: not past one test."""
+    saved = os.umask(0o022)
+    os.umask(saved)
+    yield
+    os.umask(saved)
 
 
 def redis_binary(kind: str) -> str:
@@ -162,12 +171,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, redis_server: Redis
 
 
 @pytest.fixture
-async def make_resources(settings: Settings, redis: ArqRedis) -> AsyncIterator[Any]:
-    made: list[Resources] = []
+async def make_services(settings: Settings, redis: ArqRedis) -> AsyncIterator[Any]:
+    made: list[Services] = []
 
-    async def factory(stages: Pipeline, **overrides: Any) -> Resources:
+    async def factory(stages: Pipeline, **overrides: Any) -> Services:
         chosen = settings.model_copy(update=overrides) if overrides else settings
-        res = await open_resources(chosen, redis, stages)
+        res = await open_services(chosen, redis, stages)
         made.append(res)
         return res
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.atomicfile import write_atomic
 from mamfast.errors import DiskFullError
+from mamfast.fs.atomic import write_atomic
 
 # A child that writes a large JSON atomically but freezes before the rename.
 CHILD = """
 import os, sys, time
 from pathlib import Path
-from mamfast import atomicfile
+from mamfast.fs import atomic as atomicfile
 target, ready = Path(sys.argv[1]), Path(sys.argv[2])
 def stuck(fd):
     ready.write_text("1")

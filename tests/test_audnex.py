@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from mamfast import keys
-from mamfast.audnex import AudnexClient, AudnexNotFoundError, RetryPolicy
-from mamfast.breaker import BreakerState
-from mamfast.connections import connect
+from mamfast.clients.audnex import AudnexClient, AudnexNotFoundError, RetryPolicy
+from mamfast.clients.breaker import BreakerState
+from mamfast.clients.ratelimit import RedisTokenBucket
+from mamfast.engine import keys
+from mamfast.engine.connections import connect
 from mamfast.errors import AudnexUnavailableError, MetadataError
-from mamfast.ratelimit import RedisTokenBucket
 from tests.support.netguard import loopback_only  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.usefixtures("loopback_only")

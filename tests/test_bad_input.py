@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import keys, pipeline, scheduler
-from mamfast.enqueue import enqueue
+from mamfast.engine import keys
+from mamfast.engine.reconcile import reconcile
+from mamfast.engine.stage_job import run_stage
 from mamfast.errors import InputError
 from mamfast.models import Release, Stage, Status
-from mamfast.statefile import EXPORT_FORMAT, import_state
+from mamfast.ops import scheduler
+from mamfast.ops.enqueue import enqueue
+from mamfast.ops.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import age, audible, book
 from tests.support.records import plant_record, record_doc
@@ -61,18 +64,18 @@ def deep_json_book(library: Path) -> Path:
     ids=["non-utf8-name", "deep-json"],
 )
 async def test_a_bad_folder_is_rejected_and_the_others_are_queued(
-    make_resources, settings, make_bad, reason
+    make_services, settings, make_bad, reason
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     good_books(settings.library_dir)
     bad = make_bad(settings.library_dir)
     age(settings.library_dir)
-    report = await enqueue(res)
+    report = await enqueue(res.engine)
     assert sorted(r.asin for r in report.releases) == GOOD
     assert {r.outcome for r in report.releases} == {"new"}
     (reject,) = report.discovery.rejects
     assert reject.path == bad and reason in reject.reason
-    assert sorted(await res.store.asins()) == GOOD
+    assert sorted(await res.engine.store.asins()) == GOOD
 
 
 async def test_the_enqueue_command_prints_a_bad_name_harmlessly(cli, settings):
@@ -85,18 +88,18 @@ async def test_the_enqueue_command_prints_a_bad_name_harmlessly(cli, settings):
     assert "Caf\\xe9 {ASIN.B0LATIN001}" in text and "3 new" in text
 
 
-async def test_the_scheduler_keeps_scanning_past_a_bad_folder(make_resources, settings):
-    res = await make_resources(instrumented_pipeline())
+async def test_the_scheduler_keeps_scanning_past_a_bad_folder(make_services, settings):
+    res = await make_services(instrumented_pipeline())
     good_books(settings.library_dir)
     non_utf8_book(settings.library_dir)
     age(settings.library_dir)
     stop = asyncio.Event()
-    loop = asyncio.create_task(scheduler.run(res, stop, tick=0.05))
+    loop = asyncio.create_task(scheduler.run(res.engine, stop, tick=0.05))
     await asyncio.sleep(1.0)
     assert not loop.done(), loop.exception() if loop.done() else None
     stop.set()
     await asyncio.wait_for(loop, 5)
-    assert sorted(await res.store.asins()) == GOOD
+    assert sorted(await res.engine.store.asins()) == GOOD
 
 
 # --------------------------------------------------------------------------- 7: one record
@@ -107,9 +110,9 @@ async def plant_damaged(redis, asin: str = "B0DAMAGED1") -> None:
     await plant_record(redis, asin, record_doc(asin, title="Damaged", stage="polish"))
 
 
-async def test_status_lists_a_damaged_record_with_what_to_do(cli, make_resources, redis):
-    res = await make_resources(instrumented_pipeline())
-    await res.store.create(Release(asin="B0GOOD0001", title="A good book"))
+async def test_status_lists_a_damaged_record_with_what_to_do(cli, make_services, redis):
+    res = await make_services(instrumented_pipeline())
+    await res.engine.store.create(Release(asin="B0GOOD0001", title="A good book"))
     await plant_damaged(redis)
 
     table = await asyncio.to_thread(cli, "status")
@@ -127,29 +130,29 @@ async def test_status_lists_a_damaged_record_with_what_to_do(cli, make_resources
     assert [r["asin"] for r in json.loads(as_json.stdout)] == ["B0GOOD0001"]
 
 
-async def test_the_engine_skips_a_damaged_record_and_serves_the_others(make_resources, redis):
-    res = await make_resources(instrumented_pipeline())
+async def test_the_engine_skips_a_damaged_record_and_serves_the_others(make_services, redis):
+    res = await make_services(instrumented_pipeline())
     await plant_damaged(redis)
-    await res.store.create(Release(asin="B0GOOD0001"))  # created, but its job was lost
-    report = await pipeline.reconcile(res, grace=0)
+    await res.engine.store.create(Release(asin="B0GOOD0001"))  # created, but its job was lost
+    report = await reconcile(res.engine, grace=0)
     assert report.enqueued == ["B0GOOD0001"]
-    outcome = await pipeline.run_stage(res, "B0DAMAGED1", "stage", "mamfast:B0DAMAGED1:stage:1")
+    outcome = await run_stage(res.engine, res, "B0DAMAGED1", "stage", "mamfast:B0DAMAGED1:stage:1")
     assert outcome == "damaged"
-    from mamfast import notify
+    from mamfast.clients import notify
 
     await res.redis.rpush(keys.EVENTS, "not json", '{"asin": "B0GOOD0001"}')
-    assert await notify.flush(res) == []  # no URLs; nothing raised
+    assert await notify.flush(res.engine) == []  # no URLs; nothing raised
 
 
-async def test_state_forget_drops_only_a_damaged_record(cli, make_resources, redis):
-    res = await make_resources(instrumented_pipeline())
-    await res.store.create(Release(asin="B0GOOD0001"))
+async def test_state_forget_drops_only_a_damaged_record(cli, make_services, redis):
+    res = await make_services(instrumented_pipeline())
+    await res.engine.store.create(Release(asin="B0GOOD0001"))
     await plant_damaged(redis)
     kept = await asyncio.to_thread(cli, "state", "forget", "B0GOOD0001")
     assert kept.exit_code == 1 and "readable" in kept.output
     dropped = await asyncio.to_thread(cli, "state", "forget", "B0DAMAGED1")
     assert dropped.exit_code == 0, dropped.output
-    assert await res.store.asins() == ["B0GOOD0001"]
+    assert await res.engine.store.asins() == ["B0GOOD0001"]
     assert await redis.smembers(keys.ACTIVE) == {b"B0GOOD0001"}  # the damaged one left too
 
 
@@ -160,33 +163,33 @@ def legacy(**entries: object) -> dict[str, object]:
     return {"version": 2, "processed": entries, "failed": {}}
 
 
-async def test_a_complete_entry_with_one_bad_optional_field_is_kept(make_resources):
-    res = await make_resources(instrumented_pipeline())
+async def test_a_complete_entry_with_one_bad_optional_field_is_kept(make_services):
+    res = await make_services(instrumented_pipeline())
     data = legacy(B0LEGACY01={"title": "Done", "status": "COMPLETE", "processed_at": "not-a-date"})
-    report = await import_state(res, data)
+    report = await import_state(res.engine, data)
     assert report.created == ["B0LEGACY01"]
-    record = await res.store.get("B0LEGACY01")
+    record = await res.engine.store.get("B0LEGACY01")
     assert record is not None and (record.stage, record.status) == (Stage.DONE, Status.COMPLETE)
     assert report.problems == []
     assert any("processed_at" in w and "ignored" in w for w in report.warnings)
     assert record.title == "Done"
 
 
-async def test_a_negative_retry_count_is_not_taken(make_resources):
-    res = await make_resources(instrumented_pipeline())
+async def test_a_negative_retry_count_is_not_taken(make_services):
+    res = await make_services(instrumented_pipeline())
     data = {"failed": {"B0LEGACY02": {"error": "boom", "retry_count": -3}}}
-    report = await import_state(res, data)
+    report = await import_state(res.engine, data)
     assert report.created == ["B0LEGACY02"]
-    record = await res.store.get("B0LEGACY02")
+    record = await res.engine.store.get("B0LEGACY02")
     assert record is not None and record.attempts == {}
     assert any("retry_count" in w for w in report.warnings)
 
 
 @pytest.mark.parametrize("releases", [5, "all", {"a": 1}])
-async def test_an_export_whose_releases_are_not_a_list_is_a_clear_error(make_resources, releases):
-    res = await make_resources(instrumented_pipeline())
+async def test_an_export_whose_releases_are_not_a_list_is_a_clear_error(make_services, releases):
+    res = await make_services(instrumented_pipeline())
     with pytest.raises(InputError, match="`releases` is not a list"):
-        await import_state(res, {"format": EXPORT_FORMAT, "releases": releases})
+        await import_state(res.engine, {"format": EXPORT_FORMAT, "releases": releases})
 
 
 def test_the_import_command_reports_a_bad_file_without_a_traceback(cli, tmp_path):
@@ -221,13 +224,13 @@ async def test_control_characters_in_metadata_are_shown_harmlessly(cli, settings
 
 
 async def test_a_scan_reports_a_release_whose_record_is_damaged_and_queues_the_others(
-    make_resources, settings, redis
+    make_services, settings, redis
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     good_books(settings.library_dir)
     age(settings.library_dir)
     await plant_damaged(redis, GOOD[0])
-    report = await enqueue(res)
+    report = await enqueue(res.engine)
     outcomes = {r.asin: r.outcome for r in report.releases}
     assert outcomes == {GOOD[0]: "damaged", GOOD[1]: "new", GOOD[2]: "new"}
     damaged = next(r for r in report.releases if r.asin == GOOD[0])

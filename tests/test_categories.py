@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from mamfast.categories import choose, genre_ids, load_categories
 from mamfast.errors import ConfigError
+from mamfast.release.categories import choose, genre_ids, load_categories
 
 CATS = load_categories()
 

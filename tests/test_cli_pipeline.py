@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import keys, locks
+from mamfast.engine import keys, locks
 from tests.support.library import age, audible, book
 from tests.support.processes import ROOT, settings_env, stop
 
@@ -134,7 +134,7 @@ def test_a_bad_setting_is_one_line_naming_the_key(cli, monkeypatch):
 
 
 def test_an_unreachable_redis_is_one_plain_line_not_a_traceback(cli, monkeypatch):
-    from mamfast.embedded import free_port
+    from mamfast.ops.embedded import free_port
 
     monkeypatch.setenv("MAMFAST_REDIS_URL", f"redis://:s3cret@127.0.0.1:{free_port()}/0")
     result = cli("status")
@@ -188,8 +188,8 @@ def test_health_and_arq_check_follow_a_real_worker(settings, tmp_path):
 
 
 async def test_titles_with_markup_and_emoji_codes_print_verbatim(cli, redis):
+    from mamfast.engine.store import ReleaseStore
     from mamfast.models import Release
-    from mamfast.store import ReleaseStore
 
     title = "[bold]Loud[/] :fire: Book [/] [Yen Audio]"
     await ReleaseStore(redis).create(

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from mamfast import keys
-from mamfast.embedded import RedisServer
+from mamfast.engine import keys
+from mamfast.ops.embedded import RedisServer
 
 # Libraries the CLI used to load at import; none is needed to build the command tree.
 ENGINE_LIBRARIES = {
@@ -47,7 +47,8 @@ CLI_MODULES = {
     "mamfast.cli",
     "mamfast.display",
     "mamfast.errors",
-    "mamfast.keys",
+    "mamfast.engine",  # the package face only: it imports nothing
+    "mamfast.engine.keys",
     "mamfast.models",
 }
 
@@ -114,7 +115,10 @@ def test_health_needs_only_settings_and_redis(tmp_path, redis_server: RedisServe
         code, modules = loaded_modules(tmp_path, RUN_CLI, "health", "--queue", "default", env=env)
         assert code == 0
         assert libraries(modules) & ENGINE_LIBRARIES <= HEALTH_NEEDS
-        assert "mamfast.resources" not in modules and "mamfast.connections" not in modules
+        assert (
+            "mamfast.engine.resources" not in modules
+            and "mamfast.engine.connections" not in modules
+        )
         code, _ = loaded_modules(tmp_path, RUN_CLI, "health", "--queue", "hash", env=env)
         assert code == 1
     finally:

@@ -75,8 +75,8 @@ def test_lists_and_defaults(monkeypatch, tmp_path):
     assert settings.audnex_regions == ["uk", "us"]
     assert settings.allowed_extensions == [".m4b", ".jpg"]
     assert settings.puid == 99
-    assert settings.seed_path == tmp_path / "seed"
-    assert settings.torrent_path == tmp_path / "torrents"
+    assert settings.seed_folder == tmp_path / "seed"
+    assert settings.torrent_folder == tmp_path / "torrents"
 
 
 EMPTY_KEYS = [

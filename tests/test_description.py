@@ -6,10 +6,10 @@ from datetime import date
 
 import pytest
 
-from mamfast.bookdata import BookFacts, SeriesEntry
-from mamfast.description import NBSP, finish, html_to_bbcode, render
+from mamfast.clients.mediainfo import AudioInfo, ChapterMark
 from mamfast.errors import ConfigError
-from mamfast.mediainfo import AudioInfo, ChapterMark
+from mamfast.release.bookdata import BookFacts, SeriesEntry
+from mamfast.release.description import NBSP, finish, html_to_bbcode, render
 
 
 def facts(**overrides: object) -> BookFacts:

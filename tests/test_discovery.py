@@ -11,14 +11,12 @@ import pytest
 
 from mamfast.asin import valid_asin
 from mamfast.config import Settings
-from mamfast.discovery import (
-    Candidate,
-    DiscoveryReport,
-    discover,
-    parse_folder_name,
-    select_files,
-)
 from mamfast.errors import ConfigError
+from mamfast.library.book import Candidate
+from mamfast.library.discovery import discover
+from mamfast.library.names import parse_folder_name
+from mamfast.library.report import DiscoveryReport
+from mamfast.library.selection import select_files
 from tests.conftest import make_settings
 from tests.support.library import age, audible, book, snapshot, way_of_kings
 

@@ -11,8 +11,8 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from mamfast import doctor
 from mamfast.cli.app import app
+from mamfast.ops import doctor
 from tests.conftest import make_settings
 
 PASSKEY = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6"
@@ -47,7 +47,7 @@ async def test_a_good_setup_passes_every_check(good, audnex, qbit_server, qbit_a
     assert checks["qBittorrent paths"].ok and not checks["qBittorrent paths"].skipped
     assert PASSKEY not in checks["announce URL"].detail
     assert qbit_admin.torrents_info() == []  # the path probe leaves nothing behind
-    assert not (settings.seed_path / doctor.PROBE_NAME).exists()
+    assert not (settings.seed_folder / doctor.PROBE_NAME).exists()
 
 
 async def test_redis_without_aof_or_unreachable(good, redis):
@@ -127,7 +127,7 @@ async def test_qbittorrent_unreachable(good):
 
 
 async def test_wrong_path_map_is_caught(good, qbit_server, qbit_admin, tmp_path):
-    wrong_map = f"{good.seed_path}:/nowhere/seed"
+    wrong_map = f"{good.seed_folder}:/nowhere/seed"
     wrong = good.model_copy(update=qbit(qbit_server, qbit_path_map=wrong_map))
     check = await doctor.check_qbit_paths(wrong)
     assert not check.ok

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from mamfast.demo import SETTLED_AGE, _age, write_demo_library
+from mamfast.ops.demo import SETTLED_AGE, _age, write_demo_library
 from tests.support.no_system_redis import path_without_redis
 from tests.support.processes import ROOT, run_cli, servers_of
 

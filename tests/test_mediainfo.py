@@ -12,9 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from mamfast.clients.mediainfo import (
+    audio_files,
+    backend_command,
+    format_clock,
+    format_duration,
+    probe,
+)
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, MediaInfoError, TransientError
-from mamfast.mediainfo import audio_files, backend_command, format_clock, format_duration, probe
 
 AUDIO = Path(__file__).resolve().parent / "fixtures" / "audio"
 HAVE_CLI = shutil.which("mediainfo") is not None
@@ -41,7 +47,11 @@ def test_default_backend_is_the_cli_when_installed_else_bundled(monkeypatch):
     assert backend == ("cli" if HAVE_CLI else "bundled")
     monkeypatch.setattr(shutil, "which", lambda name: None)
     prefix, backend = backend_command(settings_for(None))
-    assert backend == "bundled" and prefix == [sys.executable, "-m", "mamfast.mediainfo_child"]
+    assert backend == "bundled" and prefix == [
+        sys.executable,
+        "-m",
+        "mamfast.clients.mediainfo_child",
+    ]
 
 
 @pytest.mark.parametrize("cmd", BACKENDS)
@@ -219,7 +229,7 @@ async def test_unknown_command_is_a_config_error(tmp_path):
 
 def test_child_entry_points_print_cli_shaped_json():
     for argv in (
-        [sys.executable, "-m", "mamfast.mediainfo_child"],
+        [sys.executable, "-m", "mamfast.clients.mediainfo_child"],
         [str(Path(sys.executable).with_name("mamfast-mediainfo"))],
     ):
         one = subprocess.run([*argv, str(AUDIO / "book.m4b")], capture_output=True, check=True)
@@ -230,7 +240,9 @@ def test_child_entry_points_print_cli_shaped_json():
             check=True,
         )
         assert isinstance(json.loads(two.stdout), list)
-    usage = subprocess.run([sys.executable, "-m", "mamfast.mediainfo_child"], capture_output=True)
+    usage = subprocess.run(
+        [sys.executable, "-m", "mamfast.clients.mediainfo_child"], capture_output=True
+    )
     assert usage.returncode == 2 and b"usage" in usage.stderr
 
 

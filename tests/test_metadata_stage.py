@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
-from mamfast.audnex import AudnexClient, RetryPolicy
+from mamfast.clients.audnex import AudnexClient, RetryPolicy
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
 from mamfast.errors import (
     AudnexUnavailableError,
     MediaInfoError,
     MetadataError,
     StagingError,
 )
-from mamfast.mamjson import FastFill
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
-from mamfast.pipeline import StageSpec, submit
-from mamfast.review import blocking
+from mamfast.release.mamjson import FastFill
+from mamfast.release.review import blocking
 from mamfast.stages import metadata
 from tests.support.drain import drain
 from tests.support.engine_stages import instrumented_pipeline, plan
@@ -61,8 +62,8 @@ BOOKS = {
 
 
 @pytest.fixture
-async def stage_res(make_resources, audnex, tmp_path) -> AsyncIterator[Any]:
-    """Resources for the stage, Audnex pointed at the fake, with short retry policies."""
+async def stage_res(make_services, audnex, tmp_path) -> AsyncIterator[Any]:
+    """Services for the stage, Audnex pointed at the fake, with short retry policies."""
 
     async def factory(policy: RetryPolicy = FAST, **overrides: Any) -> Any:
         values = {
@@ -71,7 +72,7 @@ async def stage_res(make_resources, audnex, tmp_path) -> AsyncIterator[Any]:
             "torrent_dir": tmp_path / "torrents",
             **overrides,
         }
-        res = await make_resources({}, **values)
+        res = await make_services({}, **values)
         await res.audnex.close()
         res.audnex = AudnexClient.for_worker(res.settings, res.redis, policy=policy)
         res.on_close(res.audnex.close)
@@ -104,8 +105,8 @@ def release_for(folder: Path, asin: str, **book: Any) -> Release:
 
 async def run_stage(res: Any, folder: Path, asin: str, **book: Any):
     result = await metadata.run(res, release_for(folder, asin, **book))
-    data = json.loads(Path(result.updates["json_path"]).read_text("utf-8"))
-    text = Path(result.updates["description_path"]).read_text("utf-8")
+    data = json.loads(Path(result.output.json_path).read_text("utf-8"))
+    text = Path(result.output.description_path).read_text("utf-8")
     return result, data, text
 
 
@@ -116,11 +117,9 @@ async def test_every_fixture_book_passes_the_upload_checklist(stage_res, tmp_pat
     folder = staged(tmp_path, asin, audio)
     result, data, text = await run_stage(res, folder, asin)
 
-    expected = res.settings.torrent_path / folder.name / f"{folder.name}.json"
-    assert result.updates["json_path"] == str(expected)
-    assert result.updates["description_path"] == str(
-        expected.with_name(f"{folder.name}.bbcode.txt")
-    )
+    expected = res.settings.torrent_folder / folder.name / f"{folder.name}.json"
+    assert result.output.json_path == str(expected)
+    assert result.output.description_path == str(expected.with_name(f"{folder.name}.bbcode.txt"))
     assert list(data) == list(KEYS)  # every key, in the form's order
     for key, kind in KEYS.items():
         assert isinstance(data[key], kind), key
@@ -132,14 +131,12 @@ async def test_every_fixture_book_passes_the_upload_checklist(stage_res, tmp_pat
     assert media["@ref"] == next(p.name for p in folder.iterdir() if p.suffix != ".jpg")
     assert not data["tags"].rstrip().endswith(("|", ","))
     assert result.warnings == []
-    summary = result.updates["details"]["metadata"]
+    summary = result.display["metadata"]
     assert summary["source"] == "audnex" and summary["audnex_region"] == regions[-1]
     assert summary["review_blocking"] == 0
-    assert isinstance(result.updates["review"], list)
-    assert (
-        metadata.artifacts_missing(release_for(folder, asin).model_copy(update=result.updates))
-        is None
-    )
+    assert isinstance(result.output.review, list)
+    done = release_for(folder, asin).model_copy(update=result.output.changes())
+    assert metadata.artifacts_missing(done) is None
 
 
 async def test_series_book_fields(stage_res, tmp_path):
@@ -174,7 +171,7 @@ async def test_swapped_title_is_repaired_in_json_and_description(stage_res, tmp_
     assert text.startswith("[center][size=6][b][color=#3aa6ff]Alicization Exploding[/color]")
     assert "[b]Translator:[/b] Stephen Paul[br]" in text and "- translator" not in text
     assert data["categories"] == [13, 29]
-    assert any("swapped back" in s for s in result.updates["review"])
+    assert any("swapped back" in s for s in result.output.review)
 
 
 async def test_japanese_author_is_romanized_and_cruft_removed(stage_res, tmp_path):
@@ -195,7 +192,7 @@ async def test_missing_narrators_are_a_review_note_not_an_error(stage_res, tmp_p
     assert data["main_cat"] == 2 and data["category"] == "Audiobooks - History"
     assert data["categories"] == [17] and data["flags"] == ["abridged"]
     assert "Abridged" in data["tags"] and "Chapterized" not in data["tags"]
-    review = result.updates["review"]
+    review = result.output.review
     assert any(s.startswith("No narrator is listed") for s in review)
     assert any("Audible lists 5h 0m" in s for s in review)  # 5 s of audio vs 300 min listed
 
@@ -207,7 +204,7 @@ async def test_multi_part_book(stage_res, tmp_path):
     assert data["tags"].startswith("Length: 15s | ")
     assert json.loads(data["mediaInfo"])["media"]["@ref"].endswith(" - Part 01.m4b")
     assert text.count(" - Chapter ") == 6 and "00:00:12 - Chapter 2[br]" in text
-    assert result.updates["details"]["metadata"]["files"] == 3
+    assert result.display["metadata"]["files"] == 3
 
 
 async def test_audnex_not_found_goes_on_with_libation_metadata(stage_res, tmp_path, audnex):
@@ -231,10 +228,10 @@ async def test_audnex_not_found_goes_on_with_libation_metadata(stage_res, tmp_pa
     assert data["authors"] == ["Ann Author"] and data["narrators"] == ["Ned Narrator"]
     assert data["thumbnail"] == "" and data["language"] == "English"
     assert "First line.[br][br]Second paragraph." in text
-    review = result.updates["review"]
+    review = result.output.review
     assert review[0].startswith("No cover URL") and "cover.jpg" in review[0]
     assert any("Audnex could not help (not found in us, uk)" in s for s in review)
-    assert result.updates["details"]["metadata"]["source"] == "libation"
+    assert result.display["metadata"]["source"] == "libation"
 
 
 async def test_audnex_required_turns_missing_into_retry_later(stage_res, tmp_path):
@@ -282,19 +279,17 @@ async def test_rerun_hits_the_cache_and_rewrites_the_same_files(stage_res, tmp_p
     second, data2, text2 = await run_stage(other, folder, "B003ZWFO7E")
     assert audnex.count() == made  # no refetch
     assert (data1, text1) == (data2, text2)
-    assert second.updates["details"]["metadata"]["timings_s"]["audnex"] < 0.5
+    assert second.display["metadata"]["timings_s"]["audnex"] < 0.5
 
 
 async def test_artifacts_missing_names_the_file(stage_res, tmp_path):
     res = await stage_res()
     folder = staged(tmp_path, "B08G9PRS1K")
     result = await metadata.run(res, release_for(folder, "B08G9PRS1K"))
-    done = release_for(folder, "B08G9PRS1K").model_copy(update=result.updates)
+    done = release_for(folder, "B08G9PRS1K").model_copy(update=result.output.changes())
     assert metadata.artifacts_missing(done) is None
-    Path(result.updates["json_path"]).unlink()
-    assert (
-        metadata.artifacts_missing(done) == f"fast-fill JSON {result.updates['json_path']} is gone"
-    )
+    Path(result.output.json_path).unlink()
+    assert metadata.artifacts_missing(done) == f"fast-fill JSON {result.output.json_path} is gone"
     assert metadata.artifacts_missing(release_for(folder, "B08G9PRS1K")) is not None
 
 
@@ -305,23 +300,23 @@ async def test_staged_folder_gone_is_an_input_error(stage_res, tmp_path):
 
 
 async def test_stage_in_the_pipeline_with_checkpoint_and_paths(
-    make_resources, audnex, tmp_path, redis
+    make_services, audnex, tmp_path, redis
 ):
     folder = staged(tmp_path, "B003ZWFO7E")
     stages = {
         **instrumented_pipeline(),
         Stage.METADATA: StageSpec(Stage.METADATA, metadata.run, metadata.artifacts_missing),
     }
-    res = await make_resources(
+    res = await make_services(
         stages,
         audnex_url=audnex.url,
         seed_dir=tmp_path / "seed",
         torrent_dir=tmp_path / "torrents",
     )
     await redis.hset(plan("B003ZWFO7E", "stage"), "dir", str(folder))
-    await submit(res, Release(asin="B003ZWFO7E", title="The Way of Kings"))
-    await drain(res.settings, res.stages, res.store)
-    final = await res.store.get("B003ZWFO7E")
+    await submit(res.engine, Release(asin="B003ZWFO7E", title="The Way of Kings"))
+    await drain(res.settings, res.engine.stages, res.engine.store)
+    final = await res.engine.store.get("B003ZWFO7E")
     assert final is not None and final.status is Status.READY, final.last_error
     assert final.checkpoints.metadata_at is not None
     assert final.json_path and Path(final.json_path).is_file()

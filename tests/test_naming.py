@@ -10,7 +10,7 @@ import pytest
 
 from mamfast.errors import ConfigError, InputError
 from mamfast.models import BookInfo, SeriesRef
-from mamfast.naming import (
+from mamfast.release.naming import (
     MamPathRules,
     NameParts,
     NamingRules,

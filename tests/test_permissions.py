@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mamfast import doctor
-from mamfast.demo import write_demo_library
 from mamfast.errors import FolderPermissionError
-from mamfast.permissions import configured_folders, permission_error
+from mamfast.fs.permissions import configured_folders, permission_error
+from mamfast.ops import doctor
+from mamfast.ops.demo import write_demo_library
 from tests.conftest import make_settings
 from tests.support.owners import chown_tree, free_ids, owners, shared_folder
 from tests.support.processes import ROOT, settings_env, stop, wait_until
@@ -70,7 +70,7 @@ def layout(data_root: Path, redis_url: str, owner: int, **overrides: object):
 def test_the_error_names_the_folder_its_owner_mode_and_the_fix(data_root, redis_server):
     (owner,) = free_ids(1)
     settings = layout(data_root, redis_server.url, owner)
-    target = settings.seed_path
+    target = settings.seed_folder
     error = permission_error(
         configured_folders(settings), PermissionError(13, "Permission denied", str(target))
     )
@@ -91,18 +91,18 @@ async def test_doctor_as_root_checks_folders_as_puid_pgid(data_root, redis_serve
     assert not writable.ok and not links.ok
     assert f"mamfast runs as uid {stranger}, gid {stranger}" in writable.detail
     assert writable.detail.endswith("(PUID/PGID: the user the workers run as)")
-    assert f"the torrent dir {wrong.torrent_path} too" in writable.detail  # said once
+    assert f"the torrent dir {wrong.torrent_folder} too" in writable.detail  # said once
     assert f"owner {owner}:{owner}" in writable.detail
     assert f"PUID={owner} and PGID={owner}" in writable.fix
     assert checks["library"].ok  # readable by everyone
-    assert not wrong.seed_path.exists()  # the refused check created nothing
+    assert not wrong.seed_folder.exists()  # the refused check created nothing
 
     right = wrong.model_copy(update={"puid": owner, "pgid": owner})
     checks = {c.name: c for c in await doctor.run_checks(right)}
     for name in ("library", "output folders", "hardlinks"):
         assert checks[name].ok and not checks[name].skipped, checks[name].detail
         assert f"checked as uid {owner}, gid {owner}" in checks[name].detail
-    assert wrong.seed_path.stat().st_uid == owner  # made by the probe as PUID, not as root
+    assert wrong.seed_folder.stat().st_uid == owner  # made by the probe as PUID, not as root
 
 
 async def test_doctor_without_puid_checks_as_itself(data_root, redis_server):
@@ -157,14 +157,14 @@ async def test_a_worker_without_write_access_stops_each_release_once_then_retry_
             assert record["error_type"] == "FolderPermissionError"
             assert record["attempts"] == {"stage": 1}
             error = str(record["last_error"])
-            assert f"{settings.seed_path.parent} has owner {owner}:{owner}" in error
+            assert f"{settings.seed_folder.parent} has owner {owner}:{owner}" in error
             assert f"mamfast runs as uid {stranger}, gid {stranger}" in error
             assert f"PUID={owner} and PGID={owner}" in error
 
-        chown_tree(settings.seed_path.parent.parent, stranger, stranger)  # fix the ownership
+        chown_tree(settings.seed_folder.parent.parent, stranger, stranger)  # fix the ownership
         assert "3" in await asyncio.to_thread(mamfast, "retry", "--all-failed")
         await wait_until(lambda: all_in("ready"), timeout=90, what="ready after the retry")
     finally:
         stop(worker)
-    staged = [p for p in settings.seed_path.rglob("*") if p.is_dir()]
+    staged = [p for p in settings.seed_folder.rglob("*") if p.is_dir()]
     assert staged and owners(staged) == {(stranger, stranger)}

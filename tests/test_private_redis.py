@@ -22,9 +22,9 @@ import pytest
 import redis
 
 from mamfast.config import Settings
-from mamfast.embedded import RedisServer, embedded_server
 from mamfast.errors import ConfigError
-from mamfast.private_redis import STOPPING, claimed
+from mamfast.ops.embedded import RedisServer, embedded_server
+from mamfast.ops.private_redis import STOPPING, claimed
 from tests.support.no_system_redis import path_without_redis
 from tests.support.private_redis_user import COUNTER
 from tests.support.processes import ROOT, alive, run_cli, servers_of, start_cli, stop

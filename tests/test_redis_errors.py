@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from mamfast import doctor
 from mamfast.config import Settings
-from mamfast.connections import check_version, connect
-from mamfast.embedded import free_port
+from mamfast.engine.connections import check_version, connect
 from mamfast.errors import ConfigError
+from mamfast.ops import doctor
+from mamfast.ops.embedded import free_port
 from tests.conftest import BOTH_REDIS
 from tests.support.old_redis import old_redis
 from tests.support.processes import ROOT, run_cli, start_cli

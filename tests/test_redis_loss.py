@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.demo import write_demo_library
 from mamfast.models import Release, Status
-from mamfast.runner import run
+from mamfast.ops.demo import write_demo_library
+from mamfast.ops.runner import run
 from mamfast.stages import default_pipeline
 from tests.support.library import age, snapshot
+from workers.serve import serve
 
 ASIN = "B0DEMO0002"
 
@@ -37,7 +38,7 @@ def change_release_date(library: Path) -> None:
 
 
 async def run_all(settings):
-    return await run(settings, stages=default_pipeline(settings))
+    return await run(settings, stages=default_pipeline(settings), serve=serve)
 
 
 async def test_a_changed_name_after_redis_loss_reuses_the_folder_and_the_torrent(settings, redis):
@@ -45,7 +46,7 @@ async def test_a_changed_name_after_redis_loss_reuses_the_folder_and_the_torrent
     first = await run_all(settings)
     before = {r.asin: r for r in first.releases}
     assert before[ASIN].status is Status.READY
-    (staged,) = for_asin(settings.seed_path)
+    (staged,) = for_asin(settings.seed_folder)
     assert "(2021)" in staged
 
     await redis.flushdb()
@@ -54,8 +55,8 @@ async def test_a_changed_name_after_redis_loss_reuses_the_folder_and_the_torrent
 
     after = {r.asin: r for r in second.releases}
     assert after[ASIN].status is Status.READY, after[ASIN].last_error
-    assert for_asin(settings.seed_path) == [staged]  # no second staged folder
-    assert for_asin(settings.torrent_path) == [staged]  # no second torrent
+    assert for_asin(settings.seed_folder) == [staged]  # no second staged folder
+    assert for_asin(settings.torrent_folder) == [staged]  # no second torrent
     assert after[ASIN].infohash == before[ASIN].infohash
     assert after[ASIN].staging_dir == before[ASIN].staging_dir
 
@@ -76,28 +77,28 @@ async def test_with_the_staged_folder_gone_too_no_second_torrent_is_made(setting
     assert again.status is Status.NEEDS_ATTENTION
     assert old.torrent_path in (again.last_error or "")
     assert "second torrent" in (again.last_error or "")
-    assert for_asin(settings.torrent_path) == [Path(old.staging_dir).name]
+    assert for_asin(settings.torrent_folder) == [Path(old.staging_dir).name]
     assert snapshot(Path(old.torrent_path).parent) == kept
-    assert for_asin(settings.seed_path) == []
+    assert for_asin(settings.seed_folder) == []
 
 
-async def test_the_torrent_stage_refuses_a_second_torrent_for_an_asin(make_resources, settings):
+async def test_the_torrent_stage_refuses_a_second_torrent_for_an_asin(make_services, settings):
     from mamfast.errors import InfohashMismatchError
     from mamfast.stages import torrent
     from tests.support.torrent_data import book as staged_book
     from tests.support.torrent_files import make_torrent
 
-    res = await make_resources({})
+    res = await make_services({})
     asin = "B0TEST0001"
-    old = staged_book(settings.seed_path, f"Old Name (2021) {{ASIN.{asin}}}", parts=1)
-    old_torrent = settings.torrent_path / old.name / f"{old.name}.torrent"
+    old = staged_book(settings.seed_folder, f"Old Name (2021) {{ASIN.{asin}}}", parts=1)
+    old_torrent = settings.torrent_folder / old.name / f"{old.name}.torrent"
     make_torrent(old, old_torrent)
-    new = staged_book(settings.seed_path, f"New Name (2022) {{ASIN.{asin}}}", parts=2)
+    new = staged_book(settings.seed_folder, f"New Name (2022) {{ASIN.{asin}}}", parts=2)
 
     with pytest.raises(InfohashMismatchError, match="never become two torrents") as info:
         await torrent.run(res, Release(asin=asin, staging_dir=str(new)))
     assert str(old_torrent) in info.value.message
-    assert for_asin_in(settings.torrent_path, asin) == [old.name]
+    assert for_asin_in(settings.torrent_folder, asin) == [old.name]
 
 
 def for_asin_in(folder: Path, asin: str) -> list[str]:

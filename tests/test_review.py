@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mamfast.bookdata import BookFacts, SeriesEntry
-from mamfast.mamjson import FastFill, FastFillSeries
-from mamfast.mediainfo import AudioInfo
-from mamfast.review import review
+from mamfast.clients.mediainfo import AudioInfo
+from mamfast.release.bookdata import BookFacts, SeriesEntry
+from mamfast.release.mamjson import FastFill, FastFillSeries
+from mamfast.release.review import review
 
 AUDIO = AudioInfo(
     files=["a.m4b"], duration_s=36000, container="M4B", format="MPEG-4", codec="AAC LC"

@@ -6,20 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.demo import write_demo_library
-from mamfast.embedded import (
+from mamfast.errors import ConfigError
+from mamfast.models import Status
+from mamfast.ops.demo import write_demo_library
+from mamfast.ops.embedded import (
     RedisServer,
     bundled_redis_server,
     embedded_server,
     find_redis_server,
 )
-from mamfast.errors import ConfigError
-from mamfast.models import Status
-from mamfast.runlock import RunLockedError, run_lock
-from mamfast.runner import run
+from mamfast.ops.runlock import RunLockedError, run_lock
+from mamfast.ops.runner import run
 from mamfast.stages import default_pipeline
 from tests.conftest import make_settings, redis_binary
 from tests.support.no_system_redis import path_without_redis
+from workers.serve import serve
 
 DEMO_ASINS = {"B0DEMO0001", "B0DEMO0002", "B0DEMO0003"}
 
@@ -34,7 +35,7 @@ def embedded(tmp_path):
 
 
 async def run_demo(settings):
-    return await run(settings, stages=default_pipeline(settings))
+    return await run(settings, stages=default_pipeline(settings), serve=serve)
 
 
 async def test_demo_runs_end_to_end_on_a_private_redis(embedded):
@@ -86,16 +87,16 @@ async def test_exit_code_is_1_when_a_release_needs_attention(embedded):
 
 
 async def test_a_run_after_retry_shows_the_retried_release_though_its_folder_settles(embedded):
-    from mamfast import control
-    from mamfast.cli.common import resources
+    from mamfast.cli.common import opened_engine
+    from mamfast.engine import control
 
     audio = next(embedded.library_dir.rglob("*B0DEMO0002*.m4b"))
     good = audio.read_bytes()
     audio.write_bytes(b"this is not audio" * 100)
     assert (await run_demo(embedded)).exit_code == 1
     audio.write_bytes(good)  # fixed just now: the next scan skips the folder as settling
-    async with resources(embedded) as res:
-        assert [r.ok for r in await control.retry_all_failed(res)] == [True]
+    async with opened_engine(embedded) as engine:
+        assert [r.ok for r in await control.retry_all_failed(engine)] == [True]
     settling = embedded.model_copy(update={"settle_seconds": 3600})
     result = await run_demo(settling)
     assert result.scan.discovery.settling and result.exit_code == 0

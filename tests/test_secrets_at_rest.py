@@ -31,17 +31,17 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture
-async def staged(make_resources, settings):
-    """Resources with an announce URL, and a staged release not yet hashed."""
-    res = await make_resources({}, announce_url=SecretStr(ANNOUNCE))
-    folder = book(settings.seed_path)
+async def staged(make_services, settings):
+    """Services with an announce URL, and a staged release not yet hashed."""
+    res = await make_services({}, announce_url=SecretStr(ANNOUNCE))
+    folder = book(settings.seed_folder)
     return res, Release(asin="B0TEST0001", staging_dir=str(folder))
 
 
 async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(staged, umask):
     res, release = staged
     result = await torrent_stage.run(res, release)
-    written = Path(result.updates["torrent_path"])
+    written = Path(result.output.torrent_path)
     assert PASSKEY.encode() in written.read_bytes()
     assert mode(written) == 0o640  # group (PGID) may read it to upload it; others may not
 
@@ -49,10 +49,10 @@ async def test_the_torrent_stage_writes_the_torrent_for_owner_and_group_only(sta
 async def test_a_world_readable_torrent_from_before_is_tightened_on_reuse(staged, umask):
     res, release = staged
     first = await torrent_stage.run(res, release)
-    written = Path(first.updates["torrent_path"])
+    written = Path(first.output.torrent_path)
     written.chmod(0o644)  # as older versions wrote it
-    again = await torrent_stage.run(res, release.model_copy(update=first.updates))
-    assert again.updates["details"]["torrent"]["backend"] == "reused"
+    again = await torrent_stage.run(res, release.model_copy(update=first.output.changes()))
+    assert again.display["torrent"]["backend"] == "reused"
     assert mode(written) == 0o640
 
 
@@ -97,7 +97,7 @@ def test_one_url_mask_hides_passwords_anywhere(url, keep, shown):
 
 
 async def test_doctor_hides_a_redis_password_in_the_query_string(settings, redis_server):
-    from mamfast.doctor import check_redis
+    from mamfast.ops.doctor import check_redis
 
     url = f"{redis_server.url}?password=hunter2"
     check = await check_redis(settings.model_copy(update={"redis_url": SecretStr(url)}))
@@ -106,21 +106,33 @@ async def test_doctor_hides_a_redis_password_in_the_query_string(settings, redis
 
 
 def test_qbittorrent_messages_hide_a_password_in_the_query_string():
-    from mamfast.qbit import QbitClient
+    from mamfast.clients.qbit import QbitClient
 
     client = QbitClient("http://admin:hunter2@qbit:8080/?password=hunter2", "admin", None)
     assert client.url == "http://admin:***@qbit:8080/?password=***"
 
 
 def test_mkbrr_output_hides_passwords_in_urls():
-    from mamfast.torrents.mkbrr import scrub
+    from mamfast.redact import scrub
 
     text = scrub("cannot reach https://t.example.net/announce?passkey=hunter2 (timeout)")
     assert "hunter2" not in text and "t.example.net" in text
 
 
+def test_scrub_hides_given_secrets_and_every_url():
+    from mamfast.redact import scrub
+
+    text = scrub(
+        "login as admin:s3cret failed at http://admin:s3cret@qbit:8080/api?token=T0K3N",
+        secrets=["s3cret", None],
+        keep="path",
+    )
+    assert "s3cret" not in text and "T0K3N" not in text
+    assert "qbit:8080/api?token=***" in text
+
+
 async def test_a_failed_notification_hides_its_url(settings):
-    from mamfast.notify import send, test_message
+    from mamfast.clients.notify import send, test_message
 
     url = "http://127.0.0.1:9/hook?token=hunter2"
     (result,) = await send(
@@ -130,8 +142,8 @@ async def test_a_failed_notification_hides_its_url(settings):
 
 
 def test_torrent_inspect_hides_the_passkey():
-    from mamfast.torrents.inspect import parse_torrent, summary
     from mamfast.torrents.metainfo import encode_torrent
+    from mamfast.torrents.parse import parse_torrent, summary
 
     info = b"d6:lengthi1e4:name1:a12:piece lengthi16384e6:pieces20:" + b"x" * 20 + b"e"
     data = encode_torrent(

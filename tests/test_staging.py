@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from mamfast import control
 from mamfast.config import Settings
-from mamfast.discovery import discover
+from mamfast.engine import control
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import StageSpec
 from mamfast.errors import CrossDeviceError, DiskFullError, InputError, StagingError
+from mamfast.library.discovery import discover
 from mamfast.models import BookInfo, Release, SeriesRef, Stage, Status
-from mamfast.naming import load_rules
-from mamfast.pipeline import StageSpec, submit
+from mamfast.release.naming import load_rules
 from mamfast.stages import staging
 from mamfast.stages.staging import (
     PARTIAL_PREFIX,
@@ -73,14 +74,14 @@ def inode(path: Path) -> tuple[int, int]:
 
 def test_stage_hardlinks_every_selected_file_under_mam_names(settings, kings):
     staged = stage_release(settings, kings, RULES)
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     assert staged.folder == folder and folder.is_dir()
     assert sorted(os.listdir(folder)) == [f"{KINGS_FOLDER}.jpg", f"{KINGS_FOLDER}.m4b"]
     source = Path(kings.source_dir or "")
     assert inode(folder / f"{KINGS_FOLDER}.m4b") == inode(source / "The Way of Kings.m4b")
     assert inode(folder / f"{KINGS_FOLDER}.jpg") == inode(source / "cover.jpg")
     assert staged.linked == 2 and staged.copied == 0
-    assert not [p for p in settings.seed_path.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
+    assert not [p for p in settings.seed_folder.iterdir() if p.name.startswith(PARTIAL_PREFIX)]
 
 
 def test_multi_part_mp3_book_stages_every_part(settings):
@@ -113,7 +114,7 @@ def test_rerun_is_a_noop(settings, kings):
 
 
 def test_a_different_file_under_our_name_is_never_overwritten(settings, kings):
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     folder.mkdir(parents=True)
     (folder / f"{KINGS_FOLDER}.m4b").write_bytes(b"something else entirely")
     with pytest.raises(StagingError, match="different file") as info:
@@ -138,7 +139,7 @@ def test_a_missing_file_in_an_existing_folder_is_added(settings, kings):
 
 
 def test_leftover_partial_folder_is_replaced(settings, kings):
-    partial = settings.seed_path / f"{PARTIAL_PREFIX}{kings.asin}"
+    partial = settings.seed_folder / f"{PARTIAL_PREFIX}{kings.asin}"
     partial.mkdir(parents=True)
     (partial / "half-written").write_text("crash")
     staged = stage_release(settings, kings, RULES)
@@ -244,13 +245,13 @@ def test_same_filesystem_check_passes(settings):
 # --------------------------------------------------------------------------- through the engine
 
 
-async def test_stage_job_records_the_folder_and_files(make_resources, settings, kings):
-    res = await make_resources(staging_pipeline())
-    await submit(res, kings)
-    await drain(settings, res.stages, res.store)
-    record = await res.store.get(kings.asin)
+async def test_stage_job_records_the_folder_and_files(make_services, settings, kings):
+    res = await make_services(staging_pipeline())
+    await submit(res.engine, kings)
+    await drain(settings, res.engine.stages, res.engine.store)
+    record = await res.engine.store.get(kings.asin)
     assert record is not None and record.status is Status.READY
-    folder = settings.seed_path / KINGS_FOLDER
+    folder = settings.seed_folder / KINGS_FOLDER
     assert record.staging_dir == str(folder)
     assert record.staged_files == [f"{KINGS_FOLDER}.jpg", f"{KINGS_FOLDER}.m4b"]
     assert record.details["naming"]["truncated"] is False
@@ -260,37 +261,37 @@ async def test_stage_job_records_the_folder_and_files(make_resources, settings, 
     assert inode(folder / f"{KINGS_FOLDER}.m4b") == inode(source / "The Way of Kings.m4b")
 
 
-async def test_resume_restages_a_vanished_folder(make_resources, settings, kings, redis):
+async def test_resume_restages_a_vanished_folder(make_services, settings, kings, redis):
     from tests.support.engine_stages import plan
 
-    res = await make_resources(staging_pipeline())
+    res = await make_services(staging_pipeline())
     await redis.hset(plan(kings.asin, "torrent"), "permanent", 1)
-    await submit(res, kings)
-    await drain(settings, res.stages, res.store)
-    failed = await res.store.get(kings.asin)
+    await submit(res.engine, kings)
+    await drain(settings, res.engine.stages, res.engine.store)
+    failed = await res.engine.store.get(kings.asin)
     assert failed is not None and failed.stage is Stage.TORRENT
 
-    shutil.rmtree(settings.seed_path / KINGS_FOLDER)
+    shutil.rmtree(settings.seed_folder / KINGS_FOLDER)
     await redis.delete(plan(kings.asin, "torrent"))
-    assert (await control.retry(res, kings.asin)).ok
-    await drain(settings, res.stages, res.store)
-    final = await res.store.get(kings.asin)
+    assert (await control.retry(res.engine, kings.asin)).ok
+    await drain(settings, res.engine.stages, res.engine.store)
+    final = await res.engine.store.get(kings.asin)
     assert final is not None and final.status is Status.READY
-    assert (settings.seed_path / KINGS_FOLDER / f"{KINGS_FOLDER}.m4b").exists()
+    assert (settings.seed_folder / KINGS_FOLDER / f"{KINGS_FOLDER}.m4b").exists()
     assert any(w.startswith("resume: staged folder") for w in final.warnings)
 
 
-async def test_bad_input_needs_attention_with_a_reason(make_resources, settings):
-    res = await make_resources(staging_pipeline())
+async def test_bad_input_needs_attention_with_a_reason(make_services, settings):
+    res = await make_services(staging_pipeline())
     release = Release(
         asin="B0GONEGONE",
         title="Gone",
         source_dir=str(settings.library_dir / "nowhere"),  # type: ignore[operator]
         book=BookInfo(title="Gone", series=[SeriesRef(name="S", position="1")]),
     )
-    await submit(res, release)
-    await drain(settings, res.stages, res.store)
-    record = await res.store.get("B0GONEGONE")
+    await submit(res.engine, release)
+    await drain(settings, res.engine.stages, res.engine.store)
+    record = await res.engine.store.get("B0GONEGONE")
     assert record is not None and record.status is Status.NEEDS_ATTENTION
     assert record.error_type == "InputError"
     assert "is gone" in (record.last_error or "") and "What to do" in (record.last_error or "")
@@ -302,8 +303,8 @@ def test_a_record_without_book_data_is_named_from_its_title(settings, kings):
     assert staged.folder.name == "Imported Title {ASIN.B003ZWFO7E}"
 
 
-async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
-    from mamfast.enqueue import enqueue
+async def test_enqueue_and_stage_a_whole_library(make_services, settings):
+    from mamfast.ops.enqueue import enqueue
 
     library = settings.library_dir
     assert library is not None
@@ -327,14 +328,14 @@ async def test_enqueue_and_stage_a_whole_library(make_resources, settings):
     book(library / "Twins/Two {ASIN.B0DUPDUPDU}", ["b.m4b"])
     age(library)
 
-    res = await make_resources(staging_pipeline())
-    report = await enqueue(res)
+    res = await make_services(staging_pipeline())
+    report = await enqueue(res.engine)
     assert sorted(r.asin for r in report.releases) == ["B003ZWFO7E", "B08G9PRS1K", "B0MP3BOOK1"]
     assert [r.reason[:6] for r in report.discovery.rejects] == ["no ASI"]
     assert report.discovery.duplicates[0].asin == "B0DUPDUPDU"
-    await drain(settings, res.stages, res.store)
+    await drain(settings, res.engine.stages, res.engine.store)
 
-    records = {r.asin: r for r in await res.store.all()}
+    records = {r.asin: r for r in await res.engine.store.all()}
     assert {r.status for r in records.values()} == {Status.READY}
     assert Path(records["B0MP3BOOK1"].staging_dir or "").name == (
         "Discworld vol_08 (Terry Pratchett) {ASIN.B0MP3BOOK1}"
@@ -358,6 +359,6 @@ def test_hostile_metadata_cannot_escape_the_seed_folder(settings):
     age(settings.library_dir)
     (candidate,) = discover(settings).releases
     staged = stage_release(settings, candidate.to_release(), RULES)
-    assert staged.folder.parent == settings.seed_path
+    assert staged.folder.parent == settings.seed_folder
     assert staged.folder.name == "etc-x y (2020) (root) {ASIN.B0EVIL0001}"
-    assert releases_in(settings.seed_path) == [staged.folder.name]
+    assert releases_in(settings.seed_folder) == [staged.folder.name]

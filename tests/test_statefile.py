@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from mamfast.models import Stage, Status
-from mamfast.statefile import export_state, import_state, load_file
+from mamfast.ops.statefile import export_state, import_state, load_file
 from tests.support.drain import drain
 from tests.support.engine_stages import calls, instrumented_pipeline
 
@@ -18,22 +18,22 @@ def legacy(name: str, staged: Path) -> dict:
     return json.loads(text)
 
 
-async def test_import_v1_never_reprocesses_complete_releases(make_resources, settings, tmp_path):
-    res = await make_resources(instrumented_pipeline())
-    report = await import_state(res, legacy("processed_v1.json", tmp_path))
+async def test_import_v1_never_reprocesses_complete_releases(make_services, settings, tmp_path):
+    res = await make_services(instrumented_pipeline())
+    report = await import_state(res.engine, legacy("processed_v1.json", tmp_path))
     assert sorted(report.created) == ["B08G9PRS1K", "B09GHD1R2R", "B0BADB00K1"]
     assert report.problems == [
         "processed '/mnt/user/data/audiobooks/Unknown/Some Homebrew Book': "
         "no valid ASIN (B + 9 letters/digits); skipped"
     ]
-    done = await res.store.get("B09GHD1R2R")
+    done = await res.engine.store.get("B09GHD1R2R")
     assert done is not None
     assert (done.stage, done.status) == (Stage.DONE, Status.COMPLETE)
     assert done.checkpoints.uploaded_at is not None
     # Key-only entry (ASIN from the map key) is complete too: v1 recorded only finished books.
-    hail = await res.store.get("B08G9PRS1K")
+    hail = await res.engine.store.get("B08G9PRS1K")
     assert hail is not None and hail.status is Status.COMPLETE
-    failed = await res.store.get("B0BADB00K1")
+    failed = await res.engine.store.get("B0BADB00K1")
     assert failed is not None and failed.status is Status.NEEDS_ATTENTION
     assert failed.source_dir == "/mnt/user/data/audiobooks/Someone/A Broken Book"
     assert "mkbrr create timed out" in (failed.last_error or "")
@@ -42,10 +42,10 @@ async def test_import_v1_never_reprocesses_complete_releases(make_resources, set
 
 
 async def test_import_v2_resumes_partial_releases_from_their_checkpoint(
-    make_resources, settings, tmp_path
+    make_services, settings, tmp_path
 ):
-    res = await make_resources(instrumented_pipeline())
-    report = await import_state(res, legacy("processed_v2.json", tmp_path))
+    res = await make_services(instrumented_pipeline())
+    report = await import_state(res.engine, legacy("processed_v2.json", tmp_path))
     assert sorted(report.created) == [
         "B09GHD1R2R",
         "B0FAILED01",
@@ -59,18 +59,18 @@ async def test_import_v2_resumes_partial_releases_from_their_checkpoint(
     assert warning.startswith("processed 'B0MANGLED1': checkpoints.staged_at")
     assert "ignored" in warning
 
-    complete = await res.store.get("B09GHD1R2R")
+    complete = await res.engine.store.get("B09GHD1R2R")
     assert complete is not None and complete.status is Status.COMPLETE
     assert complete.infohash == "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
-    partial = await res.store.get("B0PARTIAL1")
+    partial = await res.engine.store.get("B0PARTIAL1")
     assert partial is not None and (partial.stage, partial.status) == (Stage.UPLOAD, Status.QUEUED)
-    staged = await res.store.get("B0STAGED01")
+    staged = await res.engine.store.get("B0STAGED01")
     assert staged is not None and staged.stage is Stage.METADATA
-    failed = await res.store.get("B0FAILED01")
+    failed = await res.engine.store.get("B0FAILED01")
     assert failed is not None and failed.error_type == "AudnexError"
     assert failed.attempts == {"stage": 3}
 
-    await drain(settings, res.stages, res.store)
+    await drain(settings, res.engine.stages, res.engine.store)
     log = await calls(res)
     started = [c.rsplit(":", 2)[0] for c in log if c.endswith(":start")]
     # Only the unfinished stages ran; the complete release was never touched.
@@ -84,19 +84,19 @@ async def test_import_v2_resumes_partial_releases_from_their_checkpoint(
         "B0STAGED01:torrent",
         "B0STAGED01:upload",
     ]
-    again = await import_state(res, legacy("processed_v2.json", tmp_path))
+    again = await import_state(res.engine, legacy("processed_v2.json", tmp_path))
     assert again.created == [] and len(again.existing) == 5
 
 
-async def test_export_then_import_round_trips(make_resources, settings, tmp_path, redis):
-    res = await make_resources(instrumented_pipeline())
-    await import_state(res, legacy("processed_v2.json", tmp_path))
-    exported = await export_state(res)
+async def test_export_then_import_round_trips(make_services, settings, tmp_path, redis):
+    res = await make_services(instrumented_pipeline())
+    await import_state(res.engine, legacy("processed_v2.json", tmp_path))
+    exported = await export_state(res.engine)
     assert exported["format"] == "mamfast-state" and len(exported["releases"]) == 5
     out = tmp_path / "state.json"
     out.write_text(json.dumps(exported))
     await redis.flushdb()
-    report = await import_state(res, load_file(out))
+    report = await import_state(res.engine, load_file(out))
     assert sorted(report.created) == sorted(r["asin"] for r in exported["releases"])
-    restored = await res.store.get("B0PARTIAL1")
+    restored = await res.engine.store.get("B0PARTIAL1")
     assert restored is not None and restored.infohash == "b1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mamfast.discovery import discover
 from mamfast.errors import InputError
+from mamfast.library.discovery import discover
 from mamfast.models import Release
-from mamfast.naming import load_rules
+from mamfast.release.naming import load_rules
 from mamfast.stages.staging import stage_release
 from tests.support.library import age, audible, book
 
@@ -26,7 +26,7 @@ def outside_book(tmp_path: Path) -> Path:
 
 
 def seed_entries(settings) -> list[str]:
-    seed = settings.seed_path
+    seed = settings.seed_folder
     return sorted(os.listdir(seed)) if seed.is_dir() else []
 
 

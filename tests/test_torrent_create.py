@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from mamfast.errors import ConfigError, TorrentError
+from mamfast.fs.atomic import temp_files
 from mamfast.torrents import create_torrent, hasher, parse_torrent, read_torrent, scan_content
-from mamfast.torrents.create import temp_path, write_torrent_atomic
+from mamfast.torrents.create import write_torrent_atomic
 from mamfast.torrents.pieces import auto_piece_exp
 from tests.support.torrent_data import ANNOUNCE, book, mktorrent_infohash, tree, write
 
@@ -220,7 +221,7 @@ def test_atomic_write_replaces_whole_files(tmp_path):
     write_torrent_atomic(b"first", dest)
     write_torrent_atomic(b"second", dest)
     assert dest.read_bytes() == b"second"
-    assert not temp_path(dest).exists()
+    assert not temp_files(dest)
 
 
 def test_read_torrent_keeps_exact_info_bytes(tmp_path):

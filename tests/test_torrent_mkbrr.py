@@ -47,7 +47,7 @@ def argv_file(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture
-async def mkbrr_res(make_resources, tmp_path):
+async def mkbrr_res(make_services, tmp_path):
     async def factory(**overrides: object):  # type: ignore[no-untyped-def]
         values: dict[str, object] = {
             "torrent_backend": "mkbrr",
@@ -56,7 +56,7 @@ async def mkbrr_res(make_resources, tmp_path):
             "mkbrr_timeout": 30.0,
             **overrides,
         }
-        return await make_resources({}, **values)
+        return await make_services({}, **values)
 
     return factory
 
@@ -66,15 +66,15 @@ def release(folder: Path) -> Release:
 
 
 async def test_mkbrr_result_is_checked_and_matches_the_builtin(
-    mkbrr_res, make_resources, tmp_path, argv_file
+    mkbrr_res, make_services, tmp_path, argv_file
 ):
     folder = book(tmp_path / "seed")
     res = await mkbrr_res(announce_url=SecretStr(ANNOUNCE))
     result = await stage.run(res, release(folder))
-    dest = Path(result.updates["torrent_path"])
+    dest = Path(result.output.torrent_path)
     meta = read_torrent(dest)
-    assert result.updates["details"]["torrent"]["backend"] == "mkbrr"
-    assert meta.infohash == result.updates["infohash"] == mktorrent_infohash(folder, 15)
+    assert result.display["torrent"]["backend"] == "mkbrr"
+    assert meta.infohash == result.output.infohash == mktorrent_infohash(folder, 15)
     # Our announce setting wins over the preset's tracker; the infohash does not change.
     assert meta.announce is not None and meta.announce.get_secret_value() == ANNOUNCE
     assert sorted(dest.parent.iterdir()) == [dest]  # mkbrr's work folder is gone
@@ -85,8 +85,8 @@ async def test_mkbrr_result_is_checked_and_matches_the_builtin(
     assert argv[argv.index("-m") : argv.index("-m") + 2] == ["-m", "24"]
     assert not any("PASSKEY" in a for a in argv)  # never on the command line
 
-    builtin = await stage.run(await make_resources({}), release(folder))
-    assert builtin.updates["infohash"] == meta.infohash  # same folder, same torrent
+    builtin = await stage.run(await make_services({}), release(folder))
+    assert builtin.output.infohash == meta.infohash  # same folder, same torrent
 
 
 async def test_docker_style_path_mapping(mkbrr_res, tmp_path, monkeypatch, argv_file):
@@ -98,9 +98,7 @@ async def test_docker_style_path_mapping(mkbrr_res, tmp_path, monkeypatch, argv_
     assert argv[1] == f"/data/seed/{folder.name}"
     assert argv[argv.index("--preset-file") + 1] == "/data/presets.yaml"
     assert argv[argv.index("--output-dir") + 1].startswith("/data/data/torrents/")
-    assert read_torrent(Path(result.updates["torrent_path"])).infohash == mktorrent_infohash(
-        folder, 15
-    )
+    assert read_torrent(Path(result.output.torrent_path)).infohash == mktorrent_infohash(folder, 15)
 
 
 async def test_path_outside_the_mapping_is_refused_before_running(mkbrr_res, tmp_path, argv_file):
@@ -201,10 +199,10 @@ async def test_preset_tracker_is_kept_when_no_announce_is_configured(mkbrr_res, 
     res = await mkbrr_res()  # MAMFAST_ANNOUNCE_URL unset: the preset's tracker stays
     first = await stage.run(res, release(folder))
     assert first.warnings == []
-    dest = Path(first.updates["torrent_path"])
+    dest = Path(first.output.torrent_path)
     meta = read_torrent(dest)
     assert meta.announce is not None and meta.announce.get_secret_value() == PRESET_URL
-    done = Release.model_validate({**release(folder).model_dump(), **first.updates})
+    done = release(folder).model_copy(update=first.output.changes())
     again = await stage.run(res, done)  # reuse must not strip it either
-    assert again.updates["details"]["torrent"]["backend"] == "reused"
+    assert again.display["torrent"]["backend"] == "reused"
     assert read_torrent(dest).announce == meta.announce and again.warnings == []

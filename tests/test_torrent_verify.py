@@ -142,7 +142,7 @@ def test_cli_errors_are_one_plain_line(tmp_path):
 
 
 def test_announce_shows_only_scheme_and_host():
-    from mamfast.torrents.inspect import shown_announce
+    from mamfast.torrents.parse import shown_announce
 
     assert shown_announce("https://t.myanonamouse.net/tracker.php/abcdef123/announce") == (
         "https://t.myanonamouse.net/***"

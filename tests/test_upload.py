@@ -19,12 +19,13 @@ import qbittorrentapi
 from aiohttp import web
 from pydantic import SecretStr
 
+from mamfast.clients.qbit import SEEDING_STATES, QbitClient, SeedVerdict, SeedWatch, TorrentView
+from mamfast.engine.dispatch import submit
+from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import ConfigError, InfohashMismatchError, UploadError
-from mamfast.models import Release, Stage, StageResult, Status
-from mamfast.pipeline import Pipeline, StageSpec, submit
-from mamfast.qbit import SEEDING_STATES, SeedVerdict, SeedWatch, TorrentView
-from mamfast.resources import Resources
+from mamfast.models import Release, Stage, StageOutput, StageResult, Status
 from mamfast.stages import upload
+from mamfast.stages.services import Services
 from tests.conftest import make_settings
 from tests.support.drain import drain
 from tests.support.qbit_proxy import CONFLICT_5X, FAILS_4X, ZERO_COUNT_5X, QbitProxy
@@ -50,13 +51,13 @@ def upload_only() -> Pipeline:
     return {Stage.UPLOAD: StageSpec(Stage.UPLOAD, upload.run)}
 
 
-async def _torrent_stage(res: Resources, release: Release) -> StageResult:
+async def _torrent_stage(res: Services, release: Release) -> StageResult:
     """Stands in for the torrent stage (written elsewhere): hash the staged folder."""
     assert release.staging_dir
     folder = Path(release.staging_dir)
-    out = res.settings.torrent_path / folder.name / f"{folder.name}.torrent"
+    out = res.settings.torrent_folder / folder.name / f"{folder.name}.torrent"
     infohash = await asyncio.to_thread(make_torrent, folder, out)
-    return StageResult(updates={"torrent_path": str(out), "infohash": infohash})
+    return StageResult(output=StageOutput(torrent_path=str(out), infohash=infohash))
 
 
 def torrent_and_upload() -> Pipeline:
@@ -85,8 +86,8 @@ async def proxy(qbit_server: QbitServer) -> AsyncIterator[QbitProxy]:
     await proxy.stop()
 
 
-async def run_workers(res: Resources) -> None:
-    await drain(res.settings, res.stages, res.store)
+async def run_workers(res: Services) -> None:
+    await drain(res.settings, res.engine.stages, res.engine.store)
 
 
 def listed(admin: qbittorrentapi.Client, infohash: str) -> list[Any]:
@@ -109,25 +110,25 @@ def assert_seeding_once(admin: qbittorrentapi.Client, book: StagedBook, *, pause
 # --------------------------------------------------------------------------- no client
 
 
-async def test_without_a_client_the_release_ends_ready(make_resources, book):
-    res = await make_resources(upload_only())
+async def test_without_a_client_the_release_ends_ready(make_services, book):
+    res = await make_services(upload_only())
     assert res.qbit is None
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.READY
-    assert result.updates["details"]["qbit"]["added"] is False
+    assert result.display["qbit"]["added"] is False
 
 
 # --------------------------------------------------------------------------- adds
 
 
 async def test_first_add_seeds_and_a_second_is_a_no_op(
-    make_resources, qbit_server, qbit_admin, proxy, book, caplog
+    make_services, qbit_server, qbit_admin, proxy, book, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+    res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     first = await upload.run(res, book.release(ASIN))
     assert first.final_status is Status.COMPLETE
-    record = first.updates["details"]["qbit"]
+    record = first.display["qbit"]
     assert record["added"] is True and record["answer"] == "Ok."
     assert record["save_path"] == str(book.folder.parent)
     torrent = assert_seeding_once(qbit_admin, book)
@@ -136,13 +137,13 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
 
     second = await upload.run(res, book.release(ASIN))
     assert second.final_status is Status.COMPLETE
-    assert second.updates["details"]["qbit"]["added"] is False
+    assert second.display["qbit"]["added"] is False
     assert proxy.adds == 1  # the second run looked the hash up and did not add
     assert_seeding_once(qbit_admin, book)
     # Neither the announce URL (it holds the passkey) nor the password is ever logged.
     assert "added in qBittorrent" in caplog.text
     assert "/announce" not in caplog.text and qbit_server.password not in caplog.text
-    assert "/announce" not in repr(first.updates) + repr(second.updates)
+    assert "/announce" not in repr(first) + repr(second)
 
 
 @pytest.mark.parametrize(
@@ -151,17 +152,17 @@ async def test_first_add_seeds_and_a_second_is_a_no_op(
     ids=["skip-check", "full-check", "skip-check-paused", "full-check-paused"],
 )
 async def test_release_flows_from_torrent_to_complete(
-    make_resources, qbit_server, qbit_admin, tmp_path, skip_checking, paused
+    make_services, qbit_server, qbit_admin, tmp_path, skip_checking, paused
 ):
     overrides = qbit_settings(qbit_server, qbit_skip_checking=skip_checking, qbit_paused=paused)
-    res = await make_resources(torrent_and_upload(), **overrides)
+    res = await make_services(torrent_and_upload(), **overrides)
     folder = tmp_path / "seed" / "Flow Book (2023) (Someone)"
     write_files(folder, (300_000, 120_000, 5_000))
     release = Release(asin=ASIN, title="Flow Book", staging_dir=str(folder), stage=Stage.TORRENT)
-    await submit(res, release)
+    await submit(res.engine, release)
     await run_workers(res)
 
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None
     assert (final.stage, final.status) == (Stage.DONE, Status.COMPLETE), final.last_error
     assert final.checkpoints.uploaded_at is not None
@@ -178,15 +179,15 @@ async def test_release_flows_from_torrent_to_complete(
     assert not final.warnings
 
 
-async def test_eight_concurrent_jobs_add_once(make_resources, qbit_server, qbit_admin, proxy, book):
+async def test_eight_concurrent_jobs_add_once(make_services, qbit_server, qbit_admin, proxy, book):
     # Eight workers, each with its own client, run the stage for one release at once.
     workers = [
-        await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+        await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
         for _ in range(8)
     ]
     results = await asyncio.gather(*(upload.run(res, book.release(ASIN)) for res in workers))
     assert all(r.final_status is Status.COMPLETE for r in results)
-    assert sum(r.updates["details"]["qbit"]["added"] for r in results) == 1
+    assert sum(r.display["qbit"]["added"] for r in results) == 1
     assert proxy.adds == 1
     assert_seeding_once(qbit_admin, book)
 
@@ -201,20 +202,20 @@ async def test_eight_concurrent_jobs_add_once(make_resources, qbit_server, qbit_
     ids=["fails-4.5", "409-5.2", "json-zero-5.2"],
 )
 async def test_lost_add_answer_still_succeeds_without_a_second_add(
-    make_resources, qbit_server, qbit_admin, proxy, book, answer, recorded
+    make_services, qbit_server, qbit_admin, proxy, book, answer, recorded
 ):
     proxy.add_answer = answer  # qBittorrent adds it, the client hears "nothing added"
-    res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+    res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     result = await upload.run(res, book.release(ASIN))
     assert result.final_status is Status.COMPLETE
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["answer"] == recorded and record["added"] is False
     assert proxy.adds == 1 and proxy.answers == ["Ok."]
     assert_seeding_once(qbit_admin, book)
 
 
 async def test_refused_add_is_a_failure_with_the_clients_answer(
-    make_resources, qbit_server, qbit_admin, proxy, book
+    make_services, qbit_server, qbit_admin, proxy, book
 ):
     # The proxy swallows the add (nothing reaches qBittorrent) and says `Fails.`.
     async def swallow(request: Any) -> None:
@@ -222,7 +223,7 @@ async def test_refused_add_is_a_failure_with_the_clients_answer(
             raise web.HTTPOk(text="Fails.")
 
     proxy.before_forward = swallow
-    res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+    res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     with pytest.raises(UploadError) as info:
         await upload.run(res, book.release(ASIN))
     assert "'Fails.'" in str(info.value) and book.infohash in str(info.value)
@@ -233,7 +234,7 @@ async def test_refused_add_is_a_failure_with_the_clients_answer(
 
 
 async def test_qbittorrent_restarted_between_add_and_answer(
-    make_resources, qbit_server, qbit_admin, proxy, book, redis
+    make_services, qbit_server, qbit_admin, proxy, book, redis
 ):
     restarts: list[int] = []
 
@@ -243,11 +244,11 @@ async def test_qbittorrent_restarted_between_add_and_answer(
             qbit_server.restart()
 
     proxy.after_add = restart_once
-    res = await make_resources(upload_only(), **qbit_settings(qbit_server, proxy.url))
+    res = await make_services(upload_only(), **qbit_settings(qbit_server, proxy.url))
     pid = qbit_server.pid
-    await submit(res, book.release(ASIN))
+    await submit(res.engine, book.release(ASIN))
     await run_workers(res)
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.COMPLETE, final.last_error
     assert qbit_server.pid not in (None, pid)
     # qBittorrent 4.5 may drop a torrent added a moment before SIGTERM (its resume data
@@ -260,7 +261,7 @@ async def test_qbittorrent_restarted_between_add_and_answer(
 
 
 async def test_qbittorrent_restarted_while_the_stage_waits_for_seeding(
-    make_resources, qbit_server, qbit_admin, proxy, book, redis
+    make_services, qbit_server, qbit_admin, proxy, book, redis
 ):
     # After the add, the second lookup finds qBittorrent stopping; it is back 1 s later.
     infos_after_add = 0
@@ -276,16 +277,16 @@ async def test_qbittorrent_restarted_while_the_stage_waits_for_seeding(
                 restarter[0].start()
 
     proxy.before_forward = stop_once
-    res = await make_resources(
+    res = await make_services(
         upload_only(), **qbit_settings(qbit_server, proxy.url), max_attempts=20
     )
     try:
-        await submit(res, book.release(ASIN))
+        await submit(res.engine, book.release(ASIN))
         await run_workers(res)
     finally:
         for timer in restarter:
             timer.join()
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.COMPLETE, final.last_error
     assert restarter and proxy.bad_gateway > 0  # it really saw qBittorrent gone
     assert final.attempts == {}  # the wait rode it out: no attempt spent
@@ -294,18 +295,18 @@ async def test_qbittorrent_restarted_while_the_stage_waits_for_seeding(
 
 
 async def test_qbittorrent_down_then_back_is_retried(
-    make_resources, qbit_server, qbit_admin, book, redis
+    make_services, qbit_server, qbit_admin, book, redis
 ):
-    res = await make_resources(upload_only(), **qbit_settings(qbit_server), max_attempts=20)
+    res = await make_services(upload_only(), **qbit_settings(qbit_server), max_attempts=20)
     qbit_server.stop()
     restarted = threading.Timer(1.5, qbit_server.start)
     restarted.start()
     try:
-        await submit(res, book.release(ASIN))
+        await submit(res.engine, book.release(ASIN))
         await run_workers(res)
     finally:
         restarted.join()
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.COMPLETE, final.last_error
     assert final.attempts.get("upload", 0) >= 1  # connection refused cost an attempt each
     assert_seeding_once(qbit_admin, book)
@@ -316,11 +317,11 @@ async def test_qbittorrent_down_then_back_is_retried(
 
 @pytest.mark.parametrize("skip_checking", [True, False], ids=["skip-check", "full-check"])
 async def test_wrong_path_map_is_explained_then_fixed(
-    make_resources, qbit_server, qbit_admin, book, skip_checking
+    make_services, qbit_server, qbit_admin, book, skip_checking
 ):
     seed = book.folder.parent
     wrong = f"{seed}:/srv/not-there/seed"
-    res = await make_resources(
+    res = await make_services(
         upload_only(),
         **qbit_settings(qbit_server, qbit_path_map=wrong, qbit_skip_checking=skip_checking),
     )
@@ -336,18 +337,18 @@ async def test_wrong_path_map_is_explained_then_fixed(
     assert left.save_path.rstrip("/") == "/srv/not-there/seed"
 
     # The user fixes the map and retries: the same torrent is pointed at the right path.
-    fixed = await make_resources(
+    fixed = await make_services(
         upload_only(), **qbit_settings(qbit_server, qbit_skip_checking=skip_checking)
     )
     result = await upload.run(fixed, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert result.final_status is Status.COMPLETE
     assert record["added"] is False and record["moved_from"].rstrip("/") == "/srv/not-there/seed"
     assert_seeding_once(qbit_admin, book)
 
 
 async def test_path_map_translates_to_the_clients_view(
-    make_resources, qbit_server, qbit_admin, tmp_path
+    make_services, qbit_server, qbit_admin, tmp_path
 ):
     # qBittorrent sees the data under real/, we see it under ours/ (a symlink to it).
     real = tmp_path / "real"
@@ -355,11 +356,11 @@ async def test_path_map_translates_to_the_clients_view(
     real.mkdir()
     ours.symlink_to(real, target_is_directory=True)
     book = stage_book(ours / "seed", tmp_path / "torrents", "Mapped Book")
-    res = await make_resources(
+    res = await make_services(
         upload_only(), **qbit_settings(qbit_server, qbit_path_map=f"{ours}:{real}")
     )
     result = await upload.run(res, book.release(ASIN))
-    record = result.updates["details"]["qbit"]
+    record = result.display["qbit"]
     assert record["save_path"] == str(real / "seed")
     assert record["our_save_path"] == str(ours / "seed")
     [torrent] = listed(qbit_admin, book.infohash)
@@ -368,14 +369,14 @@ async def test_path_map_translates_to_the_clients_view(
 
 
 async def test_engine_records_needs_attention_for_a_wrong_map(
-    make_resources, qbit_server, qbit_admin, book
+    make_services, qbit_server, qbit_admin, book
 ):
-    res = await make_resources(
+    res = await make_services(
         upload_only(), **qbit_settings(qbit_server, qbit_path_map=f"{book.folder.parent}:/nope")
     )
-    await submit(res, book.release(ASIN))
+    await submit(res.engine, book.release(ASIN))
     await run_workers(res)
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.NEEDS_ATTENTION
     assert final.error_type == "UploadError" and final.attempts == {"upload": 1}
     assert "What to do:" in (final.last_error or "")
@@ -387,10 +388,10 @@ async def test_engine_records_needs_attention_for_a_wrong_map(
 
 
 async def test_wrong_password_needs_attention_and_is_never_shown(
-    make_resources, qbit_server, qbit_admin, book, caplog
+    make_services, qbit_server, qbit_admin, book, caplog
 ):
     secret = "wrong-Pa55word-xyz"
-    res = await make_resources(
+    res = await make_services(
         upload_only(), **qbit_settings(qbit_server, qbit_password=SecretStr(secret))
     )
     caplog.set_level(logging.DEBUG)
@@ -399,9 +400,9 @@ async def test_wrong_password_needs_attention_and_is_never_shown(
     assert "MAMFAST_QBIT_USERNAME/PASSWORD" in str(info.value)
     assert secret not in str(info.value)
 
-    await submit(res, book.release(ASIN))
+    await submit(res.engine, book.release(ASIN))
     await run_workers(res)
-    final = await res.store.get(ASIN)
+    final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.NEEDS_ATTENTION
     assert final.error_type == "ConfigError" and final.attempts == {"upload": 1}
     assert "MAMFAST_QBIT_USERNAME/PASSWORD" in (final.last_error or "")
@@ -413,8 +414,8 @@ async def test_wrong_password_needs_attention_and_is_never_shown(
 # --------------------------------------------------------------------------- torrent file
 
 
-async def test_torrent_not_matching_the_recorded_infohash_is_refused(make_resources, book):
-    res = await make_resources(upload_only())
+async def test_torrent_not_matching_the_recorded_infohash_is_refused(make_services, book):
+    res = await make_services(upload_only())
     release = book.release(ASIN).model_copy(update={"infohash": "0" * 40})
     with pytest.raises(InfohashMismatchError):
         upload.read_torrent(release)
@@ -463,9 +464,75 @@ def test_incomplete_only_once_it_lasts(state):
     assert watch.judge(view(state, 0.2), now=5.0) is SeedVerdict.INCOMPLETE
 
 
+@pytest.mark.parametrize(
+    ("state", "progress", "lacks"),
+    [
+        ("missingFiles", 0.0, True),
+        ("error", 1.0, True),
+        ("stalledDL", 0.2, True),
+        ("pausedDL", 0.2, True),
+        ("stoppedDL", 0.0, True),
+        ("stalledUP", 1.0, False),
+        ("stoppedUP", 1.0, False),
+        ("checkingUP", 0.4, False),  # still looking: not conclusive
+        ("downloading", 1.0, False),
+    ],
+)
+def test_which_states_mean_the_client_lacks_the_data(state, progress, lacks):
+    """The upload stage repairs the save path of such a torrent; it reads no state names."""
+    assert view(state, progress).lacks_data is lacks
+
+
 def test_a_vanished_torrent_gets_the_settle_time_to_come_back():
     watch = SeedWatch(started=0.0, settle=3.0)
     assert watch.judge(None, now=0.0) is None  # a restarting qBittorrent may still load it
     assert watch.judge(view("checkingResumeData", 1.0), now=1.0) is None
     assert watch.judge(None, now=2.0) is None
     assert watch.judge(None, now=5.0) is SeedVerdict.GONE
+
+
+# --------------------------------------------------------------------------- the client's session
+
+
+async def test_close_ends_the_login_session_once(qbit_server, proxy):
+    paths: list[str] = []
+
+    async def note(request: web.Request) -> None:
+        paths.append(request.path)
+
+    proxy.before_forward = note
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.close()
+    assert paths == []  # never used: nothing to end
+    assert await client.get("ab" * 20) is None
+    await client.close()
+    assert paths[-1] == "/api/v2/auth/logout"
+    count = len(paths)
+    await client.close()
+    assert len(paths) == count
+    assert await client.get("ab" * 20) is None  # still usable: it logs in again
+    await client.close()
+
+
+async def test_close_with_qbittorrent_gone_is_quiet(qbit_server, proxy):
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    await proxy.stop()
+    await client.close()  # nothing to end, nothing raised
+
+
+async def test_close_does_not_wait_for_a_hung_qbittorrent(qbit_server, proxy):
+    """A worker stopping (SIGTERM, `docker stop`) must not sit in the log-out until the
+    read timeout (30 s) when qBittorrent accepts connections but never answers."""
+    client = QbitClient(proxy.url, qbit_server.username, qbit_server.password)
+    await client.login()
+    release = asyncio.Event()
+
+    async def hang(request: web.Request) -> None:
+        await release.wait()
+
+    proxy.before_forward = hang
+    try:
+        await asyncio.wait_for(client.close(), timeout=15)
+    finally:
+        release.set()

@@ -10,9 +10,9 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mamfast import keys
 from mamfast.config import Settings
-from mamfast.private_redis import claimed
+from mamfast.engine import keys
+from mamfast.ops.private_redis import claimed
 
 
 async def host_has_live_worker(settings: Settings, queue: str | None = None) -> bool:

@@ -1,4 +1,4 @@
-"""The arq job functions and worker hooks: thin wrappers around `mamfast.pipeline`.
+"""The arq job functions and worker hooks: thin wrappers around `mamfast.engine`.
 
 Hooks never let an exception escape once the worker is running (arq would die
 in its poll loop); startup may fail, and should, on a bad setting.
@@ -17,11 +17,16 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from mamfast import keys, notify, pipeline
+from mamfast.clients import notify
 from mamfast.config import load_settings
-from mamfast.connections import check_version
-from mamfast.embedded import redis_url_for
-from mamfast.resources import Resources, open_resources
+from mamfast.engine import keys
+from mamfast.engine.connections import check_version
+from mamfast.engine.engine import Engine
+from mamfast.engine.reconcile import reconcile
+from mamfast.engine.stage_job import run_stage as run_stage_job
+from mamfast.fs.owner import apply_umask
+from mamfast.ops.embedded import redis_url_for
+from mamfast.stages.services import Services, open_services
 
 log = logging.getLogger("mamfast.worker")
 
@@ -31,6 +36,7 @@ HEARTBEAT_TTL = 15
 
 async def startup(ctx: dict[str, Any]) -> None:
     settings = ctx.get("settings") or load_settings()
+    apply_umask(settings)  # outside Docker no entry point script sets it
     # Refuse a Redis too old for our commands now, not mid-way in the first reconciler pass.
     await check_version(ctx["redis"], redis_url_for(settings))
     stages = ctx.get("stages")
@@ -38,22 +44,23 @@ async def startup(ctx: dict[str, Any]) -> None:
         from mamfast.stages import default_pipeline
 
         stages = default_pipeline(settings)
-    res = await open_resources(settings, ctx["redis"], stages)
-    ctx["res"] = res
+    services = await open_services(settings, ctx["redis"], stages)
+    ctx["services"] = services
     queue = ctx.get("queue", keys.DEFAULT_QUEUE)
-    tasks = [asyncio.create_task(_heartbeat(res, queue), name="mamfast heartbeat")]
+    engine = services.engine
+    tasks = [asyncio.create_task(_heartbeat(engine, queue), name="mamfast heartbeat")]
     if queue == keys.DEFAULT_QUEUE:
-        await _check_filesystems(res)
-        tasks.append(asyncio.create_task(_reconciler(res), name="mamfast reconciler"))
+        await _check_filesystems(engine)
+        tasks.append(asyncio.create_task(_reconciler(engine), name="mamfast reconciler"))
     ctx["_tasks"] = tasks
 
 
-async def _check_filesystems(res: Resources) -> None:
+async def _check_filesystems(engine: Engine[Services]) -> None:
     """Say at start, once, that hardlinks cannot work (staging also checks every link)."""
     from mamfast.stages.staging import check_same_filesystem
 
-    problem = await asyncio.to_thread(check_same_filesystem, res.settings)
-    if problem and res.settings.stage_copy_fallback:
+    problem = await asyncio.to_thread(check_same_filesystem, engine.settings)
+    if problem and engine.settings.stage_copy_fallback:
         log.warning("%s; MAMFAST_STAGE_COPY_FALLBACK is on, so staging will copy", problem)
     elif problem:
         log.error("%s; every release will stop at the stage step until this is fixed", problem)
@@ -64,20 +71,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    res: Resources | None = ctx.get("res")
-    if res is not None:
+    services: Services | None = ctx.get("services")
+    if services is not None:
         with contextlib.suppress(Exception):
-            await res.redis.delete(_worker_key(ctx.get("queue", keys.DEFAULT_QUEUE)))
-        await res.close()
+            await services.redis.delete(_worker_key(ctx.get("queue", keys.DEFAULT_QUEUE)))
+        await services.close()
 
 
 async def run_stage(ctx: dict[str, Any], asin: str, stage: str) -> str:
-    return await pipeline.run_stage(ctx["res"], asin, stage, ctx["job_id"])
+    services: Services = ctx["services"]
+    return await run_stage_job(services.engine, services, asin, stage, ctx["job_id"])
 
 
 async def flush_notifications(ctx: dict[str, Any]) -> str:
     async def work() -> str:
-        results = await notify.flush(ctx["res"])
+        results = await notify.flush(ctx["services"].engine)
         return f"sent={sum(r.ok for r in results)} failed={sum(not r.ok for r in results)}"
 
     return await _cron("sending notifications", work())
@@ -85,10 +93,10 @@ async def flush_notifications(ctx: dict[str, Any]) -> str:
 
 async def scheduled_scan(ctx: dict[str, Any]) -> str:
     """The scheduler as an arq cron: scans when one is due (also after downtime)."""
-    from mamfast import scheduler
+    from mamfast.ops import scheduler
 
     async def work() -> str:
-        report = await scheduler.scan_if_due(ctx["res"])
+        report = await scheduler.scan_if_due(ctx["services"].engine)
         return "not due" if report is None else f"new={report.new}"
 
     return await _cron("scheduled scan", work())
@@ -107,18 +115,20 @@ def _worker_key(queue: str) -> str:
     return keys.worker(keys.hostname(), os.getpid(), queue)
 
 
-async def _reconciler(res: Resources) -> None:
+async def _reconciler(engine: Engine[Services]) -> None:
     """A reconciler pass every MAMFAST_RECONCILE_SECONDS (one per interval across the pool).
 
     It runs beside arq, not as an arq cron job: cron jobs wait in the queue like any
     other, so a queue whose head is held by dead workers' jobs would hold up the very
     pass that clears it.
     """
-    interval = res.settings.reconcile_seconds
+    interval = engine.settings.reconcile_seconds
     while True:
         try:
-            if await res.redis.set(keys.RECONCILE_TICK, os.getpid(), nx=True, px=interval * 1000):
-                await pipeline.reconcile(res)
+            if await engine.redis.set(
+                keys.RECONCILE_TICK, os.getpid(), nx=True, px=interval * 1000
+            ):
+                await reconcile(engine)
         except (RedisError, OSError) as exc:  # Redis restarting: the next pass will tell
             log.warning("reconciler pass skipped: %s", exc)
         except Exception:
@@ -126,14 +136,14 @@ async def _reconciler(res: Resources) -> None:
         await asyncio.sleep(interval)
 
 
-async def _heartbeat(res: Resources, queue: str) -> None:
+async def _heartbeat(engine: Engine[Services], queue: str) -> None:
     """Per-process liveness (`mamfast health`), independent of arq's per-queue key."""
     key = _worker_key(queue)
     started = time.time()
     while True:
         body = {"host": keys.hostname(), "pid": os.getpid(), "queue": queue, "started": started}
         try:
-            await res.redis.set(key, json.dumps(body), ex=HEARTBEAT_TTL)
+            await engine.redis.set(key, json.dumps(body), ex=HEARTBEAT_TTL)
         except Exception as exc:  # Redis restarting: the next beat will tell
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(HEARTBEAT_SECONDS)

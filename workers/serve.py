@@ -22,8 +22,8 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from mamfast.config import Settings
-from mamfast.connections import unreachable
-from mamfast.embedded import redis_url_for
+from mamfast.engine.connections import unreachable
+from mamfast.ops.embedded import redis_url_for
 from workers.settings import build_worker
 
 log = logging.getLogger("mamfast.worker")

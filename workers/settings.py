@@ -22,10 +22,10 @@ from arq import cron, func
 from arq.connections import RedisSettings
 from arq.worker import Worker
 
-from mamfast import keys, serializer
 from mamfast.config import Settings, load_settings
-from mamfast.connections import redis_settings
-from mamfast.embedded import redis_url_for
+from mamfast.engine import keys, serializer
+from mamfast.engine.connections import redis_settings
+from mamfast.ops.embedded import redis_url_for
 from workers import jobs
 
 HEALTH_CHECK_INTERVAL = 10

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from mamfast.cli import (
+    cleanup_cmds,
     doctor_cmds,
     metadata_cmds,
     naming_cmds,
@@ -25,6 +26,7 @@ app = typer.Typer(
 pipeline_cmds.register(app)
 run_cmds.register(app)
 notify_cmds.register(app)
+cleanup_cmds.register(app)
 naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)

@@ -23,7 +23,8 @@ from mamfast.errors import ConfigError, MamfastError
 
 if TYPE_CHECKING:
     from mamfast.config import Settings
-    from mamfast.resources import Resources
+    from mamfast.engine.engine import Engine
+    from mamfast.stages.services import Services
 
 T = TypeVar("T")
 
@@ -55,12 +56,17 @@ def asin_arg(value: str) -> str:
 
 
 def settings_or_exit(**overrides: Any) -> Settings:
+    """The settings every command starts from; UMASK becomes this process's umask, so what
+    the command creates (a torrent, a JSON, the workers' files in `run`) follows it."""
     from mamfast.config import load_settings
+    from mamfast.fs.owner import apply_umask
 
     try:
-        return load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         fail(str(exc), code=2)
+    apply_umask(settings)
+    return settings
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
@@ -84,7 +90,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
 
 def _lost_redis(exc: Exception) -> str | None:
     """Redis went away in the middle of a command: one line, not a traceback."""
-    from mamfast.connections import UNREACHABLE
+    from mamfast.engine.connections import UNREACHABLE
 
     if not isinstance(exc, UNREACHABLE):
         return None
@@ -95,34 +101,29 @@ def _lost_redis(exc: Exception) -> str | None:
 
 
 @contextlib.asynccontextmanager
-async def resources(settings: Settings, *, stages: Any = None) -> AsyncIterator[Resources]:
-    """Redis plus the release store for one command (no stage clients needed).
+async def opened_engine(settings: Settings) -> AsyncIterator[Engine[Services]]:
+    """Redis plus the release store for one command: no stage clients, pools or sessions.
 
     Without MAMFAST_REDIS_URL this is the data dir's private Redis, shared with a
     `mamfast run` or worker that holds it, started for the command otherwise.
     """
-    from mamfast.connections import connect
-    from mamfast.private_redis import redis_ready
-    from mamfast.resources import open_resources
+    from mamfast.engine.connections import connect
+    from mamfast.engine.engine import Engine
+    from mamfast.ops.private_redis import redis_ready
+    from mamfast.stages import default_pipeline
 
     async with redis_ready(settings) as ready:
         redis = await connect(ready.secret("redis_url") or "", retries=2)
-        if stages is None:
-            from mamfast.stages import default_pipeline
-
-            stages = default_pipeline(ready)
-        res = await open_resources(ready, redis, stages)
         try:
-            yield res
+            yield Engine(ready, redis, default_pipeline(ready))
         finally:
-            await res.close()
             await redis.aclose()
 
 
-def with_resources(settings: Settings, body: Callable[[Resources], Awaitable[T]]) -> T:
+def with_engine(settings: Settings, body: Callable[[Engine[Services]], Awaitable[T]]) -> T:
     async def main() -> T:
-        async with resources(settings) as res:
-            return await body(res)
+        async with opened_engine(settings) as engine:
+            return await body(engine)
 
     return run_async(main())
 

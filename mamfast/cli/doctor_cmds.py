@@ -26,7 +26,7 @@ def doctor(
 ) -> None:
     """Check Redis, folders, hardlinks, MediaInfo, mkbrr, the announce URL, qBittorrent
     (login and path mapping) and Audnex. Exits 1 when a check fails."""
-    from mamfast.doctor import run_checks
+    from mamfast.ops.doctor import run_checks
 
     settings = settings_or_exit()
     checks = run_async(run_checks(settings))
@@ -43,7 +43,7 @@ def doctor(
 
 
 def _level(check: object) -> str:
-    from mamfast.doctor import Check
+    from mamfast.ops.doctor import Check
 
     assert isinstance(check, Check)
     if check.skipped:

@@ -6,32 +6,32 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from mamfast import keys
 from mamfast.display import printable
+from mamfast.engine import keys
 from mamfast.models import STAGE_ORDER, Release, Status
 
 if TYPE_CHECKING:
-    from mamfast.resources import Resources
-    from mamfast.runner import RunState
+    from mamfast.engine.engine import Engine
+    from mamfast.ops.runner import RunState
 
 REFRESH = 0.5
 
 
 def live_view(console: Console) -> object:
     @contextlib.asynccontextmanager
-    async def view(res: Resources, state: RunState) -> AsyncIterator[None]:
+    async def view(engine: Engine[Any], state: RunState) -> AsyncIterator[None]:
         if not console.is_terminal:
             yield
             return
         with Live(console=console, refresh_per_second=4, transient=True) as live:
-            task = asyncio.create_task(_refresh(live, res, state))
+            task = asyncio.create_task(_refresh(live, engine, state))
             try:
                 yield
             finally:
@@ -42,18 +42,18 @@ def live_view(console: Console) -> object:
     return view
 
 
-async def _refresh(live: Live, res: Resources, state: RunState) -> None:
+async def _refresh(live: Live, engine: Engine[Any], state: RunState) -> None:
     while True:
-        hashed = await _hash_progress(res, state.asins)
+        hashed = await _hash_progress(engine, state.asins)
         live.update(render(state.releases, hashed))
         await asyncio.sleep(REFRESH)
 
 
-async def _hash_progress(res: Resources, asins: list[str]) -> tuple[int, int]:
+async def _hash_progress(engine: Engine[Any], asins: list[str]) -> tuple[int, int]:
     done = total = 0
-    async with res.redis.pipeline(transaction=False) as pipe:
+    async with engine.redis.pipeline(transaction=False) as pipe:
         for asin in asins:
-            pipe.hgetall(f"{keys.PREFIX}progress:{asin}")
+            pipe.hgetall(keys.progress(asin))
         rows = await pipe.execute()
     for row in rows:
         if row.get(b"stage") == b"torrent":

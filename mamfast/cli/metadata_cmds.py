@@ -1,10 +1,11 @@
 """`mamfast mamjson PATH` and `mamfast bbcode PATH`: MAM's upload texts without the queue.
 
 PATH is a release folder (staged or straight from Libation) or one audio
-file. The ASIN comes from --asin, the folder's *.metadata.json, or an
-`{ASIN.X}` / `[X]` token in the folder or file names. Audnex is asked through
-the same client as the workers: with MAMFAST_REDIS_URL set it shares their
-rate limit, breaker and cache; without it, limits are kept in this process.
+file, read by the pipeline's own reader (`mamfast.library`): the same files,
+book data and ASIN (the metadata file, then `{ASIN.X}` / `[X]` in the folder
+name, then in the audio file names), unless --asin names one. Audnex is asked
+through the same client as the workers: with MAMFAST_REDIS_URL set it shares
+their rate limit, breaker and cache; without it, limits are kept in this process.
 The output goes to stdout (or -o FILE, written atomically); warnings and the
 review checklist go to stderr, so `mamfast mamjson X > x.json` stays clean.
 """
@@ -12,7 +13,6 @@ review checklist go to stderr, so `mamfast mamjson X > x.json` stays clean.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,10 +25,10 @@ from mamfast.cli.common import asin_arg, err_console, run_async, settings_or_exi
 # Discovery, Audnex (aiohttp), prepare (templates, mediainfo) and Redis are
 # imported where used: every other command, `--help` included, skips them.
 if TYPE_CHECKING:
-    from mamfast.audnex import AudnexClient
+    from mamfast.clients.audnex import AudnexClient
     from mamfast.config import Settings
     from mamfast.models import BookInfo
-    from mamfast.prepare import Prepared
+    from mamfast.release.prepare import Prepared
 
 PathArg = Annotated[
     Path, typer.Argument(help="Release folder or audio file.", exists=True, resolve_path=True)
@@ -76,26 +76,25 @@ def bbcode(
 
 
 async def _prepare(settings: Settings, path: Path, asin: str | None, no_audnex: bool) -> Prepared:
-    from mamfast.errors import InputError
-    from mamfast.prepare import prepare
+    import asyncio
 
-    found_asin, book = read_release(path)
-    chosen = (asin or found_asin or "").strip().upper()
-    if not chosen:
-        raise InputError(
-            f"no ASIN found for {path.name}",
-            hint="pass --asin, or put the ASIN in the folder name as {ASIN.<asin>}",
-        )
+    from mamfast.release.prepare import prepare
+    from mamfast.release.rules import load_release_rules
+
+    rules = await asyncio.to_thread(load_release_rules, settings)  # once, before any work
+    chosen, book, warnings = read_release(path, settings, asin)
+    for warning in warnings:
+        err_console.print(f"[yellow]warning:[/] {shown(warning)}", highlight=False)
     if no_audnex:
-        return await prepare(path, chosen, book, settings, None)
+        return await prepare(path, chosen, book, settings, None, rules)
     async with audnex_client(settings) as client:
-        return await prepare(path, chosen, book, settings, client)
+        return await prepare(path, chosen, book, settings, client, rules)
 
 
 @contextlib.asynccontextmanager
 async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
     """The workers' shared limits when Redis is configured, this process's otherwise."""
-    from mamfast.audnex import AudnexClient
+    from mamfast.clients.audnex import AudnexClient
 
     url = settings.secret("redis_url")
     if not url:
@@ -105,7 +104,7 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
         finally:
             await client.close()
         return
-    from mamfast.connections import connect
+    from mamfast.engine.connections import connect
 
     redis = await connect(url, retries=2)
     client = AudnexClient.for_worker(settings, redis)
@@ -116,46 +115,37 @@ async def audnex_client(settings: Settings) -> AsyncIterator[AudnexClient]:
         await redis.aclose()
 
 
-def read_release(path: Path) -> tuple[str | None, BookInfo]:
-    """ASIN and Libation's book data for a folder (or an audio file's folder)."""
-    from mamfast import discovery
-    from mamfast.asin import valid_asin
+def read_release(
+    path: Path, settings: Settings, asin: str | None = None
+) -> tuple[str, BookInfo, list[str]]:
+    """The ASIN, book data and warnings for PATH, read as the pipeline's discovery reads it.
 
-    folder = path if path.is_dir() else path.parent
-    names = sorted(p.name for p in folder.iterdir())
-    book, meta_asin = _metadata_file(folder, names)
-    parsed = discovery.parse_folder_name(folder.name)
-    update: dict[str, object] = {"title": book.title or parsed.title}
-    if not book.authors and parsed.author:
-        update["authors"] = [parsed.author]
-    if not book.year and parsed.year:
-        update["year"] = parsed.year
-    book = book.model_copy(update=update)
-    candidates = [meta_asin, parsed.asin, *(discovery.asin_in_name(n) for n in names)]
-    if not path.is_dir():
-        candidates.insert(0, discovery.asin_in_name(path.name))
-    asin = next((a.upper() for a in candidates if a and valid_asin(a.upper())), None)
-    return asin, book
+    The one Libation reader (`mamfast.library`) decides, so this command and a scan
+    agree on every folder; `asin` (from --asin) only replaces the ASIN it would choose.
+    A folder discovery would reject is an InputError with discovery's reason.
+    """
+    from mamfast.errors import InputError
+    from mamfast.library.discovery import read_folder
+    from mamfast.library.metadata import UnusableBookError
 
-
-def _metadata_file(folder: Path, names: list[str]) -> tuple[BookInfo, str | None]:
-    from mamfast import discovery
-    from mamfast.models import BookInfo
-
-    metadata = [n for n in names if n.lower().endswith(discovery.METADATA_SUFFIX)]
-    if not metadata:
-        return BookInfo(), None
     try:
-        data = json.loads((folder / metadata[0]).read_bytes())
-    except (OSError, ValueError) as exc:
-        err_console.print(
-            f"[yellow]warning:[/] ignoring {shown(str(metadata[0]))}: {shown(str(exc))}",
-            highlight=False,
+        found = read_folder(path, settings)
+    except UnusableBookError as exc:
+        raise InputError(
+            f"{path.name}: {exc}", hint="fix the book folder, then try again"
+        ) from None
+    if asin:
+        return asin, found.book, list(found.selection.warnings)
+    if not found.claims.found():
+        raise InputError(
+            f"no ASIN found for {path.name}",
+            hint="pass --asin, or put the ASIN in the folder name as {ASIN.<asin>}",
         )
-        return BookInfo(), None
-    if not isinstance(data, dict):
-        return BookInfo(), None
-    return discovery.book_from_metadata(data, metadata_file=metadata[0])
+    try:
+        candidate = found.candidate()
+    except UnusableBookError as exc:
+        raise InputError(f"{path.name}: {exc}", hint="pass --asin") from None
+    return candidate.asin, candidate.book, candidate.warnings
 
 
 def _emit(text: str, output: Path | None) -> None:
@@ -163,7 +153,7 @@ def _emit(text: str, output: Path | None) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    from mamfast.atomicfile import write_atomic
+    from mamfast.fs.atomic import write_atomic
 
     write_atomic(output, text)
     err_console.print(f"wrote {output}", highlight=False, markup=False)

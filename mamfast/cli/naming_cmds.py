@@ -8,23 +8,22 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast.cli.common import console, fail, resources, run_async, settings_or_exit, shown
+from mamfast.cli.common import console, fail, settings_or_exit, shown
 from mamfast.errors import MamfastError
 
 # Naming, discovery and cleanup (which pulls the release store, arq, Redis and
 # qBittorrent) are imported by the commands that use them, not by every start.
 if TYPE_CHECKING:
-    from mamfast.cleanup import CleanupReport
     from mamfast.config import Settings
-    from mamfast.discovery import Candidate, DiscoveryReport
-    from mamfast.naming import NamingRules
+    from mamfast.library.book import Candidate
+    from mamfast.library.report import DiscoveryReport
+    from mamfast.release.naming.rules import NamingRules
 
 
 def register(app: typer.Typer) -> None:
     naming = typer.Typer(help="MAM folder and file names.", no_args_is_help=True)
     naming.command(name="preview")(preview)
     app.add_typer(naming, name="naming")
-    app.command()(cleanup)
 
 
 def preview(
@@ -34,8 +33,8 @@ def preview(
     as_json: Annotated[bool, typer.Option("--json", help="Print the names as JSON.")] = False,
 ) -> None:
     """Show the MAM folder and file names staging would use, and flag shortened ones."""
-    from mamfast.discovery import discover
-    from mamfast.naming import load_rules
+    from mamfast.library.discovery import discover
+    from mamfast.release.naming.rules import load_rules
 
     settings = settings_or_exit()
     try:
@@ -51,7 +50,7 @@ def preview(
 
 
 def _preview_row(candidate: Candidate, rules: NamingRules, settings: Settings) -> dict[str, Any]:
-    from mamfast.naming import mam_names
+    from mamfast.release.naming.paths import mam_names
 
     row: dict[str, Any] = {"asin": candidate.asin, "source_dir": str(candidate.source_dir)}
     try:
@@ -121,41 +120,3 @@ def _print_preview(rows: list[dict[str, Any]], report: DiscoveryReport, s: Setti
         f"{len(report.rejects)} rejected, {len(report.duplicates)} duplicate ASIN(s), "
         f"{len(report.settling)} settling"
     )
-
-
-def cleanup(
-    apply: Annotated[
-        bool, typer.Option("--apply", help="Remove what is listed (default: only list it).")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-) -> None:
-    """List (with --apply, remove) folders mamfast staged that no release uses any more.
-
-    Only folders mamfast made (its staging ledger lists them) and none a release uses,
-    none being processed, and none a torrent in qBittorrent uses: without
-    MAMFAST_QBIT_URL staged folders are kept, since mamfast cannot tell whether you seed
-    them; if qBittorrent cannot be asked, nothing is removed."""
-    from mamfast.cleanup import cleanup as do_cleanup
-    from mamfast.cleanup import client_in_use
-
-    settings = settings_or_exit()
-
-    async def body() -> CleanupReport:
-        async with resources(settings, stages={}) as res:  # Redis only, no stage clients
-            return await do_cleanup(res, in_use=await client_in_use(res), apply=apply)
-
-    report = run_async(body())
-    if as_json:
-        print(report.model_dump_json(indent=2))
-        return
-    for item in report.items:
-        colour = {"removed": "green", "would remove": "yellow", "kept": "dim"}[item.action]
-        console.print(
-            f"[{colour}]{item.action:<13}[/] {shown(str(item.path))}: {shown(item.reason)}",
-            highlight=False,
-        )
-    removable = len(report.removable)
-    if not report.items:
-        console.print(f"nothing to clean up in {settings.seed_path}", markup=False)
-    elif report.dry_run and removable:
-        console.print(f"{removable} folder(s) would be removed; run `mamfast cleanup --apply`")

@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
 
 def notify_test() -> None:
     """Send a test message to each MAMFAST_NOTIFY_URLS entry and report each result."""
-    from mamfast import notify
+    from mamfast.clients import notify
 
     settings = settings_or_exit()
     if not settings.notify_urls:

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast import keys
 from mamfast.cli import render
 from mamfast.cli.common import (
     asin_arg,
@@ -20,15 +19,18 @@ from mamfast.cli.common import (
     settings_or_exit,
     setup_logging,
     shown,
-    with_resources,
+    with_engine,
 )
+from mamfast.engine import keys
 from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
 
 # The engine modules (arq, Redis, the release store) are imported inside each
 # command, so `mamfast --help` and the healthcheck do not load them.
 if TYPE_CHECKING:
-    from mamfast import control, pipeline
-    from mamfast.resources import Resources
+    from mamfast.engine import control
+    from mamfast.engine.engine import Engine
+    from mamfast.engine.reconcile import ReconcileReport
+    from mamfast.stages.services import Services
 
 QUEUE_CHOICES = {
     "default": [keys.DEFAULT_QUEUE],
@@ -72,13 +74,13 @@ def enqueue(
     ] = False,
 ) -> None:
     """Scan the library and queue every release found (bad folders are reported)."""
-    from mamfast.enqueue import enqueue as do_enqueue
+    from mamfast.ops.enqueue import enqueue as do_enqueue
 
     settings = settings_or_exit()
-    report = with_resources(
+    report = with_engine(
         settings,
-        lambda res: do_enqueue(
-            res, paths, asins=asin or (), dry_run=dry_run, run_lock=not no_run_lock
+        lambda engine: do_enqueue(
+            engine, paths, asins=asin or (), dry_run=dry_run, run_lock=not no_run_lock
         ),
     )
     if as_json:
@@ -98,7 +100,7 @@ def worker(
     Without MAMFAST_REDIS_URL it uses the data dir's private Redis, keeping it
     running for as long as the worker runs.
     """
-    from mamfast.private_redis import redis_ready
+    from mamfast.ops.private_redis import redis_ready
     from workers.serve import serve
 
     if queue not in QUEUE_CHOICES:
@@ -115,8 +117,8 @@ def worker(
 
 def scheduler() -> None:
     """Rescan the library on schedule (catching up missed scans) and when files change."""
-    from mamfast import scheduler as schedule
-    from mamfast.cli.common import resources
+    from mamfast.cli.common import opened_engine
+    from mamfast.ops import scheduler as schedule
 
     settings = settings_or_exit()
     if settings.library_dir is None:
@@ -124,8 +126,8 @@ def scheduler() -> None:
     setup_logging(settings.log_level)
 
     async def main() -> None:
-        async with resources(settings) as res, schedule.stopping_on_signals() as stop:
-            await schedule.run(res, stop)
+        async with opened_engine(settings) as engine, schedule.stopping_on_signals() as stop:
+            await schedule.run(engine, stop)
 
     run_async(main())
 
@@ -142,8 +144,8 @@ def status(
     """Show releases: stage, status, attempts and what went wrong."""
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> None:
-        found, damaged = await res.store.read_many(await res.store.asins())
+    async def body(engine: Engine[Services]) -> None:
+        found, damaged = await engine.store.read_many(await engine.store.asins())
         records = [r for r in found if not asin or r.asin == asin]
         damaged = [d for d in damaged if not asin or d.asin == asin]
         if asin and damaged:
@@ -156,13 +158,13 @@ def status(
             print(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
             render.damaged_records(err_console, damaged)  # not records: the caller reads stderr
         elif asin:
-            progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{records[0].asin}")  # type: ignore[misc]
+            progress = await engine.redis.hgetall(keys.progress(records[0].asin))  # type: ignore[misc]
             render.release_detail(console, records[0], progress)
         else:
             render.release_table(console, records, damaged=len(damaged))
             render.damaged_records(console, damaged)
 
-    with_resources(settings, body)
+    with_engine(settings, body)
 
 
 def retry(
@@ -172,18 +174,18 @@ def retry(
     ] = False,
 ) -> None:
     """Give a failed release a fresh attempt budget at the stage where it stopped."""
-    from mamfast import control
+    from mamfast.engine import control
 
     if bool(asin) == all_failed:
         fail("give an ASIN or --all-failed", code=2)
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> list[control.ActionResult]:
+    async def body(engine: Engine[Services]) -> list[control.ActionResult]:
         if all_failed:
-            return await control.retry_all_failed(res)
-        return [await control.retry(res, asin or "")]
+            return await control.retry_all_failed(engine)
+        return [await control.retry(engine, asin or "")]
 
-    results = with_resources(settings, body)
+    results = with_engine(settings, body)
     _print_actions(results, empty="no release needs attention")
 
 
@@ -197,25 +199,25 @@ def reset(
     ] = False,
 ) -> None:
     """Force a stage (and every later one) to run again."""
-    from mamfast import control
+    from mamfast.engine import control
 
     settings = settings_or_exit()
-    result = with_resources(
-        settings, lambda res: control.reset(res, asin, stage, forget_torrent=forget_torrent)
+    result = with_engine(
+        settings, lambda engine: control.reset(engine, asin, stage, forget_torrent=forget_torrent)
     )
     _print_actions([result])
 
 
 def recover() -> None:
     """Re-enqueue releases whose job was lost or whose worker died (also runs in every worker)."""
-    from mamfast import pipeline
+    from mamfast.engine.reconcile import reconcile
 
     settings = settings_or_exit()
 
-    async def body(res: Resources) -> pipeline.ReconcileReport:
-        return await pipeline.reconcile(res, grace=0)
+    async def body(engine: Engine[Services]) -> ReconcileReport:
+        return await reconcile(engine, grace=0)
 
-    report = with_resources(settings, body)
+    report = with_engine(settings, body)
     if report.skipped:
         fail("another reconciler pass is running; try again in a few seconds")
     console.print(
@@ -231,10 +233,10 @@ def recover() -> None:
 
 def list_locks() -> None:
     """List held locks with their holder and age."""
-    from mamfast import locks
+    from mamfast.engine import locks
 
     settings = settings_or_exit()
-    held = with_resources(settings, lambda res: locks.list_locks(res.redis))
+    held = with_engine(settings, lambda engine: locks.list_locks(engine.redis))
     render.locks_table(console, held)
 
 
@@ -243,21 +245,21 @@ def unlock(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Break a lock. Only do this when its holder is really gone."""
-    from mamfast import locks
+    from mamfast.engine import locks
 
     settings = settings_or_exit()
     full = key if key.startswith(keys.LOCK_PREFIX) else keys.LOCK_PREFIX + key
 
-    async def holder(res: Resources) -> dict[str, Any]:
-        return await locks.read_holder(res.redis, full)
+    async def holder(engine: Engine[Services]) -> dict[str, Any]:
+        return await locks.read_holder(engine.redis, full)
 
-    info = with_resources(settings, holder)
+    info = with_engine(settings, holder)
     if not info:
         fail(f"{full} is not held")
     console.print(f"{shown(full)} is held by {shown(locks.describe_holder(info))}")
     if not yes and not typer.confirm("Break it?", default=False):
         raise typer.Exit(1)
-    removed = with_resources(settings, lambda res: locks.break_lock(res.redis, full))
+    removed = with_engine(settings, lambda engine: locks.break_lock(engine.redis, full))
     console.print(f"{full} {'released' if removed else 'was already gone'}", markup=False)
 
 
@@ -280,10 +282,10 @@ def state_export(
     ] = None,
 ) -> None:
     """Dump every release record as JSON."""
-    from mamfast import statefile
+    from mamfast.ops import statefile
 
     settings = settings_or_exit()
-    data = with_resources(settings, statefile.export_state)
+    data = with_engine(settings, statefile.export_state)
     text = json.dumps(data, indent=2)
     if output is None:
         sys.stdout.write(text + "\n")
@@ -300,11 +302,11 @@ def state_import(
     """Create records from a state file; releases it marks complete are never processed again."""
     import asyncio
 
-    from mamfast import statefile
+    from mamfast.ops import statefile
 
     settings = settings_or_exit()
     data = run_async(asyncio.to_thread(statefile.load_file, file))
-    report = with_resources(settings, lambda res: statefile.import_state(res, data))
+    report = with_engine(settings, lambda engine: statefile.import_state(engine, data))
     for line in report.problems:
         console.print(f"[yellow]skipped:[/] {shown(line)}", highlight=False)
     for line in report.warnings:
@@ -321,10 +323,10 @@ def state_forget(
     asin: Annotated[str, typer.Argument(help="The damaged record's ASIN, as `status` shows it.")],
 ) -> None:
     """Drop a damaged release record (one `status` lists as damaged); the next scan rebuilds it."""
-    from mamfast import control
+    from mamfast.engine import control
 
     settings = settings_or_exit()
-    result = with_resources(settings, lambda res: control.forget_damaged(res, asin))
+    result = with_engine(settings, lambda engine: control.forget_damaged(engine, asin))
     _print_actions([result])
 
 

@@ -14,8 +14,8 @@ from mamfast.models import Release, Status, utcnow
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from mamfast.enqueue import EnqueueReport
-    from mamfast.store import DamagedRecord
+    from mamfast.engine.store import DamagedRecord
+    from mamfast.ops.enqueue import EnqueueReport
 
 STATUS_STYLE = {
     Status.QUEUED: "cyan",
@@ -147,7 +147,7 @@ def locks_table(console: Console, held: list[dict[str, Any]]) -> None:
         return
     from rich.table import Table
 
-    from mamfast.locks import describe_holder
+    from mamfast.engine.locks import describe_holder
 
     table = Table(header_style="bold")
     for column in ("Key", "Holder", "TTL left"):

@@ -30,8 +30,9 @@ def run(
     duration of the run. Exits 0 only when no release needs attention.
     """
     from mamfast.cli.live import live_view
-    from mamfast.runner import run as run_pipeline
+    from mamfast.ops.runner import run as run_pipeline
     from mamfast.stages import default_pipeline
+    from workers.serve import serve
 
     settings = settings_or_exit(library_dir=library)
     if settings.library_dir is None:
@@ -41,6 +42,7 @@ def run(
         run_pipeline(
             settings,
             stages=default_pipeline(settings),
+            serve=serve,
             workers=workers,
             live=live_view(console),  # type: ignore[arg-type]
         )
@@ -62,7 +64,7 @@ def demo(
     ),
 ) -> None:
     """Write a small Libation-shaped sample library (one folder is broken on purpose)."""
-    from mamfast.demo import write_demo_library
+    from mamfast.ops.demo import write_demo_library
 
     folders = write_demo_library(directory)
     console.print(f"wrote {len(folders)} book folders under {directory}:", markup=False)

@@ -115,7 +115,7 @@ def inspect(
 ) -> None:
     """Show a torrent's name, infohash, pieces, files, private flag and source."""
     from mamfast.errors import TorrentError
-    from mamfast.torrents.inspect import read_torrent, summary
+    from mamfast.torrents.parse import read_torrent, summary
 
     try:
         info = summary(read_torrent(file))

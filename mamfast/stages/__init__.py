@@ -1,18 +1,23 @@
 """The four real stages and the pipeline that wires them to the engine.
 
-Each stage module exposes `async def run(res, release) -> StageResult` and,
+Each stage module exposes `async def run(services, release) -> StageResult` and,
 where its checkpoint leaves files behind, `artifacts_missing(release)`.
 """
 
 from __future__ import annotations
 
-from mamfast import keys
+from typing import TYPE_CHECKING
+
 from mamfast.config import Settings
+from mamfast.engine import keys
+from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.models import Stage
-from mamfast.pipeline import Pipeline, StageSpec
+
+if TYPE_CHECKING:
+    from mamfast.stages.services import Services
 
 
-def default_pipeline(settings: Settings) -> Pipeline:
+def default_pipeline(settings: Settings) -> Pipeline[Services]:
     from mamfast.stages import metadata, staging, torrent, upload
 
     return {

@@ -15,23 +15,25 @@ import asyncio
 import logging
 from pathlib import Path
 
-from mamfast.models import Release, StageResult
-from mamfast.prepare import output_paths, prepare, write_outputs
-from mamfast.resources import Resources
+from mamfast.models import Release, StageOutput, StageResult
+from mamfast.release.prepare import output_paths, prepare, write_outputs
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
 
 log = logging.getLogger(__name__)
 STEPS = 3
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    folder = await asyncio.to_thread(staged_folder, res.settings, release)
-    await res.report_progress(release.asin, "metadata", 0, STEPS)
-    prepared = await prepare(folder, release.asin, release.book, res.settings, res.audnex)
-    await res.report_progress(release.asin, "metadata", 2, STEPS)
-    json_path, description_path = output_paths(res.settings, folder)
-    await asyncio.to_thread(write_outputs, prepared, json_path, description_path, res.settings)
-    await res.report_progress(release.asin, "metadata", STEPS, STEPS)
+async def run(services: Services, release: Release) -> StageResult:
+    # Paths are checked on disk (resolved, proven inside our folders): never on the event loop.
+    folder, (json_path, description_path) = await asyncio.to_thread(_paths, services, release)
+    await services.report_progress(release.asin, "metadata", 0, STEPS)
+    prepared = await prepare(
+        folder, release.asin, release.book, services.settings, services.audnex, services.rules
+    )
+    await services.report_progress(release.asin, "metadata", 2, STEPS)
+    await asyncio.to_thread(write_outputs, prepared, json_path, description_path, services.settings)
+    await services.report_progress(release.asin, "metadata", STEPS, STEPS)
     log.info(
         "%s: metadata from %s, %d review note(s), %.2fs",
         release.asin,
@@ -40,18 +42,23 @@ async def run(res: Resources, release: Release) -> StageResult:
         prepared.timings.get("total", 0.0),
     )
     return StageResult(
-        updates={
-            "json_path": str(json_path),
-            "description_path": str(description_path),
-            "review": prepared.review.sentences,
-            "details": {**release.details, "metadata": prepared.summary},
-        },
+        output=StageOutput(
+            json_path=str(json_path),
+            description_path=str(description_path),
+            review=prepared.review.sentences,
+        ),
+        display={"metadata": prepared.summary},
         warnings=prepared.warnings,
     )
 
 
+def _paths(services: Services, release: Release) -> tuple[Path, tuple[Path, Path]]:
+    folder = staged_folder(services.settings, release)
+    return folder, output_paths(services.settings, folder)
+
+
 def artifacts_missing(release: Release) -> str | None:
-    """Why the metadata checkpoint no longer holds (None when both files are there)."""
+    """Why the metadata checkpoint no longer holds (None when both files are there). Blocking."""
     for label, recorded in (
         ("fast-fill JSON", release.json_path),
         ("description", release.description_path),

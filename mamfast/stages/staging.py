@@ -11,8 +11,8 @@ Hardlinks need the library and the seed folder on one filesystem. Across
 filesystems (EXDEV) staging refuses with advice, unless
 MAMFAST_STAGE_COPY_FALLBACK allows copying (recorded as a warning).
 
-Only what we create gets PUID/PGID/UMASK: the folder and copies. A hardlink
-shares its inode with the library file, and the library is read-only input.
+Only what we create gets PUID/PGID/UMASK (`fs.owner`): the folder and copies. A
+hardlink shares its inode with the library file, and the library is read-only input.
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamfast import ownership
 from mamfast.config import Settings
-from mamfast.containment import in_seed
-from mamfast.discovery import FileSelection, missing_parts, parse_folder_name, select_files
 from mamfast.errors import (
     CrossDeviceError,
     InputError,
@@ -37,9 +34,15 @@ from mamfast.errors import (
     TransientError,
     disk_error,
 )
-from mamfast.models import Release, StageResult
-from mamfast.naming import MamPath, NamingRules, load_rules, mam_names
-from mamfast.resources import Resources
+from mamfast.fs.containment import in_seed
+from mamfast.fs.owner import file_owner, make_dirs
+from mamfast.library.names import parse_folder_name
+from mamfast.library.selection import FileSelection, missing_parts, select_files
+from mamfast.models import Release, StageOutput, StageResult
+from mamfast.release.naming.paths import MamPath, mam_names
+from mamfast.release.naming.rules import NamingRules
+from mamfast.stages import ledger as ownership
+from mamfast.stages.services import Services
 
 PARTIAL_PREFIX = ".mamfast-partial-"
 CHUNK = 1024 * 1024
@@ -54,23 +57,20 @@ SAME_FS_HINT = (
 # --------------------------------------------------------------------------- engine entry points
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    settings = res.settings
-    rules = await asyncio.to_thread(load_rules, settings.naming_file)
-    staged = await asyncio.to_thread(stage_release, settings, release, rules)
-    details = {**release.details, "naming": staged.naming_details(), "staging": staged.counts()}
+async def run(services: Services, release: Release) -> StageResult:
+    settings = services.settings
+    staged = await asyncio.to_thread(stage_release, settings, release, services.rules.naming)
     return StageResult(
-        updates={
-            "staging_dir": str(staged.folder),
-            "staged_files": staged.names,
-            "details": details,
-        },
+        output=StageOutput(staging_dir=str(staged.folder), staged_files=staged.names),
+        display={"naming": staged.naming_details(), "staging": staged.counts()},
         warnings=staged.warnings,
     )
 
 
 def artifacts_missing(release: Release) -> str | None:
-    """Why the stage checkpoint is void (the staged folder or a file in it is gone), or None."""
+    """Why the stage checkpoint is void (the staged folder or a file in it is gone), or None.
+
+    Blocking: the engine calls it in a thread."""
     if not release.staging_dir:
         return "no staged folder is recorded"
     folder = Path(release.staging_dir)
@@ -118,7 +118,7 @@ def check_same_filesystem(settings: Settings) -> str | None:
     """
     if settings.library_dir is None:
         return None
-    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_path)
+    library, seed = _nearest_existing(settings.library_dir), _nearest_existing(settings.seed_folder)
     if library.stat().st_dev == seed.stat().st_dev:
         return None
     error = cross_device_error(settings)
@@ -127,10 +127,10 @@ def check_same_filesystem(settings: Settings) -> str | None:
 
 def cross_device_error(settings: Settings) -> CrossDeviceError:
     library = _nearest_existing(settings.library_dir or Path("/"))
-    seed = _nearest_existing(settings.seed_path)
+    seed = _nearest_existing(settings.seed_folder)
     return CrossDeviceError(
         f"the library {settings.library_dir} (filesystem mounted at {_mount_point(library)}) "
-        f"and MAMFAST_SEED_DIR {settings.seed_path} (mounted at {_mount_point(seed)}) are on "
+        f"and MAMFAST_SEED_DIR {settings.seed_folder} (mounted at {_mount_point(seed)}) are on "
         "different filesystems, so files cannot be hardlinked",
         hint=SAME_FS_HINT,
     )
@@ -215,8 +215,8 @@ def plan_release(
 def stage_release(settings: Settings, release: Release, rules: NamingRules) -> Staged:
     """Build (or verify) the staged folder. Blocking: run it in a thread."""
     source, selection, naming = plan_release(settings, release, rules)
-    seed = settings.seed_path
-    _make_dirs(seed, settings)
+    seed = settings.seed_folder
+    make_dirs(seed, file_owner(settings))
     target = in_seed(settings, seed / naming.folder)
     partial = in_seed(settings, seed / f"{PARTIAL_PREFIX}{release.asin}")
     staged = Staged(folder=target, naming=naming, warnings=list(selection.warnings))
@@ -304,7 +304,7 @@ def _build_fresh(
     if os.path.lexists(partial):
         _remove_tree(partial)  # our own leftover from an interrupted run (we hold the lock)
     try:
-        _make_dirs(partial, settings)
+        make_dirs(partial, file_owner(settings))
         for src_name, dst_name in staged.naming.files.items():
             _place(source / src_name, partial / dst_name, staged, settings)
     except BaseException as exc:
@@ -381,7 +381,7 @@ def _place(src: Path, dst: Path, staged: Staged, settings: Settings) -> None:
         else:
             raise
     shutil.copy2(src, dst)
-    _own(dst, settings, directory=False)
+    file_owner(settings).apply(dst)  # copy2 copied the library file's mode
     staged.copied += 1
 
 
@@ -442,37 +442,6 @@ def _listing(source: Path, settings: Settings) -> tuple[list[str], dict[str, str
         except OSError:
             continue
     return names, bad
-
-
-def _make_dirs(path: Path, settings: Settings) -> None:
-    """mkdir -p, giving every folder we create PUID/PGID and UMASK."""
-    missing = []
-    probe = path
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    for folder in reversed(missing):
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        _own(folder, settings, directory=True)
-
-
-def _own(path: Path, settings: Settings, *, directory: bool) -> None:
-    if settings.umask is not None:
-        base = 0o777 if directory else 0o666
-        path.chmod(base & ~int(settings.umask, 8))
-    if settings.puid is not None or settings.pgid is not None:
-        uid = settings.puid if settings.puid is not None else -1
-        gid = settings.pgid if settings.pgid is not None else -1
-        try:
-            os.chown(path, uid, gid)
-        except PermissionError:
-            raise StagingError(
-                f"cannot give {path} the owner {uid}:{gid} (PUID/PGID)",
-                hint="run mamfast as root to change owners, or unset PUID/PGID",
-            ) from None
 
 
 def _remove_tree(path: Path) -> None:

@@ -13,48 +13,45 @@ torrents.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from mamfast import ownership
-from mamfast.config import Settings, file_owner
-from mamfast.containment import in_torrent_dir
+from mamfast.config import Settings
 from mamfast.errors import InfohashMismatchError, TorrentError
-from mamfast.models import Release, StageResult
-from mamfast.resources import Resources
+from mamfast.fs.atomic import remove_temps
+from mamfast.fs.containment import in_torrent_dir
+from mamfast.fs.owner import file_owner, make_dirs
+from mamfast.models import Release, StageOutput, StageResult
+from mamfast.stages import ledger as ownership
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
 from mamfast.torrents.create import (
     create_torrent,
     keep_private,
-    remove_stale_temp,
     with_announce,
     write_torrent_atomic,
 )
 from mamfast.torrents.files import Content, scan_content
-from mamfast.torrents.inspect import TorrentMeta, parse_torrent, read_torrent
 from mamfast.torrents.mkbrr import MkbrrOptions, create_with_mkbrr
+from mamfast.torrents.parse import TorrentMeta, parse_torrent, read_torrent
 
 NO_ANNOUNCE = "announce: MAMFAST_ANNOUNCE_URL is not set; the torrent has no tracker"
 
 
 def torrent_file(settings: Settings, folder: str) -> Path:
     """Where a release's .torrent lives: one folder per release (proven inside TORRENT_DIR)."""
-    return in_torrent_dir(settings, settings.torrent_path / folder / f"{folder}.torrent")
+    return in_torrent_dir(settings, settings.torrent_folder / folder / f"{folder}.torrent")
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    settings = res.settings
+async def run(services: Services, release: Release) -> StageResult:
+    settings = services.settings
     started = time.perf_counter()
-    staged = await asyncio.to_thread(staged_folder, settings, release)
-    dest = torrent_file(settings, staged.name)
+    # Quick file system work, but never on the event loop (one slow NFS stat would stall
+    # lease renewal): the default executor, so it never queues behind another hash.
+    dest, content = await asyncio.to_thread(_inputs, settings, release)
     announce = settings.secret("announce_url")
-    # Listing is quick I/O: the default executor, so it never queues behind another hash.
-    content = await asyncio.to_thread(scan_content, staged)
-    await asyncio.to_thread(remove_stale_temp, dest)  # a crash's leftover, if any
 
     meta = await _reuse(settings, release, content, dest, announce)
     backend = "reused"
@@ -63,17 +60,27 @@ async def run(res: Resources, release: Release) -> StageResult:
         if backend == "mkbrr":
             data = await _with_mkbrr(settings, content, dest, announce)
         else:
-            data = await _with_builtin(res, release, content, announce)
+            data = await _with_builtin(services, release, content, announce)
         meta = parse_torrent(data)  # the same validation any torrent from disk gets
         # Before anything is written. With no infohash recorded (Redis lost its data), the
         # torrents already on disk for this ASIN are the record: no second one.
         await asyncio.to_thread(_no_second_torrent, settings, release, meta.infohash, dest)
         await asyncio.to_thread(_publish, settings, data, dest)
-    return _result(release, dest, meta, content, backend, started)
+    return _result(dest, meta, content, backend, started)
+
+
+def _inputs(settings: Settings, release: Release) -> tuple[Path, Content]:
+    """Where the staged folder's torrent goes, and what goes in (blocking)."""
+    staged = staged_folder(settings, release)
+    dest = torrent_file(settings, staged.name)
+    content = scan_content(staged)
+    # We hold the release lock: a temp file there is a killed earlier write's.
+    remove_temps(dest)
+    return dest, content
 
 
 def artifacts_missing(release: Release) -> str | None:
-    """Why the torrent checkpoint no longer holds (None when it does)."""
+    """Why the torrent checkpoint no longer holds (None when it does). Blocking."""
     if not release.torrent_path:
         return "no torrent file is recorded"
     path = Path(release.torrent_path)
@@ -93,7 +100,7 @@ async def _reuse(
     settings: Settings, release: Release, content: Content, dest: Path, announce: str | None
 ) -> TorrentMeta | None:
     """The recorded torrent, if it still describes the staged files (announce refreshed)."""
-    if not release.infohash or _fingerprint(content) != _recorded_fingerprint(release):
+    if not release.infohash or _fingerprint(content) != release.torrent_fingerprint:
         return None
     meta = await asyncio.to_thread(_reusable, dest, content, release.infohash)
     if meta is not None:
@@ -106,19 +113,14 @@ async def _reuse(
 
 
 def _publish(settings: Settings, data: bytes, dest: Path) -> None:
-    write_torrent_atomic(data, dest)
-    _chown(settings, dest)
+    # We hold the release lock: no other writer of `dest` can be running.
+    write_torrent_atomic(data, dest, owner=file_owner(settings), stale_after=0)
 
 
 def _fingerprint(content: Content) -> str:
     """Names, sizes and mtimes of the staged files: cheap evidence that nothing was edited."""
     stamp = "\n".join(f"{f.relpath}\t{f.length}\t{f.mtime_ns}" for f in content.files)
     return hashlib.sha1(stamp.encode("utf-8")).hexdigest()
-
-
-def _recorded_fingerprint(release: Release) -> str | None:
-    recorded = release.details.get("torrent")
-    return recorded.get("fingerprint") if isinstance(recorded, dict) else None
 
 
 def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None:
@@ -135,12 +137,12 @@ def _reusable(dest: Path, content: Content, infohash: str) -> TorrentMeta | None
 
 
 async def _with_builtin(
-    res: Resources, release: Release, content: Content, announce: str | None
+    services: Services, release: Release, content: Content, announce: str | None
 ) -> bytes:
-    settings = res.settings
+    settings = services.settings
 
     async def progress(done: int, total: int) -> None:
-        await res.report_progress(release.asin, "torrent", done, total)
+        await services.report_progress(release.asin, "torrent", done, total)
 
     created = await create_torrent(
         content.root,
@@ -149,7 +151,7 @@ async def _with_builtin(
         piece_exp=settings.torrent_piece_length,
         max_exp=settings.torrent_max_piece_length,
         workers=settings.torrent_workers,
-        executor=res.hash_pool,
+        executor=services.hash_pool,
         progress=progress,
         content=content,
     )
@@ -159,6 +161,8 @@ async def _with_builtin(
 async def _with_mkbrr(
     settings: Settings, content: Content, dest: Path, announce: str | None
 ) -> bytes:
+    # mkbrr works in a folder inside the release's: that one is ours, with our owner.
+    await asyncio.to_thread(make_dirs, dest.parent, file_owner(settings))
     meta = await create_with_mkbrr(content, dest.parent, MkbrrOptions.from_settings(settings))
     if announce and announce != _announce(meta):
         return with_announce(meta.data, announce)  # ours wins; the infohash is unchanged
@@ -201,42 +205,27 @@ def _same_infohash(release: Release, infohash: str, recorded: str | None) -> Non
 
 
 def _result(
-    release: Release,
-    dest: Path,
-    meta: TorrentMeta,
-    content: Content,
-    backend: str,
-    started: float,
+    dest: Path, meta: TorrentMeta, content: Content, backend: str, started: float
 ) -> StageResult:
     seconds = time.perf_counter() - started
-    details: dict[str, Any] = {
+    facts: dict[str, Any] = {
         "backend": backend,
         "piece_length": meta.piece_length,
         "piece_count": meta.piece_count,
         "bytes": meta.total_size,
         "files": len(meta.files),
         "seconds": round(seconds, 3),
-        "fingerprint": _fingerprint(content),  # a later run reuses the torrent only if equal
     }
     return StageResult(
-        updates={
-            "torrent_path": str(dest),
-            "infohash": meta.infohash,
-            "details": {**release.details, "torrent": details},
-        },
+        output=StageOutput(
+            torrent_path=str(dest),
+            infohash=meta.infohash,
+            torrent_fingerprint=_fingerprint(content),  # a later run reuses it only if equal
+        ),
+        display={"torrent": facts},
         warnings=[] if meta.announce else [NO_ANNOUNCE],
     )
 
 
 def _announce(meta: TorrentMeta) -> str | None:
     return meta.announce.get_secret_value() if meta.announce else None
-
-
-def _chown(settings: Settings, dest: Path) -> None:
-    """Hand the torrent and its folder to PUID/PGID (e.g. Unraid's 99:100) when set."""
-    owner = file_owner(settings)
-    if owner is None:
-        return
-    for path in (dest.parent, dest):
-        with contextlib.suppress(PermissionError):
-            os.chown(path, *owner)

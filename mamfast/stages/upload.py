@@ -28,7 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from mamfast import keys, locks
+from mamfast.clients.qbit import (
+    AddOptions,
+    AddResult,
+    QbitClient,
+    SeedCheck,
+    SeedVerdict,
+    TorrentView,
+    same_path,
+)
+from mamfast.config import Settings
+from mamfast.engine import keys, locks
 from mamfast.errors import (
     InfohashMismatchError,
     InputError,
@@ -38,24 +48,12 @@ from mamfast.errors import (
     TransientError,
     UploadError,
 )
-from mamfast.models import Release, StageResult, Status
+from mamfast.models import Release, StageOutput, StageResult, Status
 from mamfast.pathmap import PathMap
-from mamfast.qbit import (
-    BROKEN_STATES,
-    DOWNLOADING_STATES,
-    PAUSED_INCOMPLETE_STATES,
-    AddOptions,
-    AddResult,
-    QbitClient,
-    SeedCheck,
-    SeedVerdict,
-    TorrentView,
-    same_path,
-)
-from mamfast.resources import Resources
+from mamfast.stages.services import Services
 from mamfast.stages.staging import staged_folder
-from mamfast.torrents import inspect
-from mamfast.torrents.inspect import TorrentMeta
+from mamfast.torrents import parse
+from mamfast.torrents.parse import TorrentMeta
 
 log = logging.getLogger(__name__)
 
@@ -69,20 +67,21 @@ class SavePaths:
     theirs: str  # the same in qBittorrent's view: what we send as save_path
 
 
-async def run(res: Resources, release: Release) -> StageResult:
-    if res.qbit is None:
+async def run(services: Services, release: Release) -> StageResult:
+    if services.qbit is None:
         note = {"added": False, "reason": "MAMFAST_QBIT_URL is not set"}
-        return StageResult(final_status=Status.READY, updates={"details": {"qbit": note}})
+        return StageResult(final_status=Status.READY, display={"qbit": note})
     started = time.monotonic()
-    torrent = read_torrent(release)
-    path_map = PathMap.parse(res.settings.qbit_path_map, setting=PATH_MAP_SETTING)
-    await asyncio.to_thread(staged_folder, res.settings, release)  # qBittorrent writes there
-    paths = save_paths(release, torrent, path_map)
-    options = AddOptions.from_settings(res.settings, paths.theirs)
-    result, moved_from = await _add_once(res, res.qbit, release, torrent, options)
-    check = await res.qbit.wait_seeding(torrent.infohash, timeout=res.settings.qbit_seed_timeout)
+    # Reading the .torrent and checking the staged folder touch the disk: in a thread, so
+    # a slow one never holds up the event loop (and the lease renewal on it).
+    torrent, paths = await asyncio.to_thread(_torrent_and_paths, services.settings, release)
+    options = AddOptions.from_settings(services.settings, paths.theirs)
+    result, moved_from = await _add_once(services, services.qbit, release, torrent, options)
+    check = await services.qbit.wait_seeding(
+        torrent.infohash, timeout=services.settings.qbit_seed_timeout
+    )
     if not check.ok or check.torrent is None:
-        raise _not_seeding(res, release, check, options, paths)
+        raise _not_seeding(services, release, check, options, paths)
     seconds = time.monotonic() - started
     log.info(
         "%s: %s in qBittorrent (%s) after %.2fs, save path %s",
@@ -92,26 +91,34 @@ async def run(res: Resources, release: Release) -> StageResult:
         seconds,
         options.save_path,
     )
-    record = _record(result, check, options, paths, seconds, moved_from)
-    updates: dict[str, Any] = {"details": {"qbit": record}}  # the engine merges details
-    if release.infohash is None:
-        updates["infohash"] = torrent.infohash
     warnings = []
     if check.verdict is SeedVerdict.PAUSED_COMPLETE and not options.paused:
         warnings.append("qbit-paused: the torrent is paused in qBittorrent; resume it to seed")
-    return StageResult(final_status=Status.COMPLETE, updates=updates, warnings=warnings)
+    return StageResult(
+        final_status=Status.COMPLETE,
+        output=StageOutput(infohash=torrent.infohash if release.infohash is None else None),
+        display={"qbit": _record(result, check, options, paths, seconds, moved_from)},
+        warnings=warnings,
+    )
+
+
+def _torrent_and_paths(settings: Settings, release: Release) -> tuple[TorrentMeta, SavePaths]:
+    torrent = read_torrent(release)
+    path_map = PathMap.parse(settings.qbit_path_map, setting=PATH_MAP_SETTING)
+    staged_folder(settings, release)  # inside MAMFAST_SEED_DIR: qBittorrent writes there
+    return torrent, save_paths(release, torrent, path_map)
 
 
 # --------------------------------------------------------------------------- torrent file
 
 
 def read_torrent(release: Release) -> TorrentMeta:
-    """The .torrent the torrent stage wrote, checked against the recorded infohash."""
+    """The .torrent the torrent stage wrote, checked against the recorded infohash (blocking)."""
     if not release.torrent_path:
         raise TorrentError("no .torrent is recorded for this release", hint=_redo_torrent(release))
     path = Path(release.torrent_path)
     try:
-        torrent = inspect.read_torrent(path)
+        torrent = parse.read_torrent(path)
     except TorrentError as exc:
         raise TorrentError(exc.message, hint=_redo_torrent(release)) from None
     if release.infohash and release.infohash.lower() != torrent.infohash:
@@ -158,14 +165,18 @@ def _redo_stage(release: Release) -> str:
 
 
 async def _add_once(
-    res: Resources, qbit: QbitClient, release: Release, torrent: TorrentMeta, options: AddOptions
+    services: Services,
+    qbit: QbitClient,
+    release: Release,
+    torrent: TorrentMeta,
+    options: AddOptions,
 ) -> tuple[AddResult, str | None]:
     """Add under the infohash lock; also repair a torrent left by an earlier attempt."""
     try:
         async with locks.held(
-            res.redis,
+            services.redis,
             keys.infohash_lock(torrent.infohash),
-            ttl=res.settings.lock_ttl,
+            ttl=services.settings.lock_ttl,
             purpose=f"qBittorrent add for {release.asin}",
             wait=ADD_LOCK_WAIT,
         ):
@@ -186,10 +197,7 @@ async def _repair(qbit: QbitClient, view: TorrentView, options: AddOptions) -> s
     path was put there by the user and is left alone. Returns the old save path
     when it was changed.
     """
-    broken = view.state in BROKEN_STATES or (
-        not view.complete and view.state in DOWNLOADING_STATES | PAUSED_INCOMPLETE_STATES
-    )
-    if broken and not same_path(view.save_path, options.save_path):
+    if view.lacks_data and not same_path(view.save_path, options.save_path):
         log.warning(
             "torrent %s is at %s (%s); moving it to %s",
             view.hash,
@@ -236,7 +244,7 @@ def _record(
 
 
 def _not_seeding(
-    res: Resources, release: Release, check: SeedCheck, options: AddOptions, paths: SavePaths
+    services: Services, release: Release, check: SeedCheck, options: AddOptions, paths: SavePaths
 ) -> MamfastError:
     view = check.torrent
     if check.verdict is SeedVerdict.TIMEOUT:
@@ -258,12 +266,12 @@ def _not_seeding(
         f"qBittorrent cannot find the staged files: it reports {view.describe()} with save "
         f"path {view.save_path} (we sent {options.save_path}; our folder is "
         f"{release.staging_dir})",
-        hint=_path_map_hint(res, release, paths),
+        hint=_path_map_hint(services, release, paths),
     )
 
 
-def _path_map_hint(res: Resources, release: Release, paths: SavePaths) -> str:
-    current = res.settings.qbit_path_map
+def _path_map_hint(services: Services, release: Release, paths: SavePaths) -> str:
+    current = services.settings.qbit_path_map
     if current:
         fix = (
             f"{PATH_MAP_SETTING}={current} maps our {paths.ours} to {paths.theirs}, where "

@@ -2,8 +2,9 @@
 
 One concept per module, after mkbrr's layout: `files` (what goes in, in which
 order), `pieces` (piece length), `hasher` (parallel SHA-1), `metainfo`
-(bencoding and the info dict), `create`, `inspect` (read and validate),
-`verify`, and `mkbrr` (the optional external backend).
+(bencoding and the info dict), `bdecode` (reading bencode with the exact `info`
+bytes), `create`, `parse` (read and validate), `verify`, and `mkbrr` (the
+optional external backend).
 """
 
 from mamfast.torrents.create import (
@@ -14,7 +15,7 @@ from mamfast.torrents.create import (
 )
 from mamfast.torrents.files import Content, ContentFile, scan_content
 from mamfast.torrents.hasher import PieceHashes, Progress, hash_pieces
-from mamfast.torrents.inspect import TorrentFile, TorrentMeta, parse_torrent, read_torrent
+from mamfast.torrents.parse import TorrentFile, TorrentMeta, parse_torrent, read_torrent
 from mamfast.torrents.pieces import auto_piece_exp, choose_piece_exp
 from mamfast.torrents.verify import VerifyResult, verify
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mamfast.errors import TorrentError, TransientError, disk_error
+from mamfast.errors import TorrentError, TransientError
+from mamfast.fs.atomic import STALE_AFTER, write_atomic
+from mamfast.fs.owner import NO_OWNER, Owner
 from mamfast.torrents.files import Content, changed_files, scan_content
 from mamfast.torrents.hasher import Progress, hash_pieces
 from mamfast.torrents.metainfo import (
@@ -112,48 +112,20 @@ def with_announce(data: bytes, announce: str | None) -> bytes:
     )
 
 
-def temp_path(dest: Path) -> Path:
-    """Where `write_torrent_atomic` stages `dest`; fixed, so a re-run finds a crash's leftover."""
-    return dest.with_name(f".{dest.name}.tmp")
-
-
-def remove_stale_temp(dest: Path) -> None:
-    temp_path(dest).unlink(missing_ok=True)
-
-
 # The announce URL holds the passkey: owner and group (PGID, to upload it) may read a
 # torrent, others may not. The umask can only take more away (UMASK=077 gives 0600).
 TORRENT_MODE = 0o640
 
 
-def write_torrent_atomic(data: bytes, dest: Path, *, mode: int = TORRENT_MODE) -> None:
-    """Write `dest` so that it is either complete or absent, even across a crash.
-
-    Temp file in the same folder, fsync, rename over `dest`, fsync the folder.
-    Blocking: call it from a worker thread.
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(dest)
+def write_torrent_atomic(
+    data: bytes, dest: Path, *, owner: Owner = NO_OWNER, stale_after: float = STALE_AFTER
+) -> None:
+    """Write `dest` (mode TORRENT_MODE) so that it is either complete or absent, even
+    across a crash: `fs.atomic.write_atomic`. Blocking: call it from a worker thread."""
     try:
-        tmp.unlink(missing_ok=True)  # a crash's leftover would keep its own mode
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        tmp.replace(dest)
+        write_atomic(dest, data, owner=owner, mode=TORRENT_MODE, stale_after=stale_after)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise disk_error(exc, dest.parent) or TorrentError(
-            f"cannot write {dest}: {exc.strerror}"
-        ) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(dest.parent)
+        raise TorrentError(f"cannot write {dest}: {exc.strerror or exc}") from None
 
 
 def keep_private(dest: Path) -> None:
@@ -161,13 +133,3 @@ def keep_private(dest: Path) -> None:
     current = dest.stat().st_mode & 0o777
     if current & 0o007:
         dest.chmod(current & ~0o007)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform, harmless to skip there.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

@@ -5,9 +5,10 @@ The infohash is the SHA-1 of the bencoded `info` dict, so everything inside
 decides it, and nothing outside does (announce, created by, creation date).
 We never add `entropy`: the same folder must always give the same infohash.
 
-Encoding is bencode.py (dict keys sorted as raw bytes). Reading keeps the
-exact `info` bytes found in the file and hashes those, never a re-encoding,
-so a foreign or non-canonical file still gets its true infohash.
+Encoding is bencode.py (dict keys sorted as raw bytes). Reading is our own
+`bdecode`, which keeps the exact `info` bytes found in the file; those are
+hashed, never a re-encoding, so a foreign or non-canonical file still gets its
+true infohash.
 """
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ import bencodepy
 from bencodepy import Bencached
 
 from mamfast.errors import TorrentError
+from mamfast.torrents.bdecode import decode_dict_with_spans
 from mamfast.torrents.files import Content
-
-_DECODER = bencodepy.BencodeDecoder()  # encoding=None: every string stays bytes
 
 
 def created_by() -> str:
@@ -89,31 +89,11 @@ def encode_torrent(
 
 def split_torrent(data: bytes) -> tuple[dict[bytes, Any], bytes]:
     """Decode a .torrent; return its top-level dict and the exact bytes of `info`."""
-    if not data.startswith(b"d"):
-        raise TorrentError("not a torrent file: it does not start with a bencoded dict")
-    try:
-        top, info_bytes, end = _top_level(data)
-    except (bencodepy.BencodeDecodeError, ValueError, IndexError, KeyError, TypeError):
-        raise TorrentError("not a torrent file: the bencoding is damaged") from None
-    if end != len(data):
-        raise TorrentError("not a torrent file: data follows the bencoded dict")
-    if info_bytes is None:
+    top, spans = decode_dict_with_spans(data)
+    if b"info" not in spans:
         raise TorrentError("not a torrent file: it has no info dict")
-    return top, info_bytes
-
-
-def _top_level(data: bytes) -> tuple[dict[bytes, Any], bytes | None, int]:
-    """Walk the outer dict with bencode.py's own decoders, noting where `info` starts and ends."""
-    top: dict[bytes, Any] = {}
-    info_bytes = None
-    pos = 1
-    while data[pos : pos + 1] != b"e":
-        key, pos = _DECODER.decode_string(data, pos, kind="key")
-        start = pos
-        top[key], pos = _DECODER.decode_func[data[pos : pos + 1]](data, pos)
-        if key == b"info":
-            info_bytes = data[start:pos]
-    return top, info_bytes, pos + 1
+    start, end = spans[b"info"]
+    return top, data[start:end]
 
 
 def file_list(info: dict[bytes, Any]) -> Sequence[tuple[tuple[bytes, ...], int]]:

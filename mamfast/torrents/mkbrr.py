@@ -19,7 +19,6 @@ Fixes for what upstream got wrong when it drove mkbrr:
 from __future__ import annotations
 
 import asyncio
-import re
 import shlex
 import shutil
 from dataclasses import dataclass
@@ -28,15 +27,14 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from mamfast.children import run_child
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, TorrentError
+from mamfast.fs.children import run_child
 from mamfast.pathmap import PathMap
-from mamfast.redact import mask_url
+from mamfast.redact import scrub
 from mamfast.torrents.files import Content
-from mamfast.torrents.inspect import TorrentMeta, read_torrent
+from mamfast.torrents.parse import TorrentMeta, read_torrent
 
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://\S+", re.IGNORECASE)
 WORK_DIR = ".mkbrr.tmp"  # under the release's torrent folder; fixed so a re-run clears it
 MKBRR_DEFAULT_MAX_EXP = 24
 
@@ -185,11 +183,6 @@ async def create_with_mkbrr(content: Content, out_dir: Path, opts: MkbrrOptions)
         return meta
     finally:
         await asyncio.shield(asyncio.to_thread(shutil.rmtree, work, True))
-
-
-def scrub(text: str) -> str:
-    """Mask URLs: mkbrr may echo a tracker URL, and its path is the passkey."""
-    return _URL.sub(lambda found: mask_url(found.group(0), keep="host"), text)
 
 
 def _fresh_dir(path: Path) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mamfast.torrents.hasher import Progress, hash_pieces
-from mamfast.torrents.inspect import TorrentMeta
+from mamfast.torrents.parse import TorrentMeta
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamfast.config import Settings
-from mamfast.embedded import RedisServer
+from mamfast.ops.embedded import RedisServer
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.processes import spawn, stop
 from tests.support.qbittorrent import QbitServer

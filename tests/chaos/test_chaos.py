@@ -31,11 +31,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from mamfast import ownership
-from mamfast.enqueue import enqueue
 from mamfast.models import Release, Status
+from mamfast.ops.enqueue import enqueue
 from mamfast.stages import default_pipeline
-from mamfast.torrents.inspect import read_torrent
+from mamfast.stages import ledger as ownership
+from mamfast.torrents.parse import read_torrent
 from mamfast.torrents.verify import verify
 from tests.chaos.monkey import Monkey
 from tests.conftest import make_settings
@@ -65,7 +65,7 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
     qbit_server,
     qbit_admin,
     audnex,
-    make_resources,
+    make_services,
     chaos_seed,
     capsys,
 ):
@@ -103,10 +103,10 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
     age(settings.library_dir)
     before = snapshot(settings.library_dir)
 
-    res = await make_resources(
+    res = await make_services(
         default_pipeline(settings), **settings.model_dump(exclude={"redis_url"})
     )
-    report = await enqueue(res)
+    report = await enqueue(res.engine)
     assert sorted(r.asin for r in report.releases) == asins
 
     logs = tmp_path / "logs"
@@ -151,7 +151,7 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
         except AssertionError:
             raise AssertionError(f"{await _unfinished(res, asins)} (seed {chaos_seed})") from None
         finished_in = time.monotonic() - started
-        records = await res.store.get_many(asins)
+        records = await res.engine.store.get_many(asins)
     finally:
         monkey.stop_workers()
 
@@ -179,14 +179,14 @@ async def test_chaos_never_loses_doubles_or_corrupts_a_release(
 async def _active(res: Any) -> int | None:
     """Releases not finished yet, or None while Redis is down."""
     try:
-        return len(await res.store.active_asins())
+        return len(await res.engine.store.active_asins())
     except Exception:  # Redis restarting
         return None
 
 
 async def _unfinished(res: Any, asins: list[str]) -> str:
     """What the releases that did not finish are doing, for the failure message."""
-    records = [r for r in await res.store.get_many(asins) if not r.terminal]
+    records = [r for r in await res.engine.store.get_many(asins) if not r.terminal]
     states = Counter(f"{r.stage}/{r.status}" for r in records)
     examples = "; ".join(
         f"{r.asin} {r.stage}/{r.status} run {r.run} job {await _job_status(res, r)}: "
@@ -199,9 +199,9 @@ async def _unfinished(res: Any, asins: list[str]) -> str:
 async def _job_status(res: Any, record: Release) -> str:
     from arq.jobs import Job
 
-    from mamfast.pipeline import queue_for
+    from mamfast.engine.spec import queue_for
 
-    queue = queue_for(res.stages, record.stage)
+    queue = queue_for(res.engine.stages, record.stage)
     return str(await Job(record.job_id, res.redis, _queue_name=queue).status())
 
 
@@ -218,7 +218,7 @@ def _check_outcomes(records: list[Release], bad: set[str], context: str) -> None
 async def _check_files(
     settings: Any, records: list[Release], complete: list[Release], context: str
 ) -> None:
-    seed, out = settings.seed_path, settings.torrent_path
+    seed, out = settings.seed_folder, settings.torrent_folder
     staged = {Path(r.staging_dir) for r in records if r.staging_dir}
     ours = set(seed_entries(seed))
     assert ours == staged, f"stray or partial folders in the seed folder {context}"

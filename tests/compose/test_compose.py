@@ -33,8 +33,8 @@ from typing import Any
 
 import pytest
 
-from mamfast import keys
-from mamfast.demo import write_demo_library
+from mamfast.engine import keys
+from mamfast.ops.demo import write_demo_library
 from tests.compose import standins
 from tests.compose.docker import Docker, find_docker
 from tests.compose.stack import (

@@ -481,6 +481,9 @@ DISK: tuple[Case, ...] = (
 )
 
 
+WORKER = ("worker", "--burst")  # the command of a setting that stops workers at start
+
+
 def _setting(ident: str, what: str, env: dict[str, str], sees: str, **more: Any) -> Case:
     """A settings case: refused at start, or (with a stage) a release that stops there."""
     expect: Expect = "needs_attention" if "stage" in more else "refused"
@@ -565,13 +568,15 @@ SETTINGS: tuple[Case, ...] = (
         "MAMFAST_MEDIAINFO_CMD may not be a working mediainfo",
         stage="metadata",
     ),
+    # Rules files are read once, when a worker starts: a broken one stops the worker there
+    # with its error, and the queued releases wait untouched for the fix.
     _setting(
         "setting-naming-file-broken",
         "`MAMFAST_NAMING_FILE` that is not JSON",
         {"MAMFAST_NAMING_FILE": "{root}/config/naming.json"},
         "is not valid JSON",
         config_files={"naming.json": b'{"series": '},
-        stage="stage",
+        command=WORKER,
     ),
     _setting(
         "setting-template-broken",
@@ -579,14 +584,14 @@ SETTINGS: tuple[Case, ...] = (
         {"MAMFAST_DESCRIPTION_TEMPLATE": "{root}/config/description.j2"},
         "MAMFAST_DESCRIPTION_TEMPLATE",
         config_files={"description.j2": b"[b]{{ title }}[/b]{% if %}"},
-        stage="metadata",
+        command=WORKER,
     ),
     _setting(
         "setting-categories-missing",
         "`MAMFAST_CATEGORIES_FILE` naming a file that is not there",
         {"MAMFAST_CATEGORIES_FILE": "{root}/config/categories.json"},
         "cannot read",
-        stage="metadata",
+        command=WORKER,
     ),
     _setting(
         "setting-path-map-garbage",

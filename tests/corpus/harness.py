@@ -32,14 +32,14 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from mamfast import keys
 from mamfast.config import Settings
-from mamfast.connections import connect
 from mamfast.display import printable
-from mamfast.embedded import free_port
+from mamfast.engine import keys
+from mamfast.engine.connections import connect
+from mamfast.engine.store import ReleaseStore
 from mamfast.errors import DamagedRecordError
 from mamfast.models import Release
-from mamfast.store import ReleaseStore
+from mamfast.ops.embedded import free_port
 from tests.corpus.cases import Book, Case
 from tests.support.fake_audnex import FakeAudnex
 from tests.support.library import AN_HOUR_AGO, age, audible, snapshot

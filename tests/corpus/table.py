@@ -55,6 +55,8 @@ def outcome(case: Case) -> str:
         return "kept by `mamfast cleanup --apply`"
     if case.expect == "damaged":
         return "listed as damaged"
+    if case.expect == "refused" and case.command[:1] == ("worker",):
+        return "refused: `mamfast worker` does not start"
     return case.expect
 
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import pytest
 
-from mamfast import ownership
 from mamfast.display import printable
 from mamfast.models import Release, Status
-from mamfast.torrents.inspect import read_torrent
+from mamfast.stages import ledger as ownership
+from mamfast.torrents.parse import read_torrent
 from mamfast.torrents.verify import verify
 from tests.corpus.cases import CASES, CONTROLS, QUEUED_GROUPS, Case, Group, by_group
 from tests.corpus.harness import (

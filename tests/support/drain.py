@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from mamfast import keys
 from mamfast.config import Settings
-from mamfast.pipeline import Pipeline
-from mamfast.store import ReleaseStore
+from mamfast.engine import keys
+from mamfast.engine.spec import Pipeline
+from mamfast.engine.store import ReleaseStore
 from workers.serve import serve
 
 

@@ -16,12 +16,12 @@ import os
 import shutil
 from pathlib import Path
 
-from mamfast import keys
-from mamfast.children import kill_tree, terminate_now
+from mamfast.engine import keys
+from mamfast.engine.spec import Pipeline, StageSpec
 from mamfast.errors import InputError, TransientError
-from mamfast.models import Release, Stage, StageResult, Status
-from mamfast.pipeline import Pipeline, StageSpec
-from mamfast.resources import Resources
+from mamfast.fs.children import kill_tree, terminate_now
+from mamfast.models import Release, Stage, StageOutput, StageResult, Status
+from mamfast.stages.services import Services
 
 CALLS = "mamfast:test:calls"
 CHILD_PIDS = "mamfast:test:children"
@@ -31,7 +31,7 @@ def plan(asin: str, stage: Stage | str) -> str:
     return f"mamfast:test:plan:{asin}:{stage}"
 
 
-async def _instrumented(res: Resources, release: Release) -> StageResult:
+async def _instrumented(res: Services, release: Release) -> StageResult:
     stage = release.stage
     redis = res.redis
     await redis.rpush(CALLS, f"{release.asin}:{stage}:{os.getpid()}:start")  # type: ignore[misc]
@@ -51,20 +51,20 @@ async def _instrumented(res: Resources, release: Release) -> StageResult:
         raise InputError("simulated unreadable input", hint="fix the input file")
     if "permanent" in steps:
         raise InputError("simulated bad input", hint="fix the input file")
-    updates: dict[str, object] = {}
+    output = StageOutput()
     if stage is Stage.STAGE and "dir" in steps:
         folder = Path(steps["dir"])
         folder.mkdir(parents=True, exist_ok=True)
-        updates["staging_dir"] = str(folder)
+        output = StageOutput(staging_dir=str(folder))
     if stage is Stage.TORRENT:
-        updates["infohash"] = steps.get("infohash", f"{release.asin.lower():0<40}"[:40])
+        output = StageOutput(infohash=steps.get("infohash", f"{release.asin.lower():0<40}"[:40]))
     await redis.rpush(CALLS, f"{release.asin}:{stage}:{os.getpid()}:end")  # type: ignore[misc]
     final = Status.READY if stage is Stage.UPLOAD else None
     warnings = [steps["warn"]] if "warn" in steps else []
-    return StageResult(updates=updates, final_status=final, warnings=warnings)
+    return StageResult(output=output, final_status=final, warnings=warnings)
 
 
-async def _child(res: Resources, release: Release) -> None:
+async def _child(res: Services, release: Release) -> None:
     """Start a long child whose pid the test can check after killing the job."""
     proc = await asyncio.create_subprocess_exec("sleep", "600", start_new_session=True)
     await res.redis.rpush(CHILD_PIDS, proc.pid)  # type: ignore[misc]

@@ -162,7 +162,7 @@ def _content_digest(path: Path, mode: int) -> str:
 
 def seed_entries(seed: Path) -> list[Path]:
     """What a seed folder holds besides mamfast's own ledger of what it staged, sorted."""
-    from mamfast import ownership
+    from mamfast.stages import ledger as ownership
 
     if not seed.exists():
         return []

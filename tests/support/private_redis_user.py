@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from mamfast.config import Settings
-from mamfast.private_redis import claimed
+from mamfast.ops.private_redis import claimed
 
 COUNTER = "test:counter"
 

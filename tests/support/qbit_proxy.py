@@ -23,7 +23,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
 
-from mamfast.embedded import free_port
+from mamfast.ops.embedded import free_port
 
 ADD_PATH = "/api/v2/torrents/add"
 HOP_HEADERS = {"host", "content-length", "transfer-encoding", "connection", "keep-alive"}

@@ -1,6 +1,6 @@
 """A real qbittorrent-nox on loopback for tests: own profile, known login, nothing public.
 
-Config per services.md §1: WebUI and BitTorrent bound to 127.0.0.1, DHT/PeX/LSD/UPnP
+Config: WebUI and BitTorrent bound to 127.0.0.1, DHT/PeX/LSD/UPnP
 off, no GeoIP download, no queueing, a fast refresh interval so state changes show
 within 250 ms, and no login ban (a wrong-password test must not lock 127.0.0.1
 out for an hour). The config is written only while qBittorrent is stopped, because
@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 import qbittorrentapi
 
-from mamfast.embedded import free_port
+from mamfast.ops.embedded import free_port
 
 USERNAME = "mamfast"
 START_TIMEOUT = 30.0

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from mamfast import keys
+from mamfast.engine import keys
 from mamfast.models import Release
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import bencode
 
-from mamfast.embedded import free_port
 from mamfast.models import Checkpoints, Release, Stage, utcnow
+from mamfast.ops.embedded import free_port
 
 PIECE_LENGTH = 32 * 1024
 DEFAULT_SIZES = (150_000, 60_000)

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import sys
 
-from mamfast import keys
 from mamfast.config import load_settings
+from mamfast.engine import keys
 from tests.support.engine_stages import instrumented_pipeline
 from workers.serve import serve
 

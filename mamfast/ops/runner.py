@@ -1,0 +1,111 @@
+"""`mamfast run`: scan, then work every release to the end in this one process.
+
+With no MAMFAST_REDIS_URL the run uses the data dir's private Redis
+(`private_redis`: started if no other command runs it, stopped at the end
+unless another command still uses it; its AOF keeps the state for the next
+run). The run lock keeps a second `mamfast run` off the same data dir. Workers
+for both queues run in-process until no release is left unfinished.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mamfast.clients import notify
+from mamfast.config import Settings
+from mamfast.engine import keys
+from mamfast.engine.connections import connect
+from mamfast.engine.engine import Engine
+from mamfast.engine.spec import Pipeline
+from mamfast.models import Release, Status
+from mamfast.ops.enqueue import EnqueueReport, enqueue
+from mamfast.ops.private_redis import redis_ready
+from mamfast.ops.runlock import run_lock
+
+LiveView = Callable[[Engine[Any], "RunState"], contextlib.AbstractAsyncContextManager[None]]
+StopWhen = Callable[[], Awaitable[bool]]
+
+
+class Serve(Protocol):
+    """Runs arq workers for `queues` in this process until `stop_when()` is true.
+
+    The command line passes `workers.serve.serve`: the workers package sits above
+    this one, so it is handed in rather than imported.
+    """
+
+    def __call__(
+        self,
+        settings: Settings,
+        queues: Sequence[str],
+        *,
+        stages: Pipeline[Any],
+        stop_when: StopWhen,
+    ) -> Awaitable[int]: ...
+
+
+@dataclass
+class RunState:
+    """What the live view shows: this run's releases and the scan report."""
+
+    asins: list[str] = field(default_factory=list)
+    scan: EnqueueReport | None = None
+    releases: list[Release] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    scan: EnqueueReport
+    releases: list[Release]
+
+    @property
+    def exit_code(self) -> int:
+        """0 only when every release finished and none needs attention."""
+        ok = all(r.terminal and r.status is not Status.NEEDS_ATTENTION for r in self.releases)
+        return 0 if ok else 1
+
+
+async def run(
+    settings: Settings,
+    *,
+    stages: Pipeline[Any],
+    serve: Serve,
+    library: Path | None = None,
+    workers: int = 1,
+    live: LiveView | None = None,
+) -> RunResult:
+    if library is not None:
+        settings = settings.model_copy(update={"library_dir": library})
+    with run_lock(settings.data_dir):
+        async with redis_ready(settings) as ready:
+            redis = await connect(ready.secret("redis_url") or "")
+            engine = Engine(ready, redis, stages)
+            try:
+                state = RunState()
+                state.scan = await enqueue(engine)
+                # Also what was already waiting (a `mamfast retry`, a folder still settling):
+                # the run works it to the end, so its table shows it.
+                waiting = await engine.store.active_asins()
+                state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
+
+                async def finished() -> bool:
+                    state.releases = await engine.store.get_many(state.asins)
+                    return not await engine.store.active_asins()
+
+                queues = _queues(workers)
+                view = live(engine, state) if live else contextlib.nullcontext()
+                async with view:
+                    if not await finished():
+                        await serve(ready, queues, stages=stages, stop_when=finished)
+                    state.releases = await engine.store.get_many(state.asins)
+                await notify.flush(engine)
+                return RunResult(scan=state.scan, releases=state.releases)
+            finally:
+                await redis.aclose()
+
+
+def _queues(workers: int) -> Sequence[str]:
+    return [keys.DEFAULT_QUEUE] * workers + [keys.HASH_QUEUE] * workers

@@ -1,0 +1,257 @@
+"""The BBCode description: synopsis HTML to BBCode, a Jinja2 template, MAM's line rules.
+
+The template ships in `mamfast/templates/description.bbcode.j2`; a user's own
+(MAMFAST_DESCRIPTION_TEMPLATE) gets the same variables. After rendering,
+newlines are removed outside `[pre]` (MAM's editor turns them into breaks of
+its own, so the template says `[br]` where it wants one), and inside `[pre]`
+newlines become `[br]` and spaces no-break spaces (MAM collapses spaces).
+
+Fixed against upstream: the header shows the cleaned, swap-repaired title
+(the same one the JSON carries), the translator row names people without
+their "- translator" suffix, and a synopsis never produces more than two
+breaks in a row or trailing breaks.
+
+Book text comes from Audible, Audnex and file tags, which anyone can write: it
+must never become BBCode (a title holding `[img]...[/img]` would add a tracking
+pixel to the upload page). Square brackets in it are shown as fullwidth
+`［ ］`, in every variable a template gets, and a synopsis link is kept only
+when its target is a plain http(s) URL (no brackets, quotes or spaces).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel
+
+from mamfast.clients.mediainfo import AudioInfo, format_clock, format_duration
+from mamfast.errors import ConfigError
+from mamfast.release.bookdata import BookFacts
+from mamfast.release.datafile import SHIPPED_TEMPLATES
+
+TEMPLATES = SHIPPED_TEMPLATES
+DEFAULT_TEMPLATE = "description.bbcode.j2"
+NBSP = "\u00a0"
+AUDIBLE_URL = "https://www.audible.com/pd/{asin}"
+
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_BREAKS = re.compile(r"(?:\s*\[br\]\s*){3,}")
+_EDGE_BREAKS = re.compile(r"^(?:\s*\[br\]\s*)+|(?:\s*\[br\]\s*)+$")
+_PRE = re.compile(r"(\[pre\].*?\[/pre\])", re.DOTALL | re.IGNORECASE)
+_PRE_PARTS = re.compile(r"(\[pre\])\n?(.*?)\n?(\[/pre\])", re.DOTALL | re.IGNORECASE)
+# http(s), a host, and nothing that could end the [url=...] tag or start another.
+_LINK_TARGET = re.compile(r"https?://[^\s\[\]\"'<>]+", re.IGNORECASE)
+_BRACKETS = str.maketrans({"[": "\uff3b", "]": "\uff3d"})
+_INLINE = {
+    "b": "b",
+    "strong": "b",
+    "i": "i",
+    "em": "i",
+    "u": "u",
+    "s": "s",
+    "strike": "s",
+    "del": "s",
+}
+
+
+# --------------------------------------------------------------------------- HTML -> BBCode
+
+
+class _ToBBCode(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._links: list[bool] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _INLINE:
+            self.out.append(f"[{_INLINE[tag]}]")
+        elif tag == "a":
+            href = (dict(attrs).get("href") or "").strip()
+            safe = _LINK_TARGET.fullmatch(href) is not None
+            self._links.append(safe)
+            if safe:
+                self.out.append(f"[url={href}]")
+        elif tag == "br":
+            self.out.append("[br]")
+        elif tag == "li":
+            self.out.append("[br]• ")
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.out.append("[br][b]")
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _INLINE:
+            self.out.append(f"[/{_INLINE[tag]}]")
+        elif tag == "a":
+            if self._links and self._links.pop():
+                self.out.append("[/url]")
+        elif tag in ("p", "div", "ul", "ol"):
+            self.out.append("[br][br]")
+        elif tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.out.append("[/b][br]")
+
+    def handle_data(self, data: str) -> None:
+        self.out.append(plain_text(re.sub(r"\s+", " ", data)))  # HTML whitespace rules
+
+
+def plain_text(text: str) -> str:
+    """Outside text that can never be read as BBCode: its square brackets made fullwidth."""
+    return text.translate(_BRACKETS)
+
+
+def _plain(value: Any) -> Any:
+    """`value` (a string, list, dict or model of them) with every string made plain_text."""
+    if isinstance(value, str):
+        return plain_text(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, BaseModel):
+        return value.model_copy(
+            update={k: _plain(getattr(value, k)) for k in type(value).model_fields}
+        )
+    return value
+
+
+def html_to_bbcode(text: str | None) -> str:
+    """Audnex's summary (HTML) or Libation's (often plain text) as BBCode on one line."""
+    if not text or not text.strip():
+        return ""
+    if _HTML_TAG.search(text):
+        parser = _ToBBCode()
+        parser.feed(text)
+        parser.close()
+        body = "".join(parser.out)
+    else:
+        body = plain_text(html.unescape(text)).replace("\r\n", "\n")
+        body = re.sub(r"[ \t]+", " ", body).replace("\n", "[br]")
+    return tidy_breaks(body)
+
+
+def tidy_breaks(body: str) -> str:
+    """At most two breaks in a row, none at either end (upstream made four after a `</p>`)."""
+    body = _BREAKS.sub("[br][br]", body)
+    body = _EDGE_BREAKS.sub("", body)
+    return re.sub(r" *\[br\] *", "[br]", body).strip()
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def environment(template: Path | None) -> tuple[jinja2.Environment, str]:
+    """The shipped template, or the user's file (its folder is the loader's root)."""
+    if template is None:
+        folder, name = TEMPLATES, DEFAULT_TEMPLATE
+    else:
+        if not template.is_file():
+            raise ConfigError(
+                f"description template {template} does not exist",
+                hint="fix MAMFAST_DESCRIPTION_TEMPLATE or leave it empty for the shipped one",
+            )
+        folder, name = template.parent, template.name
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder)),
+        autoescape=False,  # BBCode, not HTML  # noqa: S701
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["clock"] = format_clock
+    env.filters["duration"] = format_duration
+    env.filters["longdate"] = long_date
+    return env, name
+
+
+@dataclass(frozen=True)
+class DescriptionTemplate:
+    """A compiled description template, and how messages name it."""
+
+    template: jinja2.Template
+    source: str
+
+
+def load_template(path: Path | None = None) -> DescriptionTemplate:
+    """Read and compile the shipped template, or the user's file. Raises ConfigError."""
+    env, name = environment(path)
+    try:
+        return DescriptionTemplate(env.get_template(name), str(path or name))
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, str(path or name)) from None
+
+
+def render(
+    facts: BookFacts,
+    audio: AudioInfo,
+    *,
+    template: DescriptionTemplate | Path | None = None,
+    signature: bool = True,
+    categories: list[str] | None = None,
+) -> str:
+    """The description; `template` is a loaded one, or a file (None: the shipped one)."""
+    loaded = template if isinstance(template, DescriptionTemplate) else load_template(template)
+    try:
+        text = loaded.template.render(**context(facts, audio, signature, categories or []))
+    except jinja2.TemplateError as exc:
+        raise _template_error(exc, loaded.source) from None
+    return finish(text)
+
+
+def _template_error(exc: jinja2.TemplateError, source: str) -> ConfigError:
+    where = f" (line {exc.lineno})" if isinstance(exc, jinja2.TemplateSyntaxError) else ""
+    return ConfigError(
+        f"the description template {source} failed{where}: {exc.message or exc}",
+        hint="fix MAMFAST_DESCRIPTION_TEMPLATE; the shipped one lists every variable",
+    )
+
+
+def context(
+    facts: BookFacts, audio: AudioInfo, signature: bool, categories: list[str]
+) -> dict[str, Any]:
+    synopsis = html_to_bbcode(facts.summary_html)  # escapes its own text, keeps its tags
+    facts, audio = _plain(facts), _plain(audio)
+    return {
+        "book": facts,
+        "audio": audio,
+        "title": facts.display_title,
+        "synopsis": synopsis,
+        "release_date": long_date(facts.release_date) if facts.release_date else facts.year,
+        "duration": format_duration(audio.duration_s),
+        "audible_url": AUDIBLE_URL.format(asin=facts.asin),
+        "genres": facts.genre_tags or facts.genres,
+        "categories": categories,
+        "chapters": [
+            {"start": format_clock(c.start_s), "title": c.title or f"Chapter {i}"}
+            for i, c in enumerate(facts.chapters, start=1)
+        ],
+        "signature": signature,
+    }
+
+
+def finish(text: str) -> str:
+    """MAM's line rules: no newlines outside [pre]; inside, [br] and no-break spaces."""
+    pieces = []
+    for piece in _PRE.split(text):
+        if match := _PRE_PARTS.fullmatch(piece):
+            opening, inner, closing = match.groups()
+            inner = inner.replace("\r\n", "\n").replace("\n", "[br]").replace(" ", NBSP)
+            pieces.append(f"{opening}{inner}{closing}")
+        else:
+            pieces.append(piece.replace("\r", "").replace("\n", ""))
+    return "".join(pieces).strip()
+
+
+def long_date(value: date) -> str:
+    """ "January 14, 2025" (no %-d: it is not portable)."""
+    return f"{value:%B} {value.day}, {value.year}"

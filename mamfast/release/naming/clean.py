@@ -1,0 +1,261 @@
+"""Cleaning a book's title, subtitle and series name for MAM.
+
+Strips format/genre/publisher cruft and "Book N", series suffixes ("...
+Series", "[reading order]"), generic or redundant subtitles, and repairs
+Audible's title/subtitle swaps using the series as ground truth. Pure
+functions over the caller's `NamingRules`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from mamfast.library.names import NUMBER
+from mamfast.release.naming.rules import NamingRules, rule_regex
+
+# "Book 3" / "Book XII" never belongs in a name: the volume is vol_NN (or kept in JSON as Vol.).
+_BOOK_NUMBER = re.compile(r"(?i:\bBook)\s*[:\s]\s*(?:\d+(?:\.\d+)?|[IVXLCDM]+)\b")
+_DUPLICATE_VOL = re.compile(r"\b0*(\d+)\s+(vol_0*\1)\b")
+_WS = re.compile(r"\s+")
+_DOUBLE_DASH = re.compile(r"\s*-\s*-\s*")
+_DOUBLE_COMMA = re.compile(r"\s*,\s*,\s*")
+_EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([,:;])")
+_EDGE_JUNK = re.compile(r"^[\s,:;]*(?:[-–—]\s+)?|(?:\s+[-–—])?[\s,:;]*$")
+_LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
+# Subtitles that describe a genre, not a book ("A LitRPG Adventure"), beyond naming.json's list.
+_READING_LINES = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^an?\s+.*\b(?:lit\s*rpg|gamelit|isekai|dungeon\s+core|cultivation|progression)\b",
+        r"^an?\s+.*\b(?:novel|story|tale|adventure|fantasy|thriller|romance|epic|harem)$",
+        r".*\((?:an?\s+)?.*\b(?:lit\s*rpg|gamelit|progression)\b",
+        r"^(?:light\s+)?novel(?:\s*\(.*\))?$",
+        r"^(?:an?\s+)?space\s+opera$",
+    )
+)
+
+
+def tidy(text: str) -> str:
+    """Remove what cleaning leaves behind: doubled dashes/commas, empty (), dangling `,:;-`."""
+    result = _WS.sub(" ", text)
+    while True:
+        before = result
+        result = _DOUBLE_DASH.sub(" - ", result)
+        result = _DOUBLE_COMMA.sub(", ", result)
+        result = _EMPTY_BRACKETS.sub("", result)
+        result = _SPACE_BEFORE_PUNCT.sub(r"\1", result)
+        result = _EDGE_JUNK.sub("", result)
+        result = _WS.sub(" ", result).strip()
+        if result == before:
+            return result
+
+
+def is_preserved(name: str, rules: NamingRules) -> bool:
+    """An exact `preserve_exact` entry, or one followed by a non-letter ("Re:ZERO -Starting...")."""
+    sensitive = rules.preserve_exact.case_sensitive
+    text = name.strip() if sensitive else name.strip().casefold()
+    for entry in rules.preserve_exact.titles:
+        key = entry if sensitive else entry.casefold()
+        if text == key or (text.startswith(key) and not text[len(key)].isalnum()):
+            return True
+    return False
+
+
+def clean_title(title: str, rules: NamingRules, *, for_folder: bool) -> str:
+    """Strip format/genre/publisher cruft and "Book N"; for folders also "Vol. N".
+
+    `for_folder=False` keeps "Vol. N" / "Volume N" (MAM's JSON title keeps them).
+    Cleaning never empties a title: if nothing would be left, the tidied input is kept.
+    """
+    original = _WS.sub(" ", title).strip()
+    if not original or is_preserved(original, rules):
+        return original
+    compiled = rules.compiled
+    result = _BOOK_NUMBER.sub("", original)
+    if for_folder:
+        for pattern in compiled.json_volumes:
+            result = pattern.sub("", result)
+    for pattern in compiled.anywhere:
+        result = pattern.sub("", result)
+    for pattern in compiled.closing:
+        result = pattern.sub("", result)
+    result = _DUPLICATE_VOL.sub(r"\2", _WS.sub(" ", result))
+    return tidy(result) or tidy(original)
+
+
+def clean_series(name: str, rules: NamingRules, *, title: str | None = None) -> str:
+    """A series name without cruft or suffixes ("... Series", "... Trilogy", "[reading order]").
+
+    With `title`, "The" is inherited when the title reads "The <series>..."
+    ("Great Cleric" + "The Great Cleric: Volume 1" -> "The Great Cleric").
+    """
+    original = _WS.sub(" ", name).strip()
+    if not original or is_preserved(original, rules) or not rules.series_name_cleaning.enabled:
+        return original
+    result = clean_title(original, rules, for_folder=True)
+    changed = True
+    while changed:  # "X Light Novel Series" loses both suffixes
+        changed = False
+        for pattern in rules.compiled.series_suffixes:
+            stripped = tidy(pattern.sub("", result))
+            if stripped and stripped != result:
+                result, changed = stripped, True
+    if title and rules.series_name_cleaning.inherit_the_prefix.enabled:
+        result = _inherit_the(result, title)
+    return result
+
+
+def _inherit_the(series: str, title: str) -> str:
+    lowered = series.casefold()
+    if lowered.startswith("the "):
+        return series
+    if title.strip().casefold().startswith(f"the {lowered}"):
+        return f"The {series}"
+    return series
+
+
+def clean_subtitle(
+    subtitle: str | None, rules: NamingRules, *, series: str | None, title: str
+) -> str | None:
+    """The subtitle worth keeping; "" when it is dropped, None when there was none.
+
+    Dropped: generic ones ("Light Novel", "A Progression Fantasy"), ones that
+    repeat the series ("Series, Book 11") and the redundancy rules' matches.
+    Kept as-is: `keep_patterns` (arc names like "Aincrad"), and the subtitle of
+    a `preserve_exact` title.
+    """
+    if subtitle is None:
+        return None
+    text = _WS.sub(" ", subtitle).strip()
+    if not text:
+        return ""
+    if is_preserved(title, rules) or is_preserved(text, rules):
+        return text
+    compiled = rules.compiled
+    if any(p.search(text) for p in compiled.subtitle_keep):
+        return tidy(text)
+    if any(p.search(text) for p in compiled.subtitle_remove):
+        return ""
+    if series and rules.subtitle_patterns.remove_if_matches_series and _repeats(text, series):
+        return ""
+    result = _apply_redundancy(text, rules, series=series, title=title)
+    return tidy(result) if result else ""
+
+
+def _bare(text: str) -> str:
+    return _LEADING_ARTICLE.sub("", text.strip().casefold())
+
+
+def _repeats(subtitle: str, series: str) -> bool:
+    """The subtitle is the series name, or a piece of it ("Subtitle" of "Main - Subtitle")."""
+    sub, name = _bare(subtitle), _bare(series)
+    return bool(sub) and (sub == name or sub in name)
+
+
+def _apply_redundancy(text: str, rules: NamingRules, *, series: str | None, title: str) -> str:
+    redundancy = rules.subtitle_redundancy_rules
+    if not redundancy.enabled:
+        return text
+    result = text
+    for rule in redundancy.rules:
+        template = rule.pattern_template
+        if ("{{series}}" in template and not series) or ("{{title}}" in template and not title):
+            continue
+        source = template.replace("{{series}}", re.escape(series or "")).replace(
+            "{{title}}", re.escape(title)
+        )
+        pattern = rule_regex(source, f"subtitle_redundancy_rules.{rule.id}")
+        if not pattern.search(result):
+            continue
+        if rule.action == "drop_subtitle":
+            return ""
+        result = tidy(pattern.sub("", result))
+        if not result:
+            return ""
+    return result
+
+
+# --------------------------------------------------------------------------- title/subtitle
+
+
+class TitleParts(BaseModel):
+    """Title and subtitle after the swap repair, and the arc name (None if there is none)."""
+
+    title: str
+    subtitle: str | None
+    arc: str | None
+    swapped: bool
+
+
+def normalize_title_subtitle(
+    title: str,
+    subtitle: str | None,
+    series_name: str | None,
+    series_position: str | None,
+    rules: NamingRules,
+) -> TitleParts:
+    """Repair Audible's title/subtitle swaps, using the series as ground truth.
+
+    MAM wants the book's own name as the title, never "Series N". When the
+    title is just the series and a number and the subtitle is a real name,
+    the two are swapped ("Sword Art Online 7" / "Mother's Rosary"). The arc is
+    whichever of the two is neither the series nor a genre line.
+    """
+    head = _WS.sub(" ", title).strip()
+    sub = _WS.sub(" ", subtitle).strip() if subtitle else None
+    names = _series_names(series_name, rules)
+    if not names:
+        return TitleParts(title=head, subtitle=sub or None, arc=None, swapped=False)
+    swapped = False
+    if (
+        rules.title_subtitle_normalization.enabled
+        and sub
+        and _is_series_number(head, names, series_position)
+        and not _mentions(sub, names)
+        and not _is_generic(sub, rules)
+    ):
+        head, sub, swapped = sub, head, True
+    arc = next(
+        (t for t in (sub, head) if t and not _mentions(t, names) and not _is_generic(t, rules)),
+        None,
+    )
+    return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=swapped)
+
+
+def _series_names(series_name: str | None, rules: NamingRules) -> list[str]:
+    if not series_name or not series_name.strip():
+        return []
+    raw = _WS.sub(" ", series_name).strip()
+    names = {raw.casefold(), clean_series(raw, rules).casefold()}
+    return sorted((n for n in names if n), key=len, reverse=True)
+
+
+def _mentions(text: str, names: Sequence[str]) -> bool:
+    lowered = text.casefold()
+    return any(name in lowered for name in names)
+
+
+def _is_series_number(text: str, names: Sequence[str], position: str | None) -> bool:
+    """ "Series 7", "Series, Vol. 7", "Series (Light Novel) Book 7", or just "Book 7"."""
+    if position and re.fullmatch(
+        rf"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?0*{re.escape(position.strip())}", text, re.I
+    ):
+        return True
+    for name in names:
+        pattern = (
+            rf"^{re.escape(name)}(?:\s*\((?:light novel|manga)\))?\s*[,:]?\s*"
+            rf"(?:(?:vol(?:ume)?\.?|book|part|no\.?|#)\s*)?{NUMBER}$"
+        )
+        if re.match(pattern, text, re.IGNORECASE):
+            return True
+    return False
+
+
+def _is_generic(text: str, rules: NamingRules) -> bool:
+    if any(p.search(text) for p in rules.compiled.subtitle_keep):
+        return False
+    return any(p.search(text) for p in (*rules.compiled.subtitle_remove, *_READING_LINES))
