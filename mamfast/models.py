@@ -140,6 +140,11 @@ class Release(BaseModel):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    # What the user told us: when they uploaded the release to MAM by hand (None: not
+    # yet). Not `checkpoints.uploaded_at`, which is when the upload stage added the
+    # torrent to qBittorrent.
+    mam_uploaded_at: datetime | None = None
+
     # For people: display facts per section.
     details: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -352,3 +352,24 @@ async def test_pickled_payload_is_refused_not_executed(
     assert await redis.zscore(keys.DEFAULT_QUEUE, "planted") is None
     final = await res.engine.store.get(ASIN)
     assert final is not None and final.status is Status.READY
+
+
+async def test_mark_uploaded_only_for_a_finished_release_and_undoable(make_services, settings):
+    res = await make_services(instrumented_pipeline())
+    await submit(res.engine, release())
+    early = await control.mark_uploaded(res.engine, ASIN)
+    assert not early.ok and "not ready" in early.message
+
+    await drain(settings, res.engine.stages, res.engine.store)
+    marked = await control.mark_uploaded(res.engine, ASIN)
+    assert marked.ok, marked.message
+    stored = await res.engine.store.get(ASIN)
+    assert stored is not None and stored.mam_uploaded_at is not None
+    assert stored.checkpoints.uploaded_at is not None  # the qBittorrent checkpoint is apart
+    assert not (await control.mark_uploaded(res.engine, ASIN)).ok  # twice: nothing to do
+
+    undone = await control.mark_uploaded(res.engine, ASIN, uploaded=False)
+    assert undone.ok and "no longer" in undone.message
+    stored = await res.engine.store.get(ASIN)
+    assert stored is not None and stored.mam_uploaded_at is None
+    assert (stored.stage, stored.status) == (Stage.DONE, Status.READY)

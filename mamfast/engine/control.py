@@ -14,7 +14,7 @@ from mamfast.engine.spec import S
 from mamfast.engine.transitions import rewind
 from mamfast.errors import DamagedRecordError, LockBusyError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
-from mamfast.models import Release, Stage, Status
+from mamfast.models import Release, Stage, Status, utcnow
 
 ADMIN_LOCK_WAIT = 5.0
 
@@ -55,7 +55,7 @@ async def _locked_update(
             asin, False, f"{asin} is being processed ({exc.message}); try again shortly"
         )
     await dispatch(engine.redis, engine.stages, stored)
-    return ActionResult(asin, True, f"{asin}: {stored.stage} queued (job {stored.job_id})")
+    return ActionResult(asin, True, change.done(stored))
 
 
 class _Change:
@@ -67,6 +67,9 @@ class _Change:
 
     def forget(self, record: Release) -> str | None:
         return None
+
+    def done(self, stored: Release) -> str:
+        return f"{stored.asin}: {stored.stage} queued (job {stored.job_id})"
 
 
 class _Retry(_Change):
@@ -123,6 +126,40 @@ class _AttachSource(_Change):
         return record.model_copy(
             update={"source_dir": self.found.source_dir, "book": self.found.book}
         )
+
+
+@dataclass
+class _MarkUploaded(_Change):
+    """Record that the user uploaded the release to MAM (or take that back).
+
+    Only a finished release can have been uploaded: its torrent is what MAM gets.
+    """
+
+    uploaded: bool
+
+    def apply(self, record: Release) -> Release | None:
+        if self.uploaded and record.stage is not Stage.DONE:
+            return None
+        if (record.mam_uploaded_at is not None) == self.uploaded:
+            return None
+        when = utcnow() if self.uploaded else None
+        return record.model_copy(update={"mam_uploaded_at": when})
+
+    def refusal(self, record: Release) -> str:
+        if self.uploaded and record.stage is not Stage.DONE:
+            return f"{record.asin} is not ready yet (stage {record.stage}); upload it once it is"
+        state = "already marked uploaded" if self.uploaded else "not marked uploaded"
+        return f"{record.asin} is {state}; nothing to do"
+
+    def done(self, stored: Release) -> str:
+        if stored.mam_uploaded_at is None:
+            return f"{stored.asin}: no longer marked uploaded"
+        return f"{stored.asin}: marked uploaded at {stored.mam_uploaded_at:%Y-%m-%d %H:%M} UTC"
+
+
+async def mark_uploaded(engine: Engine[S], asin: str, *, uploaded: bool = True) -> ActionResult:
+    """The user's "I uploaded this to MAM" (or its undo), kept on the record."""
+    return await _locked_update(engine, asin, "mamfast uploaded", _MarkUploaded(uploaded))
 
 
 async def attach_source(engine: Engine[S], found: Release) -> ActionResult:

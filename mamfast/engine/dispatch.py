@@ -19,8 +19,6 @@ from mamfast.models import (
 
 log = logging.getLogger(__name__)
 
-log = logging.getLogger(__name__)
-
 JOB_FUNCTION = "run_stage"
 JOB_EXPIRES = timedelta(days=30)  # arq drops jobs not started by then; the reconciler re-adds
 

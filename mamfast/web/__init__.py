@@ -1,0 +1,1 @@
+"""The web dashboard (`mamfast web`): releases, the upload hand step, metrics."""
