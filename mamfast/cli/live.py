@@ -15,7 +15,8 @@ from rich.text import Text
 
 from mamfast.display import printable
 from mamfast.engine import keys
-from mamfast.models import STAGE_ORDER, Release, Status
+from mamfast.lifecycle import STAGE_ORDER, Status
+from mamfast.models import Release
 
 if TYPE_CHECKING:
     from mamfast.engine.engine import Engine
