@@ -77,6 +77,7 @@ def create(
 
     async def main() -> dict[str, Any]:
         from mamfast.torrents import create_torrent, write_torrent_atomic
+        from mamfast.torrents.disk import disk_turns_for
 
         threads = workers or settings.torrent_workers or os.cpu_count()
         with ThreadPoolExecutor(threads, thread_name_prefix="mamfast-hash") as pool:
@@ -90,6 +91,7 @@ def create(
                     workers=workers or settings.torrent_workers,
                     executor=pool,
                     progress=progress,
+                    disk_turns=disk_turns_for(settings),
                 )
         write_torrent_atomic(made.data, dest)
         return {"path": str(dest), "infohash": made.infohash, **made.details()}
