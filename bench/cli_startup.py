@@ -10,7 +10,9 @@ Interleaved rounds (the order rotates every round) of, each a fresh process:
 
 prints the median wall time of each and what each command adds to the bare
 interpreter. Targets (printed, never enforced): --help <= 0.12 s, torrent
-create <= 0.15 s. The load average is printed: on a shared machine compare the
+create <= 0.15 s. `--against REV` also runs both commands with the `mamfast`
+package of that git revision (same interpreter and installed libraries) in the
+same rounds, and prints the ratio. The load average is printed: on a shared machine compare the
 "added" column more than absolute times. `python -X importtime -c 'import
 mamfast.cli.app'` shows where the import time goes.
 """
@@ -35,9 +37,21 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return time.perf_counter() - started
 
 
+def source_of(rev: str, dest: Path) -> Path:
+    """The `mamfast` package as it is at `rev`, extracted under dest."""
+    root = Path(__file__).resolve().parent.parent
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "mamfast"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--against", default=None, help="git revision to compare with")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mamfast-startup-") as tmp:
         root = Path(tmp)
@@ -65,6 +79,13 @@ def main() -> None:
                 "--json",
             ],
         }
+        if args.against:
+            peer = source_of(args.against, root / "peer")
+            for name in list(commands)[1:]:
+                # `-P`-free: PYTHONPATH puts the peer's package before the installed one.
+                commands[f"{name} @ {args.against}"] = ["env", f"PYTHONPATH={peer}"] + commands[
+                    name
+                ]
         samples: dict[str, list[float]] = {name: [] for name in commands}
         names = list(commands)
         for name in names:  # warm-up: page cache, .pyc files
@@ -79,7 +100,10 @@ def main() -> None:
         median = statistics.median(samples[name])
         target = TARGETS.get(name)
         goal = f"  target <= {target:.2f} s" if target else ""
-        print(f"{name:32s} {median:6.3f} s  added {median - bare:6.3f} s{goal}")
+        if args.against and name in TARGETS:
+            peer_median = statistics.median(samples[f"{name} @ {args.against}"])
+            goal += f"  ratio to {args.against} {median / peer_median:.2f}"
+        print(f"{name:44s} {median:6.3f} s  added {median - bare:6.3f} s{goal}")
 
 
 if __name__ == "__main__":

@@ -97,9 +97,9 @@ settings = Settings(_env_file=None, library_dir=library, data_dir=data, settle_s
 discover(settings)  # fills this revision's cache
 samples = []
 for _ in range(runs):
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     report = discover(settings)
-    samples.append(time.perf_counter() - started)
+    samples.append((time.perf_counter() - started, time.process_time() - cpu))
 assert report.stats.examined == 0, report.stats
 print(json.dumps(samples))
 """
@@ -116,7 +116,7 @@ def source_of(rev: str, dest: Path) -> Path:
     return dest
 
 
-def rescans(source: Path, library: Path, data: Path, runs: int) -> list[float]:
+def rescans(source: Path, library: Path, data: Path, runs: int) -> list[tuple[float, float]]:
     env = {**os.environ, "PYTHONPATH": str(source)}
     done = subprocess.run(
         [sys.executable, "-c", RESCAN, str(library), str(data), str(runs)],
@@ -125,8 +125,7 @@ def rescans(source: Path, library: Path, data: Path, runs: int) -> list[float]:
         capture_output=True,
         text=True,
     )
-    samples: list[float] = json.loads(done.stdout)
-    return samples
+    return [(wall, cpu) for wall, cpu in json.loads(done.stdout)]
 
 
 def against(rev: str, work: Path, library: Path, runs: int) -> None:
@@ -134,17 +133,19 @@ def against(rev: str, work: Path, library: Path, runs: int) -> None:
         "this tree": Path(__file__).resolve().parent.parent,
         rev: source_of(rev, work / "peer"),
     }
-    samples: dict[str, list[float]] = {name: [] for name in sources}
-    for n in range(2):
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}
+    for n in range(4):
         for name in sorted(sources, reverse=bool(n % 2)):
             data = work / f"data-{'peer' if name == rev else 'ours'}"
             samples[name] += rescans(sources[name], library, data, runs)
-    ours, peer = (statistics.median(samples[name]) for name in sources)
+    for i, what in enumerate(("wall", "CPU")):
+        ours, peer = (statistics.median(s[i] for s in samples[name]) for name in sources)
+        print(
+            f"unchanged scan ({what}), this tree: {ours:6.2f}s   {rev}: {peer:6.2f}s   "
+            f"ratio {ours / peer:.2f}"
+        )
     load = os.getloadavg()
-    print(
-        f"unchanged scan, this tree: {ours:6.2f}s   {rev}: {peer:6.2f}s   ratio {ours / peer:.2f}"
-    )
-    print(f"  (median of {2 * runs} per side; load average {load[0]:.2f} {load[1]:.2f})")
+    print(f"  (median of {4 * runs} per side; load average {load[0]:.2f} {load[1]:.2f})")
 
 
 def main() -> None:
