@@ -11,6 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from mamfast.errors import TransientError
 from mamfast.torrents import create_torrent
 from mamfast.torrents.disk import DiskTurns
 from tests.support.torrent_data import ANNOUNCE, book
@@ -131,3 +134,16 @@ async def test_create_torrent_waits_for_the_disk_and_gives_the_same_infohash(tmp
             await asyncio.sleep(0.5)
             assert not waiting.done()
         assert await asyncio.wait_for(waiting, 10) == plain
+
+
+async def test_a_lock_folder_that_cannot_be_made_is_told_in_words(tmp_path):
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    (tmp_path / "data").write_text("a file where the data dir should be")
+    turns = DiskTurns(tmp_path / "data" / "disk-turns", big=BIG, poll=0.01)
+    with pytest.raises(TransientError, match=r"cannot create .*device-.*\.lock") as caught:
+        async with turns.turn(folder, BIG):
+            pass
+    assert caught.value.hint and "data dir" in caught.value.hint
+    async with turns.turn(folder, 1) as taken:  # a small release needs no lock at all
+        assert taken is False

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mamfast.errors import FolderPermissionError, TransientError
 from mamfast.fs.owner import NO_OWNER, Owner, file_owner, make_dirs
 
 if TYPE_CHECKING:
@@ -70,9 +71,29 @@ class DiskTurns:
         return self.folder / f"device-{path.stat().st_dev:x}.lock"
 
     def _open(self, path: Path) -> int:
-        lock = self.lock_path(path)
-        make_dirs(self.folder, self.owner)
-        return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            lock = self.lock_path(path)
+        except FileNotFoundError:
+            raise TransientError(
+                f"{path} vanished before it was hashed",
+                hint="wait until nothing changes the release folder; the job retries by itself",
+            ) from None
+        try:
+            make_dirs(self.folder, self.owner)
+            return os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except PermissionError:
+            raise FolderPermissionError(
+                f"cannot create {lock}: permission denied (large releases take turns per "
+                "disk through a lock file in the data dir)",
+                hint=f"give the user mamfast runs as (uid {os.geteuid()}) write access to "
+                f"{self.folder.parent}, or set MAMFAST_DATA_DIR to a folder it may write",
+            ) from None
+        except OSError as exc:
+            raise TransientError(
+                f"cannot create {lock}: {exc.strerror or exc}",
+                hint="check the data dir (free space, a file where a folder should be); "
+                "the job retries by itself",
+            ) from None
 
 
 def disk_turns_for(settings: Settings) -> DiskTurns:
