@@ -177,3 +177,26 @@ def test_health_with_redis_down_is_a_quiet_exit_1(tmp_path):
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
+
+
+def test_the_console_made_on_first_use_drives_rich_live_views():
+    """Live and Progress enter the console (`with console:`) and redraw through it."""
+    import io
+
+    from rich.live import Live
+    from rich.progress import Progress
+    from rich.text import Text
+
+    from mamfast.cli.common import _ConsoleOnFirstUse, rich_console
+
+    out = io.StringIO()
+    lazy = _ConsoleOnFirstUse(file=out, force_terminal=True, emoji=False, width=60)
+    console = rich_console(lazy)  # type: ignore[arg-type]
+    with Live(console=console, refresh_per_second=20) as live:
+        live.update(Text("hashing Some Book"))
+    with Progress(console=console) as bar:
+        bar.update(bar.add_task("verifying", total=4), completed=4)
+    with lazy:  # the proxy itself, as Rich code given it would use it
+        lazy.print("done")
+    text = out.getvalue()
+    assert "hashing Some Book" in text and "verifying" in text and "done" in text

@@ -42,12 +42,28 @@ class _ConsoleOnFirstUse:
         self._options = options
         self._console: Console | None = None
 
-    def __getattr__(self, name: str) -> Any:
+    def created(self) -> Console:
         if self._console is None:
             from rich.console import Console
 
             self._console = Console(**self._options)
-        return getattr(self._console, name)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.created(), name)
+
+    # Special methods are looked up on the type, never through __getattr__.
+    def __enter__(self) -> Console:
+        return self.created().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.created().__exit__(*exc)
+
+
+def rich_console(console: Console) -> Console:
+    """The Rich console itself, for Rich objects that drive it (Live, Progress)."""
+    created = getattr(console, "created", None)
+    return created() if callable(created) else console
 
 
 console = cast("Console", _ConsoleOnFirstUse(emoji=False))

@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from mamfast.cli.common import rich_console
 from mamfast.display import printable
 from mamfast.engine import keys
 from mamfast.lifecycle import STAGE_ORDER, Status
@@ -31,7 +32,7 @@ def live_view(console: Console) -> object:
         if not console.is_terminal:
             yield
             return
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
+        with Live(console=rich_console(console), refresh_per_second=4, transient=True) as live:
             task = asyncio.create_task(_refresh(live, engine, state))
             try:
                 yield

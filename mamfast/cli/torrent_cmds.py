@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast.cli.common import console, err_console, fail, run_async, settings_or_exit, shown
+from mamfast.cli.common import (
+    console,
+    err_console,
+    fail,
+    rich_console,
+    run_async,
+    settings_or_exit,
+    shown,
+)
 
 if TYPE_CHECKING:
     from mamfast.torrents import TorrentMeta, VerifyResult
@@ -177,7 +185,7 @@ async def _progress_bar(label: str, *, enabled: bool) -> AsyncIterator[Progress 
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=rich_console(err_console),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)
