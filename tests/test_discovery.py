@@ -257,6 +257,22 @@ def test_corrupt_cache_is_rebuilt(settings, library):
     assert len(discover(settings).releases) == 6
 
 
+def test_damaged_cache_entries_are_read_again(settings, library):
+    first = discover(settings)
+    path = settings.data_dir / "discovery-cache.json"
+    cache = json.loads(path.read_text())
+    folders = sorted(cache["entries"])
+    entries = cache["entries"]
+    signature, reading = entries[folders[0]]
+    entries[folders[0]] = [signature, reading[:40]]  # cut short
+    entries[folders[1]] = [entries[folders[1]][0], 5]  # not a reading at all
+    entries[folders[2]] = {"signature": entries[folders[2]][0]}  # the old layout
+    path.write_text(json.dumps(cache))
+    again = discover(settings)
+    assert again.stats.examined == 3 and again.stats.from_cache == 3
+    assert again.releases == first.releases
+
+
 def test_library_is_never_written(settings, bad_library):
     before = snapshot(bad_library)
     discover(settings)
