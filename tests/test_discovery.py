@@ -258,15 +258,15 @@ def test_corrupt_cache_is_rebuilt(settings, library):
 
 
 def test_damaged_cache_entries_are_read_again(settings, library):
+    """Each is read again: none stops the scan or turns a book into a reject."""
     first = discover(settings)
     path = settings.data_dir / "discovery-cache.json"
     cache = json.loads(path.read_text())
     folders = sorted(cache["entries"])
     entries = cache["entries"]
-    signature, reading = entries[folders[0]]
-    entries[folders[0]] = [signature, reading[:40]]  # cut short
-    entries[folders[1]] = [entries[folders[1]][0], 5]  # not a reading at all
-    entries[folders[2]] = {"signature": entries[folders[2]][0]}  # the old layout
+    entries[folders[0]]["candidate"] = {"asin": 5}  # damaged
+    entries[folders[1]] = 5  # not an entry at all
+    entries[folders[2]] = {"signature": entries[folders[2]]["signature"]}  # says nothing
     path.write_text(json.dumps(cache))
     again = discover(settings)
     assert again.stats.examined == 3 and again.stats.from_cache == 3

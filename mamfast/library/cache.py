@@ -2,14 +2,9 @@
 
 Keyed by folder, checked against a signature of the folder's mtime, the
 library boundary, the settings that change a reading, and every file's stamp
-(size, mtime, inode; ctime for the metadata file: `walk.FileStamp`). A rescan
-of an unchanged library therefore reads no metadata file. The cache only saves
-time: a missing, unreadable or foreign cache file is rebuilt by a full scan.
-
-Each entry is kept as its signature and its reading's JSON text, and a reading
-is parsed only when its signature matches: loading the file parses 10,000
-short strings, not 10,000 nested objects, and a folder that changed never has
-its old reading parsed at all.
+(size, mtime, inode; ctime for the metadata file: `walk.FileStamp`). A rescan of an unchanged library therefore reads no metadata file.
+The cache only saves time: a missing, unreadable or foreign cache file is
+rebuilt by a full scan.
 """
 
 from __future__ import annotations
@@ -26,7 +21,7 @@ from mamfast.fs.atomic import write_atomic
 from mamfast.library.book import Candidate
 
 CACHE_NAME = "discovery-cache.json"
-CACHE_VERSION = 2  # 2: [signature, reading as JSON text] per folder
+CACHE_VERSION = 2  # 2: file stamps with inode and ctime
 
 
 class CacheEntry(BaseModel):
@@ -40,7 +35,7 @@ class CacheEntry(BaseModel):
 class ScanCache:
     """Per-folder results keyed by a signature of the folder and its files' sizes and mtimes."""
 
-    def __init__(self, path: Path, entries: dict[str, Any]) -> None:
+    def __init__(self, path: Path, entries: dict[str, dict[str, Any]]) -> None:
         self.path = path
         self.entries = entries
         self.changed = False
@@ -57,16 +52,18 @@ class ScanCache:
 
     def get(self, folder: str, signature: str) -> CacheEntry | None:
         raw = self.entries.get(folder)
-        if not isinstance(raw, list) or len(raw) != 2 or raw[0] != signature:
+        if not isinstance(raw, dict) or raw.get("signature") != signature:
             return None
         try:
-            entry = CacheEntry.model_validate_json(raw[1])
+            entry = CacheEntry.model_validate(raw)
         except ValueError:
             return None  # damaged: the folder is read again
-        return entry if entry.signature == signature else None
+        if entry.candidate is None and entry.reject is None:
+            return None  # says nothing: read again rather than call the folder unusable
+        return entry
 
     def put(self, folder: str, entry: CacheEntry) -> None:
-        self.entries[folder] = [entry.signature, entry.model_dump_json(exclude_none=True)]
+        self.entries[folder] = entry.model_dump(mode="json", exclude_none=True)
         self.changed = True
 
     def keep_only(self, roots: Sequence[Path], seen: set[str]) -> None:
