@@ -2,9 +2,10 @@
 
 Keyed by folder, checked against a signature of the folder's mtime, the
 library boundary, the settings that change a reading, and every file's stamp
-(size, mtime, inode; ctime for the metadata file: `walk.FileStamp`). A rescan of an unchanged library therefore reads no metadata file.
-The cache only saves time: a missing, unreadable or foreign cache file is
-rebuilt by a full scan.
+(size, mtime, inode; ctime for the metadata file: `walk.FileStamp`). A rescan
+of an unchanged library therefore reads no metadata file. The cache only saves
+time: a missing, unreadable or foreign cache file, or a damaged entry, is read
+again.
 """
 
 from __future__ import annotations
