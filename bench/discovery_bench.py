@@ -1,11 +1,17 @@
 """Benchmark discovery and staging on a generated Libation-shaped library.
 
     .venv/bin/python bench/discovery_bench.py [--releases 10000] [--stage 1000] [--runs 5]
+        [--against REV]
 
 Prints medians: a cold scan (no discovery cache), an unchanged rescan, and
 staging N releases (hardlinks, names, partial folder + rename) into an empty
 seed folder, then re-running staging on the finished folders (verification).
 Files are tiny, so the figures measure mamfast's own overhead, not the disk.
+
+--against REV (a git revision, e.g. main) also times the unchanged rescan of
+that revision's code on the same library, each in its own process with its own
+cache, rounds interleaved, and prints the ratio: on a shared machine compare
+that ratio more than the absolute figures. `--stage 0` skips staging.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -78,12 +86,75 @@ def median_of(runs: int, prepare: Callable[[], None], action: Callable[[], objec
     return statistics.median(samples)
 
 
+# Run in a child process with PYTHONPATH at one revision's code: unchanged rescans, timed.
+RESCAN = """
+import json, sys, time
+from pathlib import Path
+from mamfast.config import Settings
+from mamfast.library.discovery import discover
+library, data, runs = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+settings = Settings(_env_file=None, library_dir=library, data_dir=data, settle_seconds=0)
+discover(settings)  # fills this revision's cache
+samples = []
+for _ in range(runs):
+    started, cpu = time.perf_counter(), time.process_time()
+    report = discover(settings)
+    samples.append((time.perf_counter() - started, time.process_time() - cpu))
+assert report.stats.examined == 0, report.stats
+print(json.dumps(samples))
+"""
+
+
+def source_of(rev: str, dest: Path) -> Path:
+    """The `mamfast` package as it is at `rev`, extracted under dest."""
+    root = Path(__file__).resolve().parent.parent
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", rev, "mamfast"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def rescans(source: Path, library: Path, data: Path, runs: int) -> list[tuple[float, float]]:
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [sys.executable, "-c", RESCAN, str(library), str(data), str(runs)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return [(wall, cpu) for wall, cpu in json.loads(done.stdout)]
+
+
+def against(rev: str, work: Path, library: Path, runs: int) -> None:
+    sources = {
+        "this tree": Path(__file__).resolve().parent.parent,
+        rev: source_of(rev, work / "peer"),
+    }
+    samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sources}
+    for n in range(4):
+        for name in sorted(sources, reverse=bool(n % 2)):
+            data = work / f"data-{'peer' if name == rev else 'ours'}"
+            samples[name] += rescans(sources[name], library, data, runs)
+    for i, what in enumerate(("wall", "CPU")):
+        ours, peer = (statistics.median(s[i] for s in samples[name]) for name in sources)
+        print(
+            f"unchanged scan ({what}), this tree: {ours:6.2f}s   {rev}: {peer:6.2f}s   "
+            f"ratio {ours / peer:.2f}"
+        )
+    load = os.getloadavg()
+    print(f"  (median of {4 * runs} per side; load average {load[0]:.2f} {load[1]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--releases", type=int, default=10_000)
     parser.add_argument("--stage", type=int, default=1_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--dir", type=Path, default=None, help="work folder (default: a temp one)")
+    parser.add_argument("--against", default=None, help="git revision to compare the rescan with")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mamfast-bench-", dir=args.dir))
@@ -112,6 +183,10 @@ def main() -> None:
         print(f"discovery, cold scan:      {cold:6.2f}s  {n / cold:8.0f} releases/s")
         print(f"discovery, unchanged scan: {warm:6.2f}s  {n / warm:8.0f} releases/s")
 
+        if args.against:
+            against(args.against, work, library, args.runs)
+        if not args.stage:
+            return
         rules = load_rules()
         releases = [c.to_release() for c in report.releases[: args.stage]]
 

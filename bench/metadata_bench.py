@@ -29,9 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.support.fake_audnex
 
 from mamfast.clients.audnex import AudnexClient, RetryPolicy  # noqa: E402
-from mamfast.clients.mediainfo import audio_files, probe  # noqa: E402
+from mamfast.clients.mediainfo import probe  # noqa: E402
 from mamfast.config import Settings  # noqa: E402
 from mamfast.engine.connections import connect  # noqa: E402
+from mamfast.library.selection import book_audio  # noqa: E402
 from mamfast.models import Release, Stage  # noqa: E402
 from mamfast.ops.embedded import RedisServer, free_port  # noqa: E402
 from mamfast.stages import metadata  # noqa: E402
@@ -51,7 +52,7 @@ async def bench_mediainfo(tmp: Path, rounds: int) -> None:
     parts.mkdir()
     for n in range(1, 11):
         shutil.copyfile(AUDIO, parts / f"Book - Part {n:02d}.m4b")
-    books = {"1 file": [AUDIO], "10 files": audio_files(parts)}
+    books = {"1 file": [AUDIO], "10 files": book_audio(parts, [".m4b"])}
     for backend in (None, "bundled"):
         settings = Settings(_env_file=None, mediainfo_cmd=backend)
         for label, files in books.items():

@@ -9,58 +9,24 @@ job left over from an earlier dispatch sees a different id and stops.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mamfast.asin import Asin
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Stage(StrEnum):
-    STAGE = "stage"
-    METADATA = "metadata"
-    TORRENT = "torrent"
-    UPLOAD = "upload"
-    DONE = "done"
-
-
-STAGE_ORDER: tuple[Stage, ...] = (Stage.STAGE, Stage.METADATA, Stage.TORRENT, Stage.UPLOAD)
-CHECKPOINT_FIELD: dict[Stage, str] = {
-    Stage.STAGE: "staged_at",
-    Stage.METADATA: "metadata_at",
-    Stage.TORRENT: "torrent_at",
-    Stage.UPLOAD: "uploaded_at",
-}
-
-
-def next_stage(stage: Stage) -> Stage:
-    index = STAGE_ORDER.index(stage)
-    return STAGE_ORDER[index + 1] if index + 1 < len(STAGE_ORDER) else Stage.DONE
-
-
-def stages_from(stage: Stage) -> tuple[Stage, ...]:
-    """`stage` and every stage after it."""
-    if stage is Stage.DONE:
-        return ()
-    return STAGE_ORDER[STAGE_ORDER.index(stage) :]
-
-
-class Status(StrEnum):
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-    COMPLETE = "complete"  # seeding in the torrent client
-    READY = "ready"  # torrent and JSON prepared, no client configured
-    NEEDS_ATTENTION = "needs_attention"
-
-
-TERMINAL_STATUSES = frozenset({Status.COMPLETE, Status.READY, Status.NEEDS_ATTENTION})
+# The stage and status vocabulary lives in `lifecycle` (no pydantic, so the CLI can build
+# its options without loading pydantic); re-exported here for every module that reads
+# records.
+from mamfast.lifecycle import CHECKPOINT_FIELD as CHECKPOINT_FIELD
+from mamfast.lifecycle import STAGE_ORDER as STAGE_ORDER
+from mamfast.lifecycle import TERMINAL_STATUSES as TERMINAL_STATUSES
+from mamfast.lifecycle import Stage as Stage
+from mamfast.lifecycle import Status as Status
+from mamfast.lifecycle import next_stage as next_stage
+from mamfast.lifecycle import stages_from as stages_from
+from mamfast.lifecycle import utcnow as utcnow
 
 
 class Checkpoints(BaseModel):

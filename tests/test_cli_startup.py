@@ -38,6 +38,9 @@ ENGINE_LIBRARIES = {
     "pydantic_settings",
     "platformdirs",
 }
+# Loaded by the commands that validate settings or print through Rich, never by `--help`
+# or by building the command tree (pydantic alone is ~50 ms, Rich ~30 ms).
+HEAVY_FOR_HELP = {"pydantic", "pydantic_core", "rich"}
 # What `mamfast health` needs besides the command tree: settings and one Redis call.
 HEALTH_NEEDS = {"redis", "hiredis", "pydantic_settings", "platformdirs"}
 
@@ -49,7 +52,7 @@ CLI_MODULES = {
     "mamfast.errors",
     "mamfast.engine",  # the package face only: it imports nothing
     "mamfast.engine.keys",
-    "mamfast.models",
+    "mamfast.lifecycle",
 }
 
 # Runs first in the child: record sys.modules at exit (after Typer's SystemExit too).
@@ -88,9 +91,10 @@ def test_importing_the_cli_loads_no_engine_library(tmp_path):
     code, modules = loaded_modules(tmp_path, "import mamfast.cli.app")
     assert code == 0
     assert libraries(modules) & ENGINE_LIBRARIES == set()
+    assert libraries(modules) & HEAVY_FOR_HELP == set()
     ours = {m for m in modules if m.split(".")[0] in ("mamfast", "workers")}
     # Only the command modules and the small modules their signatures need
-    # (mamfast.models: `reset --stage` takes a Stage).
+    # (mamfast.lifecycle: `reset --stage` takes a Stage).
     assert {m for m in ours if not m.startswith("mamfast.cli.")} <= CLI_MODULES
 
 
@@ -102,6 +106,35 @@ def test_help_loads_no_engine_library(tmp_path, argv):
     code, modules = loaded_modules(tmp_path, RUN_CLI, *argv)
     assert code == 0
     assert libraries(modules) & ENGINE_LIBRARIES == set()
+    assert libraries(modules) & HEAVY_FOR_HELP == set()
+
+
+def test_help_is_plain_text(tmp_path):
+    """No Rich panels or colour codes: plain Click help, readable in any terminal or pipe."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mamfast", "torrent", "create", "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAMFAST_DATA_DIR": str(tmp_path / "data"), "FORCE_COLOR": "1"},
+        timeout=60,
+    )
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout and "--piece-length" in result.stdout
+    assert "\x1b[" not in result.stdout and "╭" not in result.stdout
+
+
+def test_torrent_create_needs_no_engine_library(tmp_path):
+    """`torrent create` loads settings, the torrent code and Rich for its output: no Redis."""
+    book = tmp_path / "Tiny Book"
+    book.mkdir()
+    (book / "Tiny Book.m4b").write_bytes(os.urandom(4096))
+    out = tmp_path / "tiny.torrent"
+    code, modules = loaded_modules(
+        tmp_path, RUN_CLI, "torrent", "create", str(book), "-o", str(out), "--json"
+    )
+    assert code == 0 and out.stat().st_size > 0
+    assert libraries(modules) & ENGINE_LIBRARIES <= {"pydantic_settings", "platformdirs"}
+    assert "mamfast.models" not in modules and "mamfast.engine.keys" in modules
 
 
 def test_health_needs_only_settings_and_redis(tmp_path, redis_server: RedisServer):
@@ -144,3 +177,26 @@ def test_health_with_redis_down_is_a_quiet_exit_1(tmp_path):
     )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
+
+
+def test_the_console_made_on_first_use_drives_rich_live_views():
+    """Live and Progress enter the console (`with console:`) and redraw through it."""
+    import io
+
+    from rich.live import Live
+    from rich.progress import Progress
+    from rich.text import Text
+
+    from mamfast.cli.common import _ConsoleOnFirstUse, rich_console
+
+    out = io.StringIO()
+    lazy = _ConsoleOnFirstUse(file=out, force_terminal=True, emoji=False, width=60)
+    console = rich_console(lazy)  # type: ignore[arg-type]
+    with Live(console=console, refresh_per_second=20) as live:
+        live.update(Text("hashing Some Book"))
+    with Progress(console=console) as bar:
+        bar.update(bar.add_task("verifying", total=4), completed=4)
+    with lazy:  # the proxy itself, as Rich code given it would use it
+        lazy.print("done")
+    text = out.getvalue()
+    assert "hashing Some Book" in text and "verifying" in text and "done" in text

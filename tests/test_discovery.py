@@ -182,16 +182,95 @@ def test_rescan_uses_the_cache_and_sees_changes(settings, library):
     meta = next((library / STORMLIGHT).glob("*.metadata.json"))
     changed = audible("B003ZWFO7E", "The Way of Kings!", authors=["Brandon Sanderson"])
     meta.write_text(json.dumps(changed))
-    age(library)
+    age(library / STORMLIGHT)  # only this folder: setting a metadata file's times is a change
     third = discover(settings)
     assert third.stats.examined == 1
     assert by_asin(third)["B003ZWFO7E"].book.title == "The Way of Kings!"
+
+
+def rewrite_keeping_times(path: Path, data: bytes) -> None:
+    """Write `data` in place, then set the old mtime back (as `touch -r` or a sync tool would)."""
+    before = path.stat()
+    with path.open("r+b") as f:
+        f.write(data)
+        f.truncate()
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_rescan_sees_metadata_edited_in_place_with_size_and_mtime_kept(settings, library):
+    """Deep in Author/Series/Book: no folder's mtime changes, the metadata file's ctime does."""
+    discover(settings)
+    folder = library / STORMLIGHT
+    folder_times = [p.stat().st_mtime_ns for p in (folder, folder.parent, folder.parent.parent)]
+    meta = next(folder.glob("*.metadata.json"))
+    old = meta.read_bytes()
+    new = old.replace(b"The Way of Kings", b"The Way of Kingz")
+    assert len(new) == len(old) and new != old
+    rewrite_keeping_times(meta, new)
+    assert [p.stat().st_mtime_ns for p in (folder, folder.parent, folder.parent.parent)] == (
+        folder_times
+    )
+    rescan = discover(settings)
+    assert rescan.stats.examined == 1 and rescan.stats.from_cache == 5
+    assert by_asin(rescan)["B003ZWFO7E"].book.title == "The Way of Kingz"
+
+
+def test_rescan_sees_an_audio_part_replaced_by_a_copy_with_the_old_size_and_mtime(
+    settings, library
+):
+    """`cp -p` or rsync over a part: same name, size and mtime, another inode."""
+    discover(settings)
+    folder = library / "Terry Pratchett/Discworld/Guards! Guards! vol_08 [ASIN.B0MP3BOOK1]"
+    part = folder / "Guards! Guards! - Part 3.mp3"
+    before = part.stat()
+    replacement = folder / ".incoming"
+    replacement.write_bytes(b"x" * before.st_size)
+    os.utime(replacement, ns=(before.st_atime_ns, before.st_mtime_ns))
+    replacement.replace(part)
+    age(folder)  # the rename changed the folder's mtime; set it back to show the inode counts
+    assert part.stat().st_ino != before.st_ino
+    rescan = discover(settings)
+    assert rescan.stats.examined == 1 and rescan.stats.from_cache == 5
+
+
+def test_rescan_keeps_the_cache_for_what_does_not_change_a_reading(settings, library):
+    """Not noticed, by design: audio rewritten in place with size and mtime set back (its
+    bytes are no part of the reading; hashing reads them), and files in a book folder's
+    subfolders (not part of the book's reading). Staging's hardlinks are no change either."""
+    discover(settings)
+    dune = library / "Dune (1965) (Frank Herbert) {ASIN.B002V1OF70}"
+    audio = dune / "Dune.m4b"
+    rewrite_keeping_times(audio, bytes(reversed(audio.read_bytes())))
+    extras = dune / "Extras"
+    extras.mkdir()
+    (extras / "map.pdf").write_bytes(b"map")
+    age(dune)
+    os.link(dune / "cover.jpg", settings.data_dir / "linked-cover.jpg")  # as staging does
+    rewrite_keeping_times(extras / "map.pdf", b"new")
+    rescan = discover(settings)
+    assert rescan.stats.examined == 0 and rescan.stats.from_cache == 6
 
 
 def test_corrupt_cache_is_rebuilt(settings, library):
     discover(settings)
     (settings.data_dir / "discovery-cache.json").write_text("garbage")
     assert len(discover(settings).releases) == 6
+
+
+def test_damaged_cache_entries_are_read_again(settings, library):
+    """Each is read again: none stops the scan or turns a book into a reject."""
+    first = discover(settings)
+    path = settings.data_dir / "discovery-cache.json"
+    cache = json.loads(path.read_text())
+    folders = sorted(cache["entries"])
+    entries = cache["entries"]
+    entries[folders[0]]["candidate"] = {"asin": 5}  # damaged
+    entries[folders[1]] = 5  # not an entry at all
+    entries[folders[2]] = {"signature": entries[folders[2]]["signature"]}  # says nothing
+    path.write_text(json.dumps(cache))
+    again = discover(settings)
+    assert again.stats.examined == 3 and again.stats.from_cache == 3
+    assert again.releases == first.releases
 
 
 def test_library_is_never_written(settings, bad_library):

@@ -23,7 +23,7 @@ from mamfast.cli.metadata_cmds import read_release
 from mamfast.config import Settings
 from mamfast.library import names, selection
 from mamfast.library.book import Candidate
-from mamfast.library.cache import CACHE_NAME
+from mamfast.library.cache import CACHE_NAME, CACHE_VERSION
 from mamfast.library.discovery import discover
 from mamfast.release import naming
 from tests.support.library import age, audible, book
@@ -196,7 +196,7 @@ def test_the_scan_cache_is_written_atomically(settings: Settings) -> None:
     cache = settings.data_dir / CACHE_NAME
     first = discover(settings)
     assert cache.is_file() and sorted(p.name for p in settings.data_dir.iterdir()) == [CACHE_NAME]
-    assert json.loads(cache.read_text())["version"] == 1
+    assert json.loads(cache.read_text())["version"] == CACHE_VERSION
     assert discover(settings).stats.from_cache == len(first.releases)
     # A cache that cannot be written costs time, never the scan.
     cache.unlink()

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from mamfast.clients.mediainfo import (
-    audio_files,
     backend_command,
     format_clock,
     format_duration,
@@ -21,6 +20,7 @@ from mamfast.clients.mediainfo import (
 )
 from mamfast.config import Settings
 from mamfast.errors import ConfigError, MediaInfoError, TransientError
+from mamfast.library.selection import book_audio, natural_key
 
 AUDIO = Path(__file__).resolve().parent / "fixtures" / "audio"
 HAVE_CLI = shutil.which("mediainfo") is not None
@@ -81,7 +81,7 @@ async def test_mp3_fields(cmd):
 @pytest.mark.parametrize("cmd", BACKENDS)
 async def test_multi_part_book_sums_duration_and_offsets_chapters(tmp_path, cmd):
     folder = book_folder(tmp_path, "Book - Part 10.m4b", "Book - Part 02.m4b", "Book - Part 01.m4b")
-    files = audio_files(folder)
+    files = book_audio(folder, [".m4b"])
     assert [f.name for f in files] == [
         "Book - Part 01.m4b",
         "Book - Part 02.m4b",
@@ -95,7 +95,7 @@ async def test_multi_part_book_sums_duration_and_offsets_chapters(tmp_path, cmd)
 
 async def test_mp3_per_chapter_book_gets_a_chapter_per_file(tmp_path):
     folder = book_folder(tmp_path, "01.mp3", "02.mp3", source="track.mp3")
-    info = (await probe(audio_files(folder), settings_for("bundled"))).info
+    info = (await probe(book_audio(folder, [".mp3"]), settings_for("bundled"))).info
     assert [c.title for c in info.chapters] == ["Track 1", "Track 1"]
     assert info.chapters_source == "files" and not info.chapterized
 
@@ -104,7 +104,8 @@ async def test_mp3_per_chapter_book_gets_a_chapter_per_file(tmp_path):
 async def test_both_backends_give_the_same_parsed_result(tmp_path):
     folder = book_folder(tmp_path, "B - Part 01.m4b", "B - Part 02.m4b")
     shutil.copyfile(AUDIO / "track.mp3", folder / "B - Part 03.mp3")
-    files = audio_files(folder)
+    # Mixed formats on purpose (both parsers must agree on each), so not a book's selection.
+    files = sorted(folder.iterdir(), key=lambda p: natural_key(p.name))
     cli = await probe(files, settings_for(None))
     bundled = await probe(files, settings_for("bundled"))
     assert (cli.backend, bundled.backend) == ("cli", "bundled")

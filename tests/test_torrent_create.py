@@ -7,11 +7,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from mamfast.errors import ConfigError, TorrentError
+from mamfast.errors import ConfigError, TorrentError, TransientError
 from mamfast.fs.atomic import temp_files
 from mamfast.torrents import create_torrent, hasher, parse_torrent, read_torrent, scan_content
 from mamfast.torrents.create import write_torrent_atomic
@@ -259,3 +260,18 @@ def test_damaged_torrents_are_refused_with_a_reason(tmp_path, data, message):
     path.write_bytes(data)
     with pytest.raises(TorrentError, match=message):
         read_torrent(path)
+
+
+async def test_a_file_cut_short_while_hashing_is_a_plain_retryable_error(tmp_path, pool):
+    """Why the hasher reads with preadv, not mmap: a short read is told in words (a mapped
+    file truncated under the hasher would kill the process with SIGBUS)."""
+
+    @dataclass(frozen=True)
+    class Listed:
+        path: Path
+        length: int
+
+    part = write(tmp_path / "Part 01.m4b", 100_000)
+    listed = Listed(part, 300_000)  # listed before Libation rewrote the file shorter
+    with pytest.raises(TransientError, match="shorter than when it was listed"):
+        await hasher.hash_pieces([listed], 1 << 16, executor=pool)

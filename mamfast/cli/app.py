@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain Click help: Rich panels cost a Rich import on every `--help`.
+    rich_markup_mode=None,
 )
 # Command groups register themselves here, one line each.
 pipeline_cmds.register(app)

@@ -12,16 +12,16 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape as esc
 
 from mamfast.display import printable
 from mamfast.errors import ConfigError, MamfastError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from mamfast.config import Settings
     from mamfast.engine.engine import Engine
     from mamfast.stages.services import Services
@@ -31,13 +31,50 @@ T = TypeVar("T")
 # No emoji codes: `mamfast:lock:scan` must not print a padlock. Outside text (titles,
 # paths, messages quoting them) printed with markup goes through `shown()`: a title may
 # contain `[/]`, an ESC sequence or a bidi override.
-console = Console(emoji=False)
-err_console = Console(stderr=True, emoji=False)
+# Rich costs ~30 ms to import: the consoles are made on first use, so `--help` and the
+# healthcheck, which print nothing through them, never load it.
+
+
+class _ConsoleOnFirstUse:
+    """Stands in for a `rich.console.Console`, created with `options` when first used."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def created(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.created(), name)
+
+    # Special methods are looked up on the type, never through __getattr__.
+    def __enter__(self) -> Console:
+        return self.created().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self.created().__exit__(*exc)
+
+
+def rich_console(console: Console) -> Console:
+    """The Rich console itself, for Rich objects that drive it (Live, Progress)."""
+    created = getattr(console, "created", None)
+    return created() if callable(created) else console
+
+
+console = cast("Console", _ConsoleOnFirstUse(emoji=False))
+err_console = cast("Console", _ConsoleOnFirstUse(stderr=True, emoji=False))
 
 
 def shown(text: object) -> str:
     """Outside text for a Rich markup string: terminal controls escaped, no markup of its own."""
-    return esc(printable(str(text)))
+    from rich.markup import escape
+
+    return escape(printable(str(text)))
 
 
 def fail(message: str, *, code: int = 1) -> NoReturn:

@@ -13,9 +13,11 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from mamfast.cli.common import rich_console
 from mamfast.display import printable
 from mamfast.engine import keys
-from mamfast.models import STAGE_ORDER, Release, Status
+from mamfast.lifecycle import STAGE_ORDER, Status
+from mamfast.models import Release
 
 if TYPE_CHECKING:
     from mamfast.engine.engine import Engine
@@ -30,7 +32,7 @@ def live_view(console: Console) -> object:
         if not console.is_terminal:
             yield
             return
-        with Live(console=console, refresh_per_second=4, transient=True) as live:
+        with Live(console=rich_console(console), refresh_per_second=4, transient=True) as live:
             task = asyncio.create_task(_refresh(live, engine, state))
             try:
                 yield

@@ -22,7 +22,7 @@ from mamfast.cli.common import (
     with_engine,
 )
 from mamfast.engine import keys
-from mamfast.models import Stage, Status  # Stage is an option type: Typer needs it here
+from mamfast.lifecycle import Stage, Status  # Stage is an option type: Typer needs it here
 
 # The engine modules (arq, Redis, the release store) are imported inside each
 # command, so `mamfast --help` and the healthcheck do not load them.

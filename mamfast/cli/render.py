@@ -7,14 +7,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mamfast.cli.common import shown
-from mamfast.models import Release, Status, utcnow
+from mamfast.lifecycle import Status, utcnow
 
-# Imported by every `mamfast` start (through the pipeline commands): tables and
-# `locks` (redis) are imported by the functions that print them.
+# Imported by every `mamfast` start (through the pipeline commands): tables, the
+# record model (pydantic) and `locks` (redis) are imported by the functions that use them.
 if TYPE_CHECKING:
     from rich.console import Console
 
     from mamfast.engine.store import DamagedRecord
+    from mamfast.models import Release
     from mamfast.ops.enqueue import EnqueueReport
 
 STATUS_STYLE = {

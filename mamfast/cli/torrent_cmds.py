@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast.cli.common import console, err_console, fail, run_async, settings_or_exit, shown
+from mamfast.cli.common import (
+    console,
+    err_console,
+    fail,
+    rich_console,
+    run_async,
+    settings_or_exit,
+    shown,
+)
 
 if TYPE_CHECKING:
     from mamfast.torrents import TorrentMeta, VerifyResult
@@ -77,6 +85,7 @@ def create(
 
     async def main() -> dict[str, Any]:
         from mamfast.torrents import create_torrent, write_torrent_atomic
+        from mamfast.torrents.disk import disk_turns_for
 
         threads = workers or settings.torrent_workers or os.cpu_count()
         with ThreadPoolExecutor(threads, thread_name_prefix="mamfast-hash") as pool:
@@ -90,6 +99,7 @@ def create(
                     workers=workers or settings.torrent_workers,
                     executor=pool,
                     progress=progress,
+                    disk_turns=disk_turns_for(settings),
                 )
         write_torrent_atomic(made.data, dest)
         return {"path": str(dest), "infohash": made.infohash, **made.details()}
@@ -175,7 +185,7 @@ async def _progress_bar(label: str, *, enabled: bool) -> AsyncIterator[Progress 
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=err_console,
+        console=rich_console(err_console),
         transient=True,
     ) as bar:
         task = bar.add_task(label, total=None)

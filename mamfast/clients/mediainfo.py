@@ -33,7 +33,6 @@ from mamfast.config import Settings
 from mamfast.errors import ConfigError, MediaInfoError
 from mamfast.fs.children import run_child
 
-AUDIO_EXTENSIONS = (".m4b", ".m4a", ".mp3", ".aac", ".flac", ".ogg", ".opus")
 CHAPTER_KEY = re.compile(r"^_(\d+)_(\d{2})_(\d{2})_(\d{3})$")
 LANG_PREFIX = re.compile(r"^[a-z]{2,3}:(?=\S)")  # "en:Chapter 1" in some files
 TAG_FIELDS = ("Title", "Album", "Track", "Performer", "Album_Performer", "Composer", "Genre")
@@ -151,14 +150,6 @@ def backend_command(settings: Settings) -> tuple[list[str], Backend]:
 
 def bundled_command() -> list[str]:
     return [sys.executable, "-m", "mamfast.clients.mediainfo_child"]
-
-
-def audio_files(folder: Path) -> list[Path]:
-    """A release folder's audio files in reading order (`Part 01` before `Part 02`)."""
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS),
-        key=lambda p: _natural_key(p.name),
-    )
 
 
 async def probe(paths: Sequence[Path], settings: Settings) -> Probe:
@@ -421,10 +412,6 @@ def _float(value: str | None) -> float | None:
         return float(value.split("/")[0])  # "48000 / 24000" for some HE-AAC files
     except ValueError:
         return None
-
-
-def _natural_key(name: str) -> list[Any]:
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
 def _names(paths: Sequence[Path]) -> str:

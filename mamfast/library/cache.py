@@ -1,10 +1,11 @@
 """The scan cache: what each book folder read as, until the folder changes.
 
 Keyed by folder, checked against a signature of the folder's mtime, the
-library boundary, the settings that change a reading, and every file's size
-and mtime. A rescan of an unchanged library therefore reads no metadata file.
-The cache only saves time: a missing, unreadable or foreign cache file is
-rebuilt by a full scan.
+library boundary, the settings that change a reading, and every file's stamp
+(size, mtime, inode; ctime for the metadata file: `walk.FileStamp`). A rescan
+of an unchanged library therefore reads no metadata file. The cache only saves
+time: a missing, unreadable or foreign cache file, or a damaged entry, is read
+again.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from mamfast.fs.atomic import write_atomic
 from mamfast.library.book import Candidate
 
 CACHE_NAME = "discovery-cache.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: file stamps with inode and ctime
 
 
 class CacheEntry(BaseModel):
@@ -52,12 +53,15 @@ class ScanCache:
 
     def get(self, folder: str, signature: str) -> CacheEntry | None:
         raw = self.entries.get(folder)
-        if raw is None or raw.get("signature") != signature:
+        if not isinstance(raw, dict) or raw.get("signature") != signature:
             return None
         try:
-            return CacheEntry.model_validate(raw)
+            entry = CacheEntry.model_validate(raw)
         except ValueError:
-            return None
+            return None  # damaged: the folder is read again
+        if entry.candidate is None and entry.reject is None:
+            return None  # says nothing: read again rather than call the folder unusable
+        return entry
 
     def put(self, folder: str, entry: CacheEntry) -> None:
         self.entries[folder] = entry.model_dump(mode="json", exclude_none=True)

@@ -95,7 +95,9 @@ class _Reading:
         return ",".join(self.settings.allowed_extensions)
 
     def read(self, found: FoundBook) -> None:
-        files_key = ";".join(f"{n}:{s}:{m}" for n, (s, m) in sorted(found.files.items()))
+        files_key = ";".join(
+            f"{n}:{s}:{m}:{i}:{c}" for n, (s, m, i, c) in sorted(found.files.items())
+        )
         signature = f"{found.folder_mtime}|{found.boundary}|{self._settings_key}|{files_key}"
         entry = self.cache.get(found.folder, signature)
         if entry is None:

@@ -109,6 +109,8 @@ def missing_parts(names: Sequence[str], bad: dict[str, str], allowed: Sequence[s
     `bad` maps link names to what is wrong with them. Dropping such a file would quietly
     publish an incomplete book, and renumber the parts after it. Shared with staging.
     """
+    if not bad:
+        return None  # nothing is missing (and every unchanged folder of a rescan asks)
     chosen = set(select_files([*names, *bad], allowed).files)
     wrong = [f"{name} {bad[name]}" for name in sorted(bad, key=natural_key) if name in chosen]
     if not wrong:

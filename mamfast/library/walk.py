@@ -52,13 +52,21 @@ def list_folder(folder: str) -> Listing:
         return Listing(list(listing))  # order does not matter: the report is sorted
 
 
+# What the scan cache compares to decide a file is unchanged: (size, mtime_ns, inode,
+# ctime_ns). The inode tells a replaced file (a part copied over with its old mtime kept,
+# `cp -p` or rsync); the ctime, which no tool can set back, tells an in-place edit that
+# kept size and mtime, and is kept for metadata files only: staging hardlinks the audio
+# and the cover, which changes their ctime, and must not make the next scan re-read them.
+FileStamp = tuple[int, int, int, int]
+
+
 @dataclass
 class FoundBook:
-    """A settled book folder, its files' (size, mtime_ns) and the folder's own mtime_ns."""
+    """A settled book folder, its files' stamps and the folder's own mtime_ns."""
 
     folder: str
     boundary: Path  # the library (or the scanned root): the Author/Series layout is read from it
-    files: dict[str, tuple[int, int]]
+    files: dict[str, FileStamp]
     folder_mtime: int
 
 
@@ -178,8 +186,8 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> tuple[int, int]:
-    """(size, mtime_ns) of a file, refusing symlinks that lead out of the library."""
+def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> FileStamp:
+    """A file's stamp (see FileStamp), refusing symlinks that lead out of the library."""
     if entry.is_symlink():
         resolved = Path(entry.path).resolve()
         if not resolved.is_relative_to(boundary):
@@ -187,7 +195,8 @@ def _stat_inside(entry: os.DirEntry[str], boundary: Path) -> tuple[int, int]:
                 f"{entry.name} is a symlink to {resolved}, outside the library: not followed"
             )
     stat = entry.stat()
-    return stat.st_size, stat.st_mtime_ns
+    ctime = stat.st_ctime_ns if is_metadata_file(entry.name) else 0
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino, ctime
 
 
 def _is_broken_link(entry: os.DirEntry[str]) -> bool:

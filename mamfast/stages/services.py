@@ -25,6 +25,7 @@ from mamfast.engine import keys
 from mamfast.engine.engine import Engine
 from mamfast.engine.spec import Pipeline
 from mamfast.release.rules import ReleaseRules, load_release_rules
+from mamfast.torrents.disk import DiskTurns, disk_turns_for
 
 Closer = Callable[[], Awaitable[None]]
 
@@ -38,6 +39,8 @@ class Services:
     # cannot starve other `to_thread` work (threads start only when first used).
     hash_pool: ThreadPoolExecutor = field(default_factory=lambda: make_hash_pool(None))
     qbit: QbitClient | None = None  # None when MAMFAST_QBIT_URL is not set
+    # Large releases take turns per disk, across the workers sharing the data dir.
+    disk_turns: DiskTurns | None = None
     # Set by open_services(): one pooled HTTP session per worker, limits shared via Redis.
     audnex: AudnexClient = field(init=False)
     # Naming rules, category maps and description template, read once at worker start.
@@ -88,6 +91,7 @@ async def open_services(
         engine=Engine(settings, redis, stages), hash_pool=make_hash_pool(settings.torrent_workers)
     )
     services.rules = rules
+    services.disk_turns = disk_turns_for(settings)
     services.on_close(_shutdown(services.hash_pool))
     services.audnex = AudnexClient.for_worker(settings, redis)
     services.on_close(services.audnex.close)

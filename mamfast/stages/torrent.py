@@ -154,6 +154,7 @@ async def _with_builtin(
         executor=services.hash_pool,
         progress=progress,
         content=content,
+        disk_turns=services.disk_turns,
     )
     return created.data
 

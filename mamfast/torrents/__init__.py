@@ -1,9 +1,9 @@
 """Torrent creation, inspection and verification (BitTorrent v1, private).
 
 One concept per module, after mkbrr's layout: `files` (what goes in, in which
-order), `pieces` (piece length), `hasher` (parallel SHA-1), `metainfo`
-(bencoding and the info dict), `bdecode` (reading bencode with the exact `info`
-bytes), `create`, `parse` (read and validate), `verify`, and `mkbrr` (the
+order), `pieces` (piece length), `hasher` (parallel SHA-1), `disk` (hash turns
+per device), `metainfo` (bencoding and the info dict), `bdecode` (reading bencode
+with the exact `info` bytes), `create`, `parse` (read and validate), `verify`, and `mkbrr` (the
 optional external backend).
 """
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from mamfast.errors import TorrentError, TransientError
 from mamfast.fs.atomic import STALE_AFTER, write_atomic
 from mamfast.fs.owner import NO_OWNER, Owner
+from mamfast.torrents.disk import DiskTurns
 from mamfast.torrents.files import Content, changed_files, scan_content
 from mamfast.torrents.hasher import Progress, hash_pieces
 from mamfast.torrents.metainfo import (
@@ -63,21 +65,29 @@ async def create_torrent(
     progress: Progress | None = None,
     content: Content | None = None,
     creation_date: int | None = None,
+    disk_turns: DiskTurns | None = None,
 ) -> CreatedTorrent:
     """Hash `path` (a folder or a file) into a private v1 torrent; nothing is written.
 
     `content` skips the folder listing when the caller already has it.
     `creation_date` defaults to now; it sits outside the info dict, so it never
-    changes the infohash.
+    changes the infohash. With `disk_turns`, a large release hashes only while no
+    other large one reads its disk.
     """
     loop = asyncio.get_running_loop()
     started = time.perf_counter()
     if content is None:
         content = await loop.run_in_executor(executor, scan_content, path)
     exp = choose_piece_exp(content.total_size, fixed=piece_exp, max_exp=max_exp)
-    hashes = await hash_pieces(
-        content.files, 1 << exp, executor=executor, workers=workers, progress=progress
+    turn = (
+        disk_turns.turn(content.root, content.total_size)
+        if disk_turns is not None
+        else contextlib.nullcontext(False)
     )
+    async with turn:
+        hashes = await hash_pieces(
+            content.files, 1 << exp, executor=executor, workers=workers, progress=progress
+        )
     changed = await loop.run_in_executor(executor, changed_files, content)
     if changed:
         raise TransientError(
