@@ -40,12 +40,16 @@ BEAT_SECONDS = 1.0
 # worker wrongly declared dead costs a redone stage, never a wrong commit.
 DEAD_AFTER = 5.0
 
-# KEYS: alive hash, beats zset. ARGV: worker id, beat JSON. Returns the Redis clock (ms).
+# KEYS: alive hash, beats zset. ARGV: worker id, beat JSON, '1' if it changed.
+# The beat time is the zset score; the JSON is written only when it changed or the
+# worker is new to the zset (first beat, or back after being swept), to keep an idle
+# pool's Redis load low.
 _BEAT = """
 local t = redis.call('time')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-redis.call('zadd', KEYS[2], now, ARGV[1])
+if redis.call('zadd', KEYS[2], now, ARGV[1]) == 1 or ARGV[3] == '1' then
+  redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+end
 return now
 """
 
@@ -95,7 +99,7 @@ class WorkerBeat(BaseModel):
     pid: int
     queues: list[str]
     started_at: float  # epoch seconds
-    beat_at: float  # epoch seconds, the worker's clock
+    beat_at: float = 0.0  # epoch seconds of the last beat (Redis's clock, from the zset)
     jobs: list[str] = []  # arq job ids running now
 
     @property
@@ -125,6 +129,7 @@ class Liveness:
     jobs: set[str] = field(default_factory=set)
     started_at: float = field(default_factory=time.time)
     every: float = BEAT_SECONDS
+    _sent: str = ""
 
     def __post_init__(self) -> None:
         self.id = self.id or new_worker_id(self.queues)
@@ -136,15 +141,16 @@ class Liveness:
             pid=os.getpid(),
             queues=[keys.queue_label(q) for q in self.queues],
             started_at=self.started_at,
-            beat_at=time.time(),
             jobs=sorted(self.jobs),
         )
 
     async def beat(self) -> None:
-        body = self.beat_body().model_dump_json()
+        body = self.beat_body().model_dump_json(exclude={"beat_at"})
+        changed = "1" if body != self._sent else "0"
         await self.redis.register_script(_BEAT)(
-            keys=[keys.ALIVE, keys.ALIVE_BEATS], args=[self.id, body]
+            keys=[keys.ALIVE, keys.ALIVE_BEATS], args=[self.id, body, changed]
         )
+        self._sent = body
 
     async def run(self) -> None:
         """Beat until cancelled; a failed beat is logged and the next one tries again."""
@@ -182,12 +188,19 @@ async def sweep(redis: Redis, *, dead_after: float = DEAD_AFTER) -> Sweep:
 
 async def workers(redis: Redis) -> list[WorkerBeat]:
     """Every worker that beat recently, oldest start first (an unreadable beat is skipped)."""
+    beats = {
+        _text(k): float(v) / 1000
+        for k, v in await redis.zrange(keys.ALIVE_BEATS, 0, -1, withscores=True)
+    }
     out = []
     for raw in (await redis.hgetall(keys.ALIVE)).values():  # type: ignore[misc]
         try:
-            out.append(WorkerBeat.model_validate(json.loads(raw)))
+            beat = WorkerBeat.model_validate(json.loads(raw))
         except (ValueError, ValidationError) as exc:
             log.warning("skipping an unreadable worker beat (%s)", exc)
+            continue
+        if beat.id in beats:  # else swept just now
+            out.append(beat.model_copy(update={"beat_at": beats[beat.id]}))
     return sorted(out, key=lambda w: (w.started_at, w.id))
 
 

@@ -28,6 +28,7 @@ from mamfast.ops.runlock import run_lock
 
 LiveView = Callable[[Engine[Any], "RunState"], contextlib.AbstractAsyncContextManager[None]]
 StopWhen = Callable[[], Awaitable[bool]]
+FINISHED_CHECK_SECONDS = 0.2  # how soon the run notices its last release is done
 
 
 class Serve(Protocol):
@@ -44,6 +45,7 @@ class Serve(Protocol):
         *,
         stages: Pipeline[Any],
         stop_when: StopWhen,
+        check_every: float,
     ) -> Awaitable[int]: ...
 
 
@@ -92,14 +94,23 @@ async def run(
                 state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
 
                 async def finished() -> bool:
-                    state.releases = await engine.store.get_many(state.asins)
-                    return not await engine.store.active_asins()
+                    # One SCARD: cheap enough to ask often, so the run ends as soon as
+                    # its last release does. The live view needs the records too.
+                    if live:
+                        state.releases = await engine.store.get_many(state.asins)
+                    return not await engine.redis.scard(keys.ACTIVE)  # type: ignore[misc]
 
                 queues = _queues(workers)
                 view = live(engine, state) if live else contextlib.nullcontext()
                 async with view:
                     if not await finished():
-                        await serve(ready, queues, stages=stages, stop_when=finished)
+                        await serve(
+                            ready,
+                            queues,
+                            stages=stages,
+                            stop_when=finished,
+                            check_every=FINISHED_CHECK_SECONDS,
+                        )
                     state.releases = await engine.store.get_many(state.asins)
                 await notify.flush(engine)
                 return RunResult(scan=state.scan, releases=state.releases)
