@@ -85,3 +85,21 @@ async def test_a_full_worker_takes_the_next_job_when_one_ends(make_services, set
 
 def test_the_poll_is_only_a_safety_net(settings):
     assert worker_options(settings, keys.DEFAULT_QUEUE)["poll_delay"] >= 1.0
+
+
+async def test_a_worker_stops_when_cancelled_as_it_is_woken(make_services, settings, redis):
+    """A wake-up and a cancellation in the same instant: the cancellation must win."""
+    res = await make_services(instrumented_pipeline())
+    (worker, _) = slow_workers(settings, res.engine.stages)
+    task = asyncio.create_task(worker.async_run())
+    try:
+        await asyncio.sleep(1.0)  # started, first poll done: waiting for a wake-up
+        assert worker.main_task is not None and not task.done()
+        worker._woken.set()
+        task.cancel()
+        done, _ = await asyncio.wait([task], timeout=5)
+        assert done, "the worker went on polling after it was cancelled"
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await worker.close()

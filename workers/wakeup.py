@@ -55,8 +55,11 @@ class WakingWorker(Worker):
         self._woken.clear()  # a message from here on means: look again
         await super()._poll_iteration()
         if not self.burst:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+            # that arrives as the event is set, and the worker would then never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._woken.wait(), self.idle_wait)
+                async with asyncio.timeout(self.idle_wait):
+                    await self._woken.wait()
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:
