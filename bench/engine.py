@@ -10,7 +10,10 @@ measures, median of rounds:
   enqueue of the next job) in ms and in Redis commands (INFO commandstats);
 * workers: the same releases through real arq workers (both queues) until all
   are done, against plain arq jobs chained the same number of hops with the
-  same worker settings: the peer baseline, run in the same process.
+  same worker settings: the peer baseline, run in the same process. Plain arq
+  polls every 0.1 s (`ARQ_CLI_POLL`, what mamfast's workers used before wake-ups);
+* idle: Redis commands per second while both queues' workers have nothing to do
+  (INFO commandstats over `--idle-seconds`, after a few seconds of start-up).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from mamfast.models import STAGE_ORDER, Release, Stage, StageResult, Status
 from mamfast.ops.embedded import RedisServer, free_port
 from mamfast.stages.services import Services, open_services
 from workers.serve import serve
-from workers.settings import POLL_DELAY
+
+BARE_POLL = 0.1  # plain arq's poll in the peer run: the delay mamfast's workers used before
 
 
 async def noop(res: Services, release: Release) -> StageResult:
@@ -119,7 +123,7 @@ async def bare_arq_round(settings: Settings, url: str, n: int) -> tuple[float, f
         functions=[func(hop, name="hop")],
         redis_pool=redis,
         burst=True,
-        poll_delay=POLL_DELAY,
+        poll_delay=BARE_POLL,
         handle_signals=False,
         keep_result=0,
         max_jobs=settings.worker_jobs,
@@ -134,10 +138,36 @@ async def bare_arq_round(settings: Settings, url: str, n: int) -> tuple[float, f
     return elapsed / (n * 4) * 1000, used / (n * 4)
 
 
+async def idle_round(settings: Settings, seconds: float) -> float:
+    """Redis commands per second with both queues' workers running and nothing queued."""
+    redis = await connect(settings.secret("redis_url") or "")
+    await redis.flushdb()
+    stopping = asyncio.Event()
+
+    async def stop() -> bool:
+        return stopping.is_set()
+
+    workers = asyncio.create_task(
+        serve(settings, [keys.DEFAULT_QUEUE, keys.HASH_QUEUE], stages=PIPELINE, stop_when=stop)
+    )
+    await asyncio.sleep(3)  # start-up: the first scan cron, subscriptions, first beats
+    before = await commands(redis)
+    start = time.perf_counter()
+    await asyncio.sleep(seconds)
+    used = await commands(redis) - before - 1  # minus our own INFO
+    elapsed = time.perf_counter() - start
+    stopping.set()
+    await workers
+    await redis.aclose()
+    return used / elapsed
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--releases", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument("--idle-rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(home=Path(tmp) / "redis", port=free_port(), fsync="everysec")
@@ -149,6 +179,7 @@ async def main() -> None:
                 direct.append(await direct_round(settings, args.releases))
                 engine.append(await engine_round(settings, args.releases))
                 bare.append(await bare_arq_round(settings, server.url, args.releases))
+            idle = [await idle_round(settings, args.idle_seconds) for _ in range(args.idle_rounds)]
         finally:
             server.stop()
 
@@ -164,6 +195,10 @@ async def main() -> None:
     print(f"workers : {e_ms:6.2f} ms/hop wall ({1000 / e_ms:.0f} hops/s)")
     print(f"bare arq: {b_ms:6.2f} ms/hop wall ({1000 / b_ms:.0f} hops/s)")
     print(f"ratio   : {e_ms / b_ms:.2f}x bare arq's wall time per hop")
+    print(
+        f"idle    : {statistics.median(idle):.1f} Redis commands/s with both queues' workers "
+        f"idle (median of {len(idle)} x {args.idle_seconds:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

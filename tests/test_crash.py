@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from mamfast.engine import keys
 from mamfast.engine.dispatch import submit
 from mamfast.models import Release, Status
 from tests.conftest import BOTH_REDIS, make_settings
@@ -151,3 +152,63 @@ async def test_redis_restarts_mid_run_lose_nothing(
     finally:
         for worker in workers:
             stop(worker)
+
+
+async def test_sigstopped_worker_is_replaced_and_its_late_commit_refused(
+    make_services, prod_settings, redis, tmp_path
+):
+    """A paused worker (SIGSTOP: a frozen VM, a stalled host) stops beating, so its
+    release moves to another worker within seconds; woken up, it finishes its stage,
+    and its commit is refused by the fence: the release keeps the newer torrent only."""
+    res = await make_services(instrumented_pipeline())
+    old_hash, new_hash = "a" * 40, "b" * 40
+    await redis.hset(plan(ASIN, "torrent"), mapping={"sleep": 3, "infohash": old_hash})
+    await submit(res.engine, Release(asin=ASIN, source_dir="/library/a"))
+    first = spawn_worker(prod_settings, log=tmp_path / "a.log")
+    second = None
+    try:
+        await wait_until(
+            lambda: started_by(redis, ASIN, "torrent", first.pid), timeout=30, what="torrent start"
+        )
+        first.send_signal(signal.SIGSTOP)
+        stopped_at = time.monotonic()
+        await redis.hset(plan(ASIN, "torrent"), mapping={"sleep": 0, "infohash": new_hash})
+        second = spawn_worker(prod_settings, log=tmp_path / "b.log")
+
+        async def finished() -> bool:
+            record = await res.engine.store.get(ASIN)
+            return record is not None and record.terminal
+
+        await wait_until(finished, timeout=60, what="release to finish on the second worker")
+        print(f"\nresume delay after SIGSTOP: {time.monotonic() - stopped_at:.1f}s")
+        first.send_signal(signal.SIGCONT)
+
+        async def late_stage_ended() -> bool:
+            return f"{ASIN}:torrent:{first.pid}:end" in await calls(res)
+
+        await wait_until(late_stage_ended, timeout=30, what="the woken worker's stage to end")
+        await wait_until(
+            lambda: _logged(tmp_path / "a.log", "checkpoint refused"),
+            timeout=30,
+            what="the woken worker's commit to be refused",
+        )
+        record = await res.engine.store.get(ASIN)
+        assert record is not None and record.status is Status.READY
+        assert record.infohash == new_hash
+        assert not await redis.exists(keys.infohash_owner(old_hash))
+        log = await calls(res)
+        assert [c for c in log if ":torrent:" in c and c.endswith(":start")] == [
+            f"{ASIN}:torrent:{first.pid}:start",
+            f"{ASIN}:torrent:{second.pid}:start",
+        ]
+        assert sum(":upload:" in c and c.endswith(":start") for c in log) == 1
+        assert first.poll() is None, "the woken worker should carry on, not crash"
+    finally:
+        first.send_signal(signal.SIGCONT)
+        stop(first)
+        if second is not None:
+            stop(second)
+
+
+async def _logged(path, text: str) -> bool:  # type: ignore[no-untyped-def]
+    return text in path.read_text(errors="replace")

@@ -22,7 +22,8 @@ from mamfast.config import load_settings
 from mamfast.engine import keys
 from mamfast.engine.connections import check_version
 from mamfast.engine.engine import Engine
-from mamfast.engine.reconcile import reconcile
+from mamfast.engine.liveness import Liveness
+from mamfast.engine.reconcile import reconcile, sweep_dead_workers
 from mamfast.engine.stage_job import run_stage as run_stage_job
 from mamfast.fs.owner import apply_umask
 from mamfast.ops.embedded import redis_url_for
@@ -32,6 +33,7 @@ log = logging.getLogger("mamfast.worker")
 
 HEARTBEAT_SECONDS = 5
 HEARTBEAT_TTL = 15
+SWEEP_SECONDS = 1.0  # dead workers' releases move within DEAD_AFTER + this
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -48,7 +50,15 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["services"] = services
     queue = ctx.get("queue", keys.DEFAULT_QUEUE)
     engine = services.engine
-    tasks = [asyncio.create_task(_heartbeat(engine, queue), name="mamfast heartbeat")]
+    # Beat before the first job: leases are taken under this id from now on.
+    alive = Liveness(engine.redis, [queue])
+    await alive.beat()
+    engine.worker_id = alive.id
+    ctx["liveness"] = alive
+    tasks = [
+        asyncio.create_task(_heartbeat(engine, queue), name="mamfast heartbeat"),
+        asyncio.create_task(alive.run(), name="mamfast liveness"),
+    ]
     if queue == keys.DEFAULT_QUEUE:
         await _check_filesystems(engine)
         tasks.append(asyncio.create_task(_reconciler(engine), name="mamfast reconciler"))
@@ -75,12 +85,21 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if services is not None:
         with contextlib.suppress(Exception):
             await services.redis.delete(_worker_key(ctx.get("queue", keys.DEFAULT_QUEUE)))
+        alive: Liveness | None = ctx.get("liveness")
+        if alive is not None:
+            with contextlib.suppress(Exception):
+                await alive.leave()
         await services.close()
 
 
 async def run_stage(ctx: dict[str, Any], asin: str, stage: str) -> str:
     services: Services = ctx["services"]
-    return await run_stage_job(services.engine, services, asin, stage, ctx["job_id"])
+    alive: Liveness = ctx["liveness"]
+    alive.jobs.add(ctx["job_id"])  # shown on the next beat
+    try:
+        return await run_stage_job(services.engine, services, asin, stage, ctx["job_id"])
+    finally:
+        alive.jobs.discard(ctx["job_id"])
 
 
 async def flush_notifications(ctx: dict[str, Any]) -> str:
@@ -116,24 +135,29 @@ def _worker_key(queue: str) -> str:
 
 
 async def _reconciler(engine: Engine[Services]) -> None:
-    """A reconciler pass every MAMFAST_RECONCILE_SECONDS (one per interval across the pool).
+    """A dead-worker sweep every second; a reconciler pass every MAMFAST_RECONCILE_SECONDS
+    (one per interval across the pool).
 
     It runs beside arq, not as an arq cron job: cron jobs wait in the queue like any
     other, so a queue whose head is held by dead workers' jobs would hold up the very
     pass that clears it.
     """
     interval = engine.settings.reconcile_seconds
+    next_pass = 0.0
     while True:
         try:
-            if await engine.redis.set(
-                keys.RECONCILE_TICK, os.getpid(), nx=True, px=interval * 1000
-            ):
-                await reconcile(engine)
+            await sweep_dead_workers(engine)
+            if time.monotonic() >= next_pass:
+                next_pass = time.monotonic() + interval
+                if await engine.redis.set(
+                    keys.RECONCILE_TICK, os.getpid(), nx=True, px=interval * 1000
+                ):
+                    await reconcile(engine)
         except (RedisError, OSError) as exc:  # Redis restarting: the next pass will tell
             log.warning("reconciler pass skipped: %s", exc)
         except Exception:
             log.exception("reconciler pass failed; the next one tries again")
-        await asyncio.sleep(interval)
+        await asyncio.sleep(SWEEP_SECONDS)
 
 
 async def _heartbeat(engine: Engine[Services], queue: str) -> None:

@@ -27,9 +27,13 @@ from mamfast.engine import keys, serializer
 from mamfast.engine.connections import redis_settings
 from mamfast.ops.embedded import redis_url_for
 from workers import jobs
+from workers.wakeup import WakingWorker
 
 HEALTH_CHECK_INTERVAL = 10
-POLL_DELAY = 0.1  # a hop waits at most one poll; ten ZRANGEBYSCOREs a second cost Redis nothing
+# Workers are woken by a message when a job is queued (workers.wakeup); the poll is
+# only the safety net (deferred retries coming due, a lost message), so it can be slow.
+POLL_DELAY = 1.0
+ARQ_CLI_POLL = 0.1  # `arq workers.settings.WorkerSettings`: no wake-ups, so the old poll
 ARQ_MAX_TRIES = 10_000  # cancellations and lock waits are not failures; we count our own
 
 
@@ -103,7 +107,7 @@ def build_worker(
     options = worker_options(settings, queue)
     if stages is not None:
         options["ctx"]["stages"] = stages
-    return Worker(**options, burst=burst, handle_signals=handle_signals)
+    return WakingWorker(**options, burst=burst, handle_signals=handle_signals)
 
 
 _CLASSES = {"WorkerSettings": keys.DEFAULT_QUEUE, "HashWorkerSettings": keys.HASH_QUEUE}
@@ -113,5 +117,7 @@ def __getattr__(name: str) -> type:
     # Built on first access (by the arq CLI), not at import: importing this module
     # must not read the environment, and each class gets its own attributes.
     if name in _CLASSES:
-        return type(name, (), worker_options(load_settings(), _CLASSES[name]))
+        # arq's own CLI runs a plain Worker, which no message wakes: it polls fast.
+        options = {**worker_options(load_settings(), _CLASSES[name]), "poll_delay": ARQ_CLI_POLL}
+        return type(name, (), options)
     raise AttributeError(name)

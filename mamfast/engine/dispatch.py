@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from arq.connections import ArqRedis
 
+from mamfast.engine import keys
 from mamfast.engine.engine import Engine
 from mamfast.engine.spec import Pipeline, S, queue_for
 from mamfast.models import (
@@ -28,15 +29,20 @@ async def dispatch(redis: ArqRedis, stages: Pipeline[S], release: Release) -> bo
     if release.terminal or release.stage is Stage.DONE:
         return False
     defer = release.next_attempt_at if release.status is Status.RETRYING else None
+    deferred = defer is not None and defer > utcnow()
+    queue = queue_for(stages, release.stage)
     job = await redis.enqueue_job(
         JOB_FUNCTION,
         release.asin,
         release.stage.value,
         _job_id=release.job_id,
-        _queue_name=queue_for(stages, release.stage),
-        _defer_until=defer if defer and defer > utcnow() else None,
+        _queue_name=queue,
+        _defer_until=defer if deferred else None,
         _expires=JOB_EXPIRES,
     )
+    if job is not None and not deferred:
+        # Workers listening (workers.wakeup) look at once instead of at their next poll.
+        await redis.publish(keys.wake(queue), release.job_id)
     return job is not None
 
 

@@ -22,6 +22,9 @@ class Engine(Generic[S]):
     settings: Settings
     redis: ArqRedis
     stages: Pipeline[S]
+    # The worker's liveness id (`engine.liveness`): leases taken for stage jobs are
+    # registered under it, so they are voided within seconds if the worker dies.
+    worker_id: str | None = None
     store: ReleaseStore = field(init=False)
 
     def __post_init__(self) -> None:

@@ -99,3 +99,26 @@ PROGRESS_TTL = 3600  # a live view's progress outlives a crashed stage by an hou
 def progress(asin: str) -> str:
     """Hash: the running stage's progress (stage, done, total) for live views."""
     return f"{PREFIX}progress:{asin}"
+
+
+# --- Worker liveness and wake-ups (engine.liveness, workers.wakeup) ---------------
+ALIVE = PREFIX + "alive"  # hash: worker id -> its last beat (JSON, for dashboards)
+ALIVE_BEATS = PREFIX + "alive:beats"  # zset: worker id -> last beat, Redis clock (ms)
+ALIVE_LEASES_PREFIX = PREFIX + "alive:leases:"
+ALIVE_SWEPT = PREFIX + "alive:swept"  # when the last liveness sweep ran, Redis clock (ms)
+
+
+def worker_leases(worker_id: str) -> str:
+    """Hash: lock key -> the lease a worker holds on it (voided when the worker dies)."""
+    return ALIVE_LEASES_PREFIX + worker_id
+
+
+def wake(queue: str) -> str:
+    """Pub/sub channel: a job was just queued on `queue`; its workers poll at once."""
+    return f"{PREFIX}wake:{queue_label(queue)}"
+
+
+def asin_of_release_lock(lock_key: str) -> str | None:
+    """The ASIN a release lock key names, or None for any other lock."""
+    prefix = release_lock("")
+    return lock_key[len(prefix) :] if lock_key.startswith(prefix) else None

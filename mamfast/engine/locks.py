@@ -38,19 +38,26 @@ class LeaseLostError(TransientError):
     """The lease ran out under us; the work stopped and will be picked up again."""
 
 
-# KEYS: lock, fence counter (or '' for none). ARGV: value prefix, ttl ms
+# KEYS: lock, fence counter (or '' for none), the owner's lease registry (or '' for none).
+# ARGV: value prefix, ttl ms. The registry entry is written in the same script as the
+# lock, so a worker that dies can never hold a lease its liveness sweep does not know of.
 _ACQUIRE = """
 if redis.call('exists', KEYS[1]) == 1 then return false end
 local token = 0
 if KEYS[2] ~= '' then token = redis.call('incr', KEYS[2]) end
 redis.call('set', KEYS[1], ARGV[1] .. token, 'PX', ARGV[2])
+if KEYS[3] ~= '' then
+  redis.call('hset', KEYS[3], KEYS[1], cjson.encode({value = ARGV[1] .. token, fence = KEYS[2]}))
+end
 return token
 """
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
 return 0
 """
+# KEYS: lock, the owner's lease registry (or ''). ARGV: the value this holder wrote.
 _RELEASE = """
+if KEYS[2] ~= '' then redis.call('hdel', KEYS[2], KEYS[1]) end
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
@@ -62,27 +69,43 @@ def holder_info(purpose: str) -> dict[str, Any]:
 
 @dataclass
 class Lease:
-    """A held lock. `token` is the fencing token (0 for locks without a fence)."""
+    """A held lock. `token` is the fencing token (0 for locks without a fence).
+
+    `registry`: the lease registry of the worker holding it (`engine.liveness`), if any.
+    """
 
     key: str
     value: str
     token: int
     ttl: float
     lost: asyncio.Event = field(default_factory=asyncio.Event)
+    registry: str = ""
 
 
 async def try_acquire(
-    redis: Redis, key: str, *, ttl: float, purpose: str, fence_key: str | None = None
+    redis: Redis,
+    key: str,
+    *,
+    ttl: float,
+    purpose: str,
+    fence_key: str | None = None,
+    owner: str | None = None,
 ) -> Lease | None:
+    """Take the lock if free. `owner`: the worker id (`engine.liveness`) whose death voids it."""
     # The value carries who holds the lock (for `mamfast locks`) and ends with the token,
     # so renew/release compare the exact value this holder wrote.
     info = holder_info(purpose)
+    if owner:
+        info["worker"] = owner
     prefix = json.dumps(info, separators=(",", ":")) + "|"
+    registry = keys.worker_leases(owner) if owner else ""
     script = redis.register_script(_ACQUIRE)  # EVALSHA: the script body is not resent
-    token = await script(keys=[key, fence_key or ""], args=[prefix, int(ttl * 1000)])
+    token = await script(keys=[key, fence_key or "", registry], args=[prefix, int(ttl * 1000)])
     if token is None:
         return None
-    return Lease(key=key, value=f"{prefix}{int(token)}", token=int(token), ttl=ttl)
+    return Lease(
+        key=key, value=f"{prefix}{int(token)}", token=int(token), ttl=ttl, registry=registry
+    )
 
 
 async def acquire(
@@ -93,11 +116,14 @@ async def acquire(
     purpose: str,
     fence_key: str | None = None,
     wait: float = 0.0,
+    owner: str | None = None,
 ) -> Lease:
     """Acquire or raise LockBusyError naming the holder; polls up to `wait` seconds."""
     deadline = time.monotonic() + wait
     while True:
-        lease = await try_acquire(redis, key, ttl=ttl, purpose=purpose, fence_key=fence_key)
+        lease = await try_acquire(
+            redis, key, ttl=ttl, purpose=purpose, fence_key=fence_key, owner=owner
+        )
         if lease is not None:
             return lease
         if time.monotonic() >= deadline:
@@ -116,7 +142,7 @@ async def renew(redis: Redis, lease: Lease) -> bool:
 async def release(redis: Redis, lease: Lease) -> None:
     # A failed release must never turn finished work into a failure: the TTL cleans up.
     try:
-        await redis.register_script(_RELEASE)(keys=[lease.key], args=[lease.value])
+        await redis.register_script(_RELEASE)(keys=[lease.key, lease.registry], args=[lease.value])
     except RedisError as exc:
         log.warning("could not release %s (%s); it expires in %.0fs", lease.key, exc, lease.ttl)
 
@@ -130,9 +156,12 @@ async def held(
     purpose: str,
     fence_key: str | None = None,
     wait: float = 0.0,
+    owner: str | None = None,
 ) -> AsyncIterator[Lease]:
     """Hold a lease for the block and keep renewing it; `lease.lost` tells when it is gone."""
-    lease = await acquire(redis, key, ttl=ttl, purpose=purpose, fence_key=fence_key, wait=wait)
+    lease = await acquire(
+        redis, key, ttl=ttl, purpose=purpose, fence_key=fence_key, wait=wait, owner=owner
+    )
     async with _renewing(redis, lease):
         yield lease
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
 from arq.jobs import Job, JobStatus
 
-from mamfast.engine import keys, locks
+from mamfast.engine import keys, liveness, locks
 from mamfast.engine.connections import UNREACHABLE
 from mamfast.engine.dispatch import dispatch
 from mamfast.engine.engine import Engine
@@ -22,8 +22,6 @@ from mamfast.models import (
     Stage,
     Status,
 )
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -184,3 +182,34 @@ async def redispatch(engine: Engine[S], asin: str, *, expected_run: int) -> bool
     finally:
         await locks.release(engine.redis, lease)
     return await dispatch(engine.redis, engine.stages, stored) or True
+
+
+async def sweep_dead_workers(engine: Engine[S]) -> list[str]:
+    """Void dead workers' leases and re-dispatch their releases now. Returns those ASINs.
+
+    Run every second beside the reconciler. The sweep itself is one atomic script and
+    each re-dispatch takes the release lock, so sweeps running in several workers at
+    once are safe and the reconciler's lease is not needed (that would cost two more
+    commands a second on an idle Redis).
+    """
+    found = await liveness.sweep(engine.redis)
+    moved = []
+    for lock_key in found.voided:
+        asin = keys.asin_of_release_lock(lock_key)
+        if asin is None:
+            continue
+        try:
+            record = await engine.store.get(asin)
+            if record is None or record.terminal or record.stage is Stage.DONE:
+                continue
+            queue = queue_for(engine.stages, record.stage)
+            if await redispatch(engine, asin, expected_run=record.run):
+                await _drop_dead_job(engine, record.job_id, queue)
+                moved.append(asin)
+        except UNREACHABLE:
+            raise  # the reconciler's pass picks these releases up once Redis is back
+        except Exception as exc:
+            _skip(ReconcileReport(), asin, exc)
+    if moved:
+        log.info("re-dispatched at once, their worker died: %s", ", ".join(moved))
+    return moved

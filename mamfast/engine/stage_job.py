@@ -80,6 +80,7 @@ async def run_stage(engine: Engine[S], services: S, asin: str, stage_name: str, 
                 ttl=engine.settings.lock_ttl,
                 purpose=f"{stage} job {job_id}",
                 fence_key=keys.fence(asin),
+                owner=engine.worker_id,
             ) as lease:
                 outcome, follow_up = await _run_locked(engine, services, lease, asin, stage, job_id)
         except LockBusyError:
