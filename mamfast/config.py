@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     categories_file: Path | None = None
     description_template: Path | None = None
     description_signature: bool = True
+    description_signature_text: str = ""  # "" = the default words
 
     # --- qBittorrent -------------------------------------------------------
     qbit_url: str | None = None

@@ -20,13 +20,14 @@ when its target is a plain http(s) URL (no brackets, quotes or spaces).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from dataclasses import dataclass
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from pydantic import BaseModel
@@ -39,7 +40,20 @@ from mamfast.release.datafile import SHIPPED_TEMPLATES
 TEMPLATES = SHIPPED_TEMPLATES
 DEFAULT_TEMPLATE = "description.bbcode.j2"
 NBSP = "\u00a0"
-AUDIBLE_URL = "https://www.audible.com/pd/{asin}"
+DEFAULT_SIGNATURE = "prepared with mamfast"
+# Audnex's regions and the Audible store domain of each (Audible's marketplaces).
+AUDIBLE_DOMAINS = {
+    "us": "com",
+    "ca": "ca",
+    "uk": "co.uk",
+    "au": "com.au",
+    "fr": "fr",
+    "de": "de",
+    "jp": "co.jp",
+    "it": "it",
+    "in": "in",
+    "es": "es",
+}
 
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 _BREAKS = re.compile(r"(?:\s*\[br\]\s*){3,}")
@@ -163,7 +177,7 @@ def environment(template: Path | None) -> tuple[jinja2.Environment, str]:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(folder)),
         autoescape=False,  # BBCode, not HTML  # noqa: S701
-        undefined=jinja2.StrictUndefined,
+        undefined=_NamedStrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
@@ -197,15 +211,99 @@ def render(
     *,
     template: DescriptionTemplate | Path | None = None,
     signature: bool = True,
+    signature_text: str = "",
     categories: list[str] | None = None,
 ) -> str:
-    """The description; `template` is a loaded one, or a file (None: the shipped one)."""
+    """The description; `template` is a loaded one, or a file (None: the shipped one).
+
+    `signature` off leaves the signature out; `signature_text` replaces the
+    default words (MAMFAST_DESCRIPTION_SIGNATURE_TEXT, BBCode allowed).
+    """
     loaded = template if isinstance(template, DescriptionTemplate) else load_template(template)
+    shown = (signature_text.strip() or DEFAULT_SIGNATURE) if signature else ""
+    values = context(facts, audio, shown, categories or [])
     try:
-        text = loaded.template.render(**context(facts, audio, signature, categories or []))
+        text = loaded.template.render(**values)
+    except _UnknownName as exc:
+        raise _unknown_name_error(exc, loaded, sorted(values)) from None
     except jinja2.TemplateError as exc:
         raise _template_error(exc, loaded.source) from None
     return finish(text)
+
+
+class _UnknownName(jinja2.UndefinedError):
+    """StrictUndefined's error, keeping which name was missing and on what."""
+
+    def __init__(self, message: str | None = None, *, name: str | None, owner: Any) -> None:
+        super().__init__(message)
+        self.name = name
+        self.owner = owner
+        self.missing_owner = owner is jinja2.utils.missing
+
+
+class _NamedStrictUndefined(jinja2.StrictUndefined):
+    """StrictUndefined whose error says which variable or field a template asked for."""
+
+    def __init__(
+        self,
+        hint: str | None = None,
+        obj: Any = jinja2.utils.missing,
+        name: str | None = None,
+        exc: type[jinja2.exceptions.TemplateRuntimeError] = jinja2.UndefinedError,
+    ) -> None:
+        super().__init__(hint, obj, name, exc)
+        # Every failing operation raises self._undefined_exception(message).
+        self._undefined_exception = cast(
+            "type[jinja2.exceptions.TemplateRuntimeError]",
+            functools.partial(_UnknownName, name=name, owner=obj),
+        )
+
+
+def _unknown_name_error(
+    exc: _UnknownName, loaded: DescriptionTemplate, names: list[str]
+) -> ConfigError:
+    line = _template_line(exc, loaded.template.filename)
+    where = f" (line {line})" if line else ""
+    if exc.missing_owner:
+        what = f"uses the unknown variable {exc.name!r}"
+        available = f"the variables are: {', '.join(names)}"
+    else:
+        what = f"asks {_kind(exc.owner)} for {exc.name!r}, which it does not have"
+        available = f"it has: {', '.join(_fields(exc.owner)) or 'nothing'}"
+    return ConfigError(
+        f"the description template {loaded.source}{where} {what}; {available}",
+        hint="fix MAMFAST_DESCRIPTION_TEMPLATE; the shipped template lists every variable",
+    )
+
+
+def _template_line(exc: BaseException, filename: str | None) -> int | None:
+    """The template line the error came from (Jinja rewrites tracebacks to template lines)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if filename and tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _kind(owner: Any) -> str:
+    if isinstance(owner, BaseModel):
+        return {"BookFacts": "`book`", "AudioInfo": "`audio`"}.get(
+            type(owner).__name__, type(owner).__name__
+        )
+    if isinstance(owner, dict):
+        return "an entry with keys " + ", ".join(sorted(map(str, owner)))
+    return f"a {type(owner).__name__} value"
+
+
+def _fields(owner: Any) -> list[str]:
+    if isinstance(owner, BaseModel):
+        props = [n for n, v in vars(type(owner)).items() if isinstance(v, property)]
+        return sorted({*type(owner).model_fields, *props})
+    if isinstance(owner, dict):
+        return sorted(map(str, owner))
+    return []
 
 
 def _template_error(exc: jinja2.TemplateError, source: str) -> ConfigError:
@@ -217,7 +315,7 @@ def _template_error(exc: jinja2.TemplateError, source: str) -> ConfigError:
 
 
 def context(
-    facts: BookFacts, audio: AudioInfo, signature: bool, categories: list[str]
+    facts: BookFacts, audio: AudioInfo, signature: str, categories: list[str]
 ) -> dict[str, Any]:
     synopsis = html_to_bbcode(facts.summary_html)  # escapes its own text, keeps its tags
     facts, audio = _plain(facts), _plain(audio)
@@ -228,15 +326,22 @@ def context(
         "synopsis": synopsis,
         "release_date": long_date(facts.release_date) if facts.release_date else facts.year,
         "duration": format_duration(audio.duration_s),
-        "audible_url": AUDIBLE_URL.format(asin=facts.asin),
+        "audible_url": audible_url(facts.asin, facts.audnex_region),
         "genres": facts.genre_tags or facts.genres,
         "categories": categories,
         "chapters": [
             {"start": format_clock(c.start_s), "title": c.title or f"Chapter {i}"}
             for i, c in enumerate(facts.chapters, start=1)
         ],
-        "signature": signature,
+        "signature": signature,  # "" when off; the user's own text is BBCode, not escaped
     }
+
+
+def audible_url(asin: str, region: str | None) -> str:
+    """The book's page on the Audible store of the region Audnex found it in
+    (an ASIN sold only in the UK has no page on audible.com)."""
+    domain = AUDIBLE_DOMAINS.get((region or "").strip().casefold(), AUDIBLE_DOMAINS["us"])
+    return f"https://www.audible.{domain}/pd/{asin}"
 
 
 def finish(text: str) -> str:
