@@ -117,6 +117,7 @@ class Settings(BaseSettings):
     description_template: Path | None = None
     description_signature: bool = True
     description_signature_text: str = ""  # "" = the default words
+    audiobook_categories_file: Path | None = None
 
     # --- qBittorrent -------------------------------------------------------
     qbit_url: str | None = None
