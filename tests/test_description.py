@@ -9,7 +9,7 @@ import pytest
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
 from mamfast.errors import ConfigError
 from mamfast.release.bookdata import BookFacts, SeriesEntry
-from mamfast.release.description import NBSP, finish, html_to_bbcode, render
+from mamfast.release.description import NBSP, finish, html_to_bbcode, load_template, render
 
 
 def facts(**overrides: object) -> BookFacts:
@@ -161,6 +161,15 @@ def test_unknown_variable_in_arithmetic_and_tests_is_named_too(tmp_path):
         template.write_text(body)
         with pytest.raises(ConfigError, match="unknown variable 'nothing'"):
             render(facts(), AUDIO, template=template)
+
+
+def test_unknown_variable_stops_loading_before_any_book(tmp_path):
+    template = tmp_path / "mine.j2"
+    template.write_text("{% if book.abridged %}{{ book.abridgd }}{% endif %}")
+    with pytest.raises(ConfigError, match="asks `book` for 'abridgd'"):
+        load_template(template)  # a worker loads it once, at start
+    template.write_text("{{ book.year|int // 0 }}")  # fails on data, not on a name
+    assert load_template(template).source == str(template)
 
 
 def test_signature_words_can_be_replaced_and_turned_off():

@@ -154,3 +154,14 @@ def test_codecs_mam_warns_about(codec, codec_id, says):
 def test_aac_lc_is_not_a_codec_warning():
     audio = AUDIO.model_copy(update={"codec": "AAC LC", "codec_id": "mp4a-40-2"})
     assert review(fastfill(), FACTS, audio).checks == [HAND]
+
+
+def test_a_language_mam_lacks_is_named():
+    checks = review(
+        fastfill(language=""), FACTS.model_copy(update={"language": "Old Norse"}), AUDIO
+    )
+    assert "Audible gives the language 'Old Norse', which is not on MAM's list" in " ".join(
+        checks.checks
+    )
+    unknown = review(fastfill(language=""), FACTS, AUDIO).checks
+    assert "The language is unknown: pick it on the form." in unknown

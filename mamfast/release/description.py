@@ -32,9 +32,9 @@ from typing import Any, cast
 import jinja2
 from pydantic import BaseModel
 
-from mamfast.clients.mediainfo import AudioInfo, format_clock, format_duration
+from mamfast.clients.mediainfo import AudioInfo, ChapterMark, format_clock, format_duration
 from mamfast.errors import ConfigError
-from mamfast.release.bookdata import BookFacts
+from mamfast.release.bookdata import BookFacts, SeriesEntry
 from mamfast.release.datafile import SHIPPED_TEMPLATES
 
 TEMPLATES = SHIPPED_TEMPLATES
@@ -200,9 +200,67 @@ def load_template(path: Path | None = None) -> DescriptionTemplate:
     """Read and compile the shipped template, or the user's file. Raises ConfigError."""
     env, name = environment(path)
     try:
-        return DescriptionTemplate(env.get_template(name), str(path or name))
+        loaded = DescriptionTemplate(env.get_template(name), str(path or name))
     except jinja2.TemplateError as exc:
         raise _template_error(exc, str(path or name)) from None
+    _try_on_a_sample(loaded)
+    return loaded
+
+
+def _try_on_a_sample(loaded: DescriptionTemplate) -> None:
+    """Render once with a book that has every field, so a misspelt variable stops the
+    worker at start instead of failing every release. Only unknown names count here:
+    anything else a template does with real data shows up when it renders a book."""
+    values = context(_SAMPLE_BOOK, _SAMPLE_AUDIO, DEFAULT_SIGNATURE, ["Fantasy"])
+    try:
+        loaded.template.render(**values)
+    except _UnknownName as exc:
+        raise _unknown_name_error(exc, loaded, sorted(values)) from None
+    except Exception:
+        return  # only unknown names stop the start (see the docstring)
+
+
+_SAMPLE_BOOK = BookFacts(
+    asin="B000000000",
+    source="audnex",
+    audnex_region="us",
+    raw_title="Sample",
+    title="Sample",
+    subtitle="A Subtitle",
+    authors=["Ann Author"],
+    narrators=["Ned Narrator"],
+    translators=["Tess Translator"],
+    series=[SeriesEntry(name="Sample Series", number="1")],
+    summary_html="<p>Sample.</p>",
+    publisher="Sample Audio",
+    release_date=date(2020, 1, 1),
+    year="2020",
+    language="English",
+    genres=["Fantasy"],
+    genre_tags=["Epic"],
+    image_url="https://example.invalid/cover.jpg",
+    abridged=True,
+    literature_type="fiction",
+    runtime_minutes=60.0,
+    chapters=[ChapterMark(start_s=0, title="One"), ChapterMark(start_s=60, title="")],
+    chapters_source="audnex",
+    listed_chapters=2,
+)
+_SAMPLE_AUDIO = AudioInfo(
+    files=["a - Part 01.m4b", "a - Part 02.m4b"],
+    duration_s=3600,
+    container="M4B",
+    format="MPEG-4",
+    codec="AAC LC",
+    codec_id="mp4a-40-2",
+    bitrate=64000,
+    bitrate_mode="CBR",
+    sample_rate=44100,
+    channels=2,
+    chapters=[ChapterMark(start_s=0, title="One")],
+    chapters_source="menu",
+    tags={"Album": "Sample"},
+)
 
 
 def render(

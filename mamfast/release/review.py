@@ -154,7 +154,12 @@ def _title_and_series_checks(ff: FastFill, facts: BookFacts) -> list[str]:
         for s in ff.series
         if _SERIES_NAME.search(s.name) or _SERIES_SUFFIX.search(s.name)
     )
-    if not ff.language:
+    if not ff.language and facts.language:
+        out.append(
+            f"Audible gives the language {facts.language!r}, which is not on MAM's list: "
+            "pick it (or Other) on the form."
+        )
+    elif not ff.language:
         out.append("The language is unknown: pick it on the form.")
     return out
 
