@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     categories_file: Path | None = None
     description_template: Path | None = None
     description_signature: bool = True
+    description_signature_text: str = ""  # "" = the default words
+    audiobook_categories_file: Path | None = None
 
     # --- qBittorrent -------------------------------------------------------
     qbit_url: str | None = None

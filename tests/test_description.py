@@ -9,7 +9,7 @@ import pytest
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
 from mamfast.errors import ConfigError
 from mamfast.release.bookdata import BookFacts, SeriesEntry
-from mamfast.release.description import NBSP, finish, html_to_bbcode, render
+from mamfast.release.description import NBSP, finish, html_to_bbcode, load_template, render
 
 
 def facts(**overrides: object) -> BookFacts:
@@ -125,10 +125,75 @@ def test_user_template_override(tmp_path):
 def test_broken_user_template_is_a_config_error(tmp_path):
     template = tmp_path / "broken.j2"
     template.write_text("{{ no_such_variable }}")
-    with pytest.raises(ConfigError, match="failed"):
+    with pytest.raises(ConfigError, match="unknown variable 'no_such_variable'"):
+        render(facts(), AUDIO, template=template)
+    template.write_text("{% if %}")
+    with pytest.raises(ConfigError, match=r"failed \(line 1\)"):
         render(facts(), AUDIO, template=template)
     with pytest.raises(ConfigError, match="does not exist"):
         render(facts(), AUDIO, template=tmp_path / "missing.j2")
+
+
+def test_unknown_variable_is_named_with_the_available_ones(tmp_path):
+    template = tmp_path / "mine.j2"
+    template.write_text("[b]{{ title }}[/b]\n{{ narrator }}\n")
+    with pytest.raises(ConfigError) as caught:
+        render(facts(), AUDIO, template=template)
+    message = str(caught.value)
+    assert f"{template} (line 2) uses the unknown variable 'narrator'" in message
+    for name in ("audible_url", "audio", "book", "chapters", "signature", "synopsis", "title"):
+        assert name in message.split("the variables are:")[1]
+
+
+def test_unknown_field_of_a_variable_is_named_with_its_fields(tmp_path):
+    template = tmp_path / "mine.j2"
+    template.write_text("{{ book.narrator }}")
+    with pytest.raises(ConfigError) as caught:
+        render(facts(), AUDIO, template=template)
+    message = str(caught.value)
+    assert "asks `book` for 'narrator', which it does not have" in message
+    assert "narrators" in message.split("it has:")[1]
+
+
+def test_unknown_variable_in_arithmetic_and_tests_is_named_too(tmp_path):
+    template = tmp_path / "mine.j2"
+    for body in ("{{ 1 + nothing }}", "{% if nothing %}x{% endif %}", "{{ nothing|length }}"):
+        template.write_text(body)
+        with pytest.raises(ConfigError, match="unknown variable 'nothing'"):
+            render(facts(), AUDIO, template=template)
+
+
+def test_unknown_variable_stops_loading_before_any_book(tmp_path):
+    template = tmp_path / "mine.j2"
+    template.write_text("{% if book.abridged %}{{ book.abridgd }}{% endif %}")
+    with pytest.raises(ConfigError, match="asks `book` for 'abridgd'"):
+        load_template(template)  # a worker loads it once, at start
+    template.write_text("{{ book.year|int // 0 }}")  # fails on data, not on a name
+    assert load_template(template).source == str(template)
+
+
+def test_signature_words_can_be_replaced_and_turned_off():
+    mine = render(facts(), AUDIO, signature_text="uploaded by [b]me[/b]")
+    assert mine.endswith(f"[pre]{NBSP * 2}uploaded{NBSP}by{NBSP}[b]me[/b][/pre][/size][/center]")
+    assert "prepared with mamfast" not in mine.replace(NBSP, " ")
+    off = render(facts(), AUDIO, signature=False, signature_text="uploaded by me")
+    assert "uploaded" not in off and "[pre]" not in off
+
+
+@pytest.mark.parametrize(
+    ("region", "url"),
+    [
+        (None, "https://www.audible.com/pd/B003ZWFO7E"),  # no Audnex: the US store
+        ("us", "https://www.audible.com/pd/B003ZWFO7E"),
+        ("uk", "https://www.audible.co.uk/pd/B003ZWFO7E"),
+        ("de", "https://www.audible.de/pd/B003ZWFO7E"),
+        ("au", "https://www.audible.com.au/pd/B003ZWFO7E"),
+        ("jp", "https://www.audible.co.jp/pd/B003ZWFO7E"),
+    ],
+)
+def test_audible_link_points_to_the_region_audnex_found_the_book_in(region, url):
+    text = render(facts(audnex_region=region), AUDIO)
+    assert f"[b]Audible:[/b] [url={url}]{url}[/url]" in text
 
 
 # --------------------------------------------------------------------------- injection

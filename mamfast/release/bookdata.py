@@ -23,6 +23,7 @@ from mamfast.clients.audnex.models import Book, Found
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
 from mamfast.library.names import series_from_title
 from mamfast.models import BookInfo
+from mamfast.release import languages
 from mamfast.release.naming.authors import filter_author_roles, romanize
 from mamfast.release.naming.clean import (
     clean_series,
@@ -282,9 +283,8 @@ def _names(text: str | None) -> list[str]:
 
 
 def _language(value: str | None) -> str | None:
-    if not value or not value.strip():
-        return None
-    return " ".join(word.capitalize() for word in value.strip().split())
+    # MAM's name when it has one ("mandarin_chinese" -> "Chinese"), else plain words.
+    return languages.readable(value)
 
 
 def _as_date(value: datetime | date | None) -> date | None:

@@ -3,24 +3,39 @@
 MAM's upload form wants both category systems (its helper script marks a
 missing one as an error). The maps from Audible genres live in data files
 shipped with the package (`mamfast/data/categories.json`), which a user can
-extend or override with MAMFAST_CATEGORIES_FILE (same shape, every section
-optional; the user's entries are tried first and win). MAM's own schema
+extend or override with MAMFAST_CATEGORIES_FILE and MAMFAST_AUDIOBOOK_CATEGORIES_FILE
+(the user's entries are tried first and win). MAM's own schema
 (`mam_categories.json`) is reference data used to keep the choices valid.
+
+A user's file may be in mamfast's format (sections `genres`, `audiobook_category`,
+`main_cat`, each optional) or in either of the upstream tool's two formats:
+its flat `categories.json` (genre -> id at the top level) and its
+`audiobook_categories.json` (`_fiction`, `_nonfiction`, `_defaults`). A file
+that is none of these, or has a key none of them knows, is refused with what to
+do: nothing in a user's file is ever ignored silently. Keys starting with "_"
+are comments, except upstream's three section names.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mamfast.errors import ConfigError
-from mamfast.release.datafile import SHIPPED_DATA, load_model
+from mamfast.release.datafile import SHIPPED_DATA, first_error, load_json
 
 DATA = SHIPPED_DATA
 SHIPPED_RULES = DATA / "categories.json"
@@ -33,13 +48,33 @@ _SPLIT = re.compile(r"\s+&\s+|,\s+|\s+and\s+")
 
 
 class _Section(BaseModel):
+    """A section of a categories file: "_" keys are comments, any other unknown key an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_comments(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if not str(k).startswith("_")}
+        return value
+
+
+class _Reference(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
 class AudiobookCategoryRules(_Section):
     fiction: list[tuple[str, str]] = Field(default_factory=list)
     nonfiction: list[tuple[str, str]] = Field(default_factory=list)
-    defaults: dict[str, str] = Field(default_factory=dict)
+    defaults: dict[Literal["fiction", "nonfiction"], str] = Field(default_factory=dict)
+
+    @field_validator("defaults", mode="before")
+    @classmethod
+    def _no_comments(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: v for k, v in value.items() if not str(k).startswith("_")}
+        return value
 
 
 class MainCatRules(_Section):
@@ -54,19 +89,23 @@ class CategoryRules(_Section):
     audiobook_category: AudiobookCategoryRules = Field(default_factory=AudiobookCategoryRules)
     main_cat: MainCatRules = Field(default_factory=MainCatRules)
 
-    @field_validator("genres")
+    @field_validator("genres", mode="before")
     @classmethod
-    def _lowercase(cls, value: dict[str, int]) -> dict[str, int]:
-        return {k.strip().casefold(): v for k, v in value.items() if not k.startswith("_")}
+    def _lowercase(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {
+            str(k).strip().casefold(): v for k, v in value.items() if not str(k).startswith("_")
+        }
 
 
-class MamCategory(_Section):
+class MamCategory(_Reference):
     name: str
     main_types: list[int]
     media_types: list[int]
 
 
-class MamSchema(_Section):
+class MamSchema(_Reference):
     categories: dict[int, MamCategory]
     audiobook_categories: dict[str, int]
 
@@ -87,12 +126,22 @@ class CategoryChoice(BaseModel):
 # --------------------------------------------------------------------------- loading
 
 
-def load_categories(path: Path | None = None) -> Categories:
-    """The shipped maps, with the user's file (MAMFAST_CATEGORIES_FILE) layered on top."""
+def load_categories(path: Path | None = None, audiobook_path: Path | None = None) -> Categories:
+    """The shipped maps, with the user's files layered on top (the last one wins).
+
+    `path` is MAMFAST_CATEGORIES_FILE, `audiobook_path` MAMFAST_AUDIOBOOK_CATEGORIES_FILE
+    (meant for upstream's audiobook_categories.json); each may be in any of the three
+    formats. Raises ConfigError naming the file and what to do.
+    """
     shipped = CategoryRules.model_validate(_read(SHIPPED_RULES))
     schema = MamSchema.model_validate(_read(MAM_SCHEMA))
-    rules = shipped if path is None else _layer(_user_rules(path), shipped)
-    _check_against_schema(rules, schema, path)
+    _check_against_schema(shipped, schema, None)
+    rules = shipped
+    for user_path in (path, audiobook_path):
+        if user_path is not None:
+            mine = _user_rules(user_path)
+            _check_against_schema(mine, schema, user_path)
+            rules = _layer(mine, rules)
     return Categories(rules=rules, schema=schema)
 
 
@@ -100,14 +149,69 @@ def _read(path: Path) -> Any:
     return json.loads(path.read_text("utf-8"))
 
 
+OUR_SECTIONS = frozenset({"genres", "audiobook_category", "main_cat"})
+UPSTREAM_AUDIOBOOK_SECTIONS = {"_fiction": "fiction", "_nonfiction": "nonfiction"}
+HOW_TO_CONVERT = (
+    "use mamfast's format (mamfast/data/categories.json: genre -> id pairs under "
+    '"genres", keyword/category pairs under "audiobook_category"), or one of the upstream '
+    "tool's two files unchanged: its flat categories.json (genre -> MAM category id) or "
+    'its audiobook_categories.json ("_fiction", "_nonfiction", "_defaults")'
+)
+
+
 def _user_rules(path: Path) -> CategoryRules:
-    return load_model(
+    """A user's file in any of the three formats, as mamfast's rules."""
+    raw = load_json(
         path,
-        CategoryRules,
         what="categories file",
-        setting="MAMFAST_CATEGORIES_FILE",
+        setting="MAMFAST_CATEGORIES_FILE or MAMFAST_AUDIOBOOK_CATEGORIES_FILE",
         shipped="mamfast/data/categories.json",
     )
+    try:
+        return CategoryRules.model_validate(_as_our_format(raw))
+    except ValidationError as exc:
+        raise ConfigError(
+            f"categories file {path} is invalid: {first_error(exc)}",
+            hint=HOW_TO_CONVERT,
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"categories file {path} {exc}", hint=HOW_TO_CONVERT) from None
+
+
+def _as_our_format(raw: Any) -> dict[str, Any]:
+    """mamfast's sections, from whichever format `raw` is in (ValueError: none of them)."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"holds a JSON {type(raw).__name__}, not an object")
+    keys = set(raw)
+    if keys & {*UPSTREAM_AUDIOBOOK_SECTIONS, "_defaults"}:
+        return {"audiobook_category": _from_upstream_audiobook(raw)}
+    if keys & OUR_SECTIONS:
+        return raw
+    entries = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    if entries and all(isinstance(v, int) and not isinstance(v, bool) for v in entries.values()):
+        return {"genres": entries}  # upstream's flat categories.json
+    wrong = sorted(k for k, v in entries.items() if not isinstance(v, int) or isinstance(v, bool))
+    found = f"unknown key(s) {wrong[:5]}" if wrong else "no entries"
+    raise ValueError(f"is in no format mamfast reads ({found})")
+
+
+def _from_upstream_audiobook(raw: dict[str, Any]) -> dict[str, Any]:
+    """Upstream's audiobook_categories.json: ordered keyword -> category maps per kind."""
+    section: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in UPSTREAM_AUDIOBOOK_SECTIONS:
+            if not isinstance(value, dict):
+                raise ValueError(f"has {key!r} that is not an object of keyword -> category")
+            section[UPSTREAM_AUDIOBOOK_SECTIONS[key]] = [
+                [k, v] for k, v in value.items() if not str(k).startswith("_")
+            ]
+        elif key == "_defaults":
+            section["defaults"] = value
+        elif not key.startswith("_"):
+            raise ValueError(
+                f"mixes upstream's audiobook_categories.json format with the key {key!r}"
+            )
+    return section
 
 
 def _layer(user: CategoryRules, shipped: CategoryRules) -> CategoryRules:
@@ -164,7 +268,9 @@ def choose(
     matched: list[str] = []
     for names in (tags, genres):
         for name in names:
-            found = [i for i in genre_ids(name, cats.rules.genres) if _allowed(i, main_cat, cats)]
+            found = genre_ids(
+                name, cats.rules.genres, allowed=lambda i: _allowed(i, main_cat, cats)
+            )
             if found:
                 matched.append(name)
                 ids.extend(found)
@@ -191,23 +297,33 @@ def main_category(genres: Sequence[str], literature_type: str | None, cats: Cate
     return FICTION
 
 
-def genre_ids(name: str, table: dict[str, int]) -> list[int]:
-    """IDs for one genre name: exact, else its parts ("A & B"), else the longest key inside it."""
+def genre_ids(
+    name: str, table: dict[str, int], allowed: Callable[[int], bool] = lambda _: True
+) -> list[int]:
+    """IDs for one genre name: exact, else its parts ("A & B"), else the longest key inside it.
+
+    Only `allowed` ids count (those MAM accepts for the book's main category), so
+    "Psychological Horror" in a novel is Horror: "psychological" (Medicine/Psychology,
+    nonfiction only) is longer but not allowed, and the next key inside it is tried.
+    """
     key = name.strip().casefold()
     if key in table:
-        return [table[key]]
+        return [table[key]] if allowed(table[key]) else []
     parts = [p for p in _SPLIT.split(key) if p]
-    if len(parts) > 1 and (ids := [table[p] for p in parts if p in table]):
+    if len(parts) > 1 and (ids := [table[p] for p in parts if p in table and allowed(table[p])]):
         return ids
     inside = [k for k in table if len(k) >= 4 and re.search(rf"(?<!\w){re.escape(k)}(?!\w)", key)]
-    return [table[max(inside, key=len)]] if inside else []
+    for found in sorted(inside, key=len, reverse=True):
+        if allowed(table[found]):
+            return [table[found]]
+    return []
 
 
 def old_category(
     tags: Iterable[str], genres: Iterable[str], main_cat: MainCat, cats: Categories
 ) -> str:
     rules = cats.rules.audiobook_category
-    kind = "fiction" if main_cat == FICTION else "nonfiction"
+    kind: Literal["fiction", "nonfiction"] = "fiction" if main_cat == FICTION else "nonfiction"
     keywords = rules.fiction if main_cat == FICTION else rules.nonfiction
     for names in (list(tags), list(genres)):  # specific tags before broad genres
         lowered = [n.casefold() for n in names]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,8 +24,19 @@ SHIPPED_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 def load_model(path: Path, model: type[M], *, what: str, setting: str, shipped: str) -> M:
     """Read `path` as `model`; `what` names it in messages ("naming rules"), `setting` is the
     variable that points at it, `shipped` the file to compare with."""
+    raw = load_json(path, what=what, setting=setting, shipped=shipped)
     try:
-        return model.model_validate(json.loads(path.read_text("utf-8")))
+        return model.model_validate(raw)
+    except (ValidationError, ValueError) as exc:
+        raise ConfigError(
+            f"{what} {path} is invalid: {first_error(exc)}", hint=f"compare with {shipped}"
+        ) from None
+
+
+def load_json(path: Path, *, what: str, setting: str, shipped: str) -> Any:
+    """The JSON in `path`; unreadable or not JSON is a ConfigError saying what to do."""
+    try:
+        return json.loads(path.read_text("utf-8"))
     except OSError as exc:
         raise ConfigError(
             f"cannot read {what} {path}: {exc.strerror or exc}",
@@ -35,10 +46,6 @@ def load_model(path: Path, model: type[M], *, what: str, setting: str, shipped: 
         raise ConfigError(
             f"{what} {path} is not valid JSON (line {exc.lineno}: {exc.msg})",
             hint=f"compare with {shipped}",
-        ) from None
-    except (ValidationError, ValueError) as exc:
-        raise ConfigError(
-            f"{what} {path} is invalid: {first_error(exc)}", hint=f"compare with {shipped}"
         ) from None
 
 

@@ -106,6 +106,7 @@ async def prepare(
         probed.info,
         template=rules.template,
         signature=settings.description_signature,
+        signature_text=settings.description_signature_text,
         categories=categories.category_names(choice.categories, cats),
     )
     fastfill = mamjson.build(

@@ -27,6 +27,19 @@ _SERIES_LINE = re.compile(r"(A\s+.*\s+(Prequel|Standalone))|(Series)$", re.I)
 _SERIES_NAME = re.compile(r"^(the|a) .* (book|novel|novella|series?|saga)$", re.I)
 _SERIES_SUFFIX = re.compile(r"series$", re.I)
 _TAG_EDGE = re.compile(r"([,|])\s*$|^\s*([,|])")
+# Titles and degrees MAM uploaders strip from author and narrator names: a word of
+# its own at the start ("Dr. Jane Doe", "Sir Terry") or after the name ("Jane Doe, PhD").
+_HONORIFIC_WORDS = (
+    r"Dr|Doctor|Sir|Dame|Lord|Lady|Col|Colonel|Capt|Captain|Gen|General|Lt|Maj|Major|Sgt"
+    r"|Cmdr|Adm|Prof|Professor|Rev|Reverend|Fr|Rabbi|Mr|Mrs|Ms|Mx"
+)
+_HONORIFIC_PREFIX = re.compile(rf"^(?:{_HONORIFIC_WORDS})\.?(?=\s)", re.IGNORECASE)
+_DEGREE = re.compile(
+    r"(?:,\s*|\s+)(Ph\.?\s?D|M\.?D|D\.?O|Psy\.?D|Ed\.?D|DDS|DVM|MBA|MSW|LCSW|RN|Esq|"
+    r"M\.?A|M\.?Sc?|B\.?A|J\.?D|OBE|MBE|CBE|KBE)\.?(?=\s*(?:$|,))"
+)
+# Flags Audible's data never tells (crude language, violence, explicit sex): the uploader's.
+HAND_FLAGS = "crude language (cLang), violence (vio), explicit sexual content (eSex)"
 
 
 @dataclass
@@ -110,7 +123,21 @@ def _people_checks(ff: FastFill) -> list[str]:
             for name in names
             if _INITIALS.search(name)
         )
+        out.extend(
+            f"The {label} {name!r} carries a title or degree ({found}): MAM lists people "
+            "without them; remove it unless it is part of the name."
+            for name in names
+            if (found := honorific(name))
+        )
     return out
+
+
+def honorific(name: str) -> str | None:
+    """The honorific or degree in a person's name ("Dr.", "PhD"), None when there is none."""
+    match = _HONORIFIC_PREFIX.match(name.strip()) or _DEGREE.search(name.strip())
+    if match is None:
+        return None
+    return (match.group(1) if match.lastindex else match.group(0)).strip()
 
 
 def _title_and_series_checks(ff: FastFill, facts: BookFacts) -> list[str]:
@@ -127,20 +154,45 @@ def _title_and_series_checks(ff: FastFill, facts: BookFacts) -> list[str]:
         for s in ff.series
         if _SERIES_NAME.search(s.name) or _SERIES_SUFFIX.search(s.name)
     )
-    if not ff.language:
+    if not ff.language and facts.language:
+        out.append(
+            f"Audible gives the language {facts.language!r}, which is not on MAM's list: "
+            "pick it (or Other) on the form."
+        )
+    elif not ff.language:
         out.append("The language is unknown: pick it on the form.")
     return out
+
+
+def _codec_checks(audio: AudioInfo) -> list[str]:
+    """Codecs MAM warns about: Audible's newer downloads can be xHE-AAC (USAC) or
+    Dolby Atmos (E-AC-3 JOC), which many players and devices cannot play."""
+    codec = audio.codec.casefold()
+    if codec.startswith("xhe-aac") or (audio.codec_id or "").casefold() == "mp4a-40-42":
+        return [
+            "The audio is xHE-AAC (USAC), which many players cannot play: say so in the "
+            "description, or download the book again as AAC LC before uploading."
+        ]
+    if "e-ac-3" in codec or "atmos" in codec:
+        kind = "Dolby Atmos (E-AC-3 JOC)" if "joc" in codec or "atmos" in codec else "E-AC-3"
+        return [
+            f"The audio is {kind}, which many audiobook players cannot play: say so in the "
+            "description, or download the book again as AAC LC before uploading."
+        ]
+    return []
 
 
 def _content_checks(ff: FastFill, facts: BookFacts, audio: AudioInfo) -> list[str]:
     out = []
     if _TAG_EDGE.search(ff.tags):
         out.append("The tags start or end with a separator: remove it.")
-    if "sSex" in ff.flags:
+    if ff.flags.get("sSex"):
         out.append(
             "Audible marks this book as adult: the 'some sexual content' flag is set; "
             "change it to explicit if that fits."
         )
+    out.append(f"Tick by hand the flags Audible's data cannot tell: {HAND_FLAGS}.")
+    out.extend(_codec_checks(audio))
     if facts.runtime_minutes:
         listed = facts.runtime_minutes * 60
         if abs(audio.duration_s - listed) > listed * RUNTIME_TOLERANCE:

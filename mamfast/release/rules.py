@@ -1,7 +1,8 @@
 """The rules releases are prepared with: naming rules, category maps, the description template.
 
 Loaded once per worker (`stages.services.open_services`) or command and passed down, so
-a broken file (MAMFAST_NAMING_FILE, MAMFAST_CATEGORIES_FILE, MAMFAST_DESCRIPTION_TEMPLATE)
+a broken file (MAMFAST_NAMING_FILE, MAMFAST_CATEGORIES_FILE,
+MAMFAST_AUDIOBOOK_CATEGORIES_FILE, MAMFAST_DESCRIPTION_TEMPLATE)
 stops the worker at start with one ConfigError instead of failing every release in turn,
 and no release reads them from disk again.
 """
@@ -27,6 +28,6 @@ def load_release_rules(settings: Settings) -> ReleaseRules:
     """All three, from the settings' files or the shipped ones. Blocking; raises ConfigError."""
     return ReleaseRules(
         naming=load_rules(settings.naming_file),
-        categories=load_categories(settings.categories_file),
+        categories=load_categories(settings.categories_file, settings.audiobook_categories_file),
         template=load_template(settings.description_template),
     )

@@ -25,6 +25,7 @@ import pytest
 
 from mamfast.display import printable
 from mamfast.models import Release, Status
+from mamfast.release.description import AUDIBLE_DOMAINS
 from mamfast.stages import ledger as ownership
 from mamfast.torrents.parse import read_torrent
 from mamfast.torrents.verify import verify
@@ -40,6 +41,7 @@ from tests.corpus.harness import (
     small_disk,
 )
 from tests.support.fake_audnex import FakeAudnex
+from tests.support.fastfill import shape_problems
 from tests.support.library import seed_entries
 from tests.support.qbittorrent import QbitServer
 from tests.support.receiver import receiver
@@ -291,6 +293,7 @@ def test_fast_fill_json_holds_clean_text(group: str, runs: GroupRuns) -> None:
         data = json.loads(Path(record.json_path).read_text(encoding="utf-8"))
         if not str(data.get("title", "")).strip():
             problems.append(f"{record.asin}: empty title")
+        problems += [f"{record.asin}: {problem}" for problem in shape_problems(data)]
         for key in ("title", "subtitle", "authors", "narrators", "series"):
             if CONTROL.search(json.dumps(data.get(key), ensure_ascii=False)):
                 problems.append(f"{record.asin}: control characters in {key}: {data.get(key)!r}")
@@ -379,7 +382,8 @@ def test_one_folder_and_one_torrent_per_release(group: str, runs: GroupRuns) -> 
 
 
 LIVE_TAG = re.compile(r"\[(img|url)(=([^\]]*))?\]", re.IGNORECASE)
-OUR_LINKS = ("https://www.audible.com/pd/",)  # the only links the shipped template writes
+# The only links the shipped template writes: the book's page in an Audible store.
+OUR_LINKS = tuple(f"https://www.audible.{domain}/pd/" for domain in AUDIBLE_DOMAINS.values())
 
 
 @pytest.mark.parametrize("group", GROUPS)
