@@ -9,7 +9,7 @@ functions over the caller's `NamingRules`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
@@ -25,6 +25,8 @@ _DOUBLE_COMMA = re.compile(r"\s*,\s*,\s*")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,:;])")
 _EDGE_JUNK = re.compile(r"^[\s,:;]*(?:[-–—]\s+)?|(?:\s+[-–—])?[\s,:;]*$")
+# Stands in for a preserve_exact entry while the rest of a name is cleaned (private use area).
+_SHIELD = "\ue000"
 _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
 # Subtitles that describe a genre, not a book ("A LitRPG Adventure"), beyond naming.json's list.
 _READING_LINES = tuple(
@@ -55,14 +57,35 @@ def tidy(text: str) -> str:
 
 
 def is_preserved(name: str, rules: NamingRules) -> bool:
-    """An exact `preserve_exact` entry, or one followed by a non-letter ("Re:ZERO -Starting...")."""
+    """The whole name is a `preserve_exact` entry (a longer name is cleaned around it)."""
+    return _preserved_entry(name, rules) == name.strip()
+
+
+def _preserved_entry(name: str, rules: NamingRules) -> str | None:
+    """The longest entry the name is, or starts with followed by a non-letter, as written."""
     sensitive = rules.preserve_exact.case_sensitive
-    text = name.strip() if sensitive else name.strip().casefold()
-    for entry in rules.preserve_exact.titles:
+    text = name.strip()
+    probe = text if sensitive else text.casefold()
+    for entry in sorted(rules.preserve_exact.titles, key=len, reverse=True):
         key = entry if sensitive else entry.casefold()
-        if text == key or (text.startswith(key) and not text[len(key)].isalnum()):
-            return True
-    return False
+        if probe == key or (key and probe.startswith(key) and not probe[len(key)].isalnum()):
+            return text[: len(key)]
+    return None
+
+
+def _shielded(name: str, rules: NamingRules, clean: Callable[[str], str]) -> str:
+    """`clean` applied to what follows a preserved entry, the entry itself left as written.
+
+    "Is It Wrong to ... Dungeon? (light novel)" loses "(light novel)" while "86--EIGHTY-SIX"
+    keeps its dashes: the entry is swapped for a placeholder no rule can match.
+    """
+    entry = _preserved_entry(name, rules)
+    if entry is None:
+        return clean(name)
+    if entry == name.strip():
+        return entry
+    cleaned = clean(_SHIELD + name.strip()[len(entry) :])
+    return cleaned.replace(_SHIELD, entry) if _SHIELD in cleaned else entry
 
 
 def clean_title(title: str, rules: NamingRules, *, for_folder: bool) -> str:
@@ -72,8 +95,12 @@ def clean_title(title: str, rules: NamingRules, *, for_folder: bool) -> str:
     Cleaning never empties a title: if nothing would be left, the tidied input is kept.
     """
     original = _WS.sub(" ", title).strip()
-    if not original or is_preserved(original, rules):
+    if not original:
         return original
+    return _shielded(original, rules, lambda text: _clean_title(text, rules, for_folder=for_folder))
+
+
+def _clean_title(original: str, rules: NamingRules, *, for_folder: bool) -> str:
     compiled = rules.compiled
     result = _BOOK_NUMBER.sub("", original)
     if for_folder:
@@ -94,9 +121,16 @@ def clean_series(name: str, rules: NamingRules, *, title: str | None = None) -> 
     ("Great Cleric" + "The Great Cleric: Volume 1" -> "The Great Cleric").
     """
     original = _WS.sub(" ", name).strip()
-    if not original or is_preserved(original, rules) or not rules.series_name_cleaning.enabled:
+    if not original or not rules.series_name_cleaning.enabled:
         return original
-    result = clean_title(original, rules, for_folder=True)
+    result = _shielded(original, rules, lambda text: _strip_series_suffixes(text, rules))
+    if title and rules.series_name_cleaning.inherit_the_prefix.enabled:
+        result = _inherit_the(result, title)
+    return result
+
+
+def _strip_series_suffixes(original: str, rules: NamingRules) -> str:
+    result = _clean_title(original, rules, for_folder=True)
     changed = True
     while changed:  # "X Light Novel Series" loses both suffixes
         changed = False
@@ -104,8 +138,6 @@ def clean_series(name: str, rules: NamingRules, *, title: str | None = None) -> 
             stripped = tidy(pattern.sub("", result))
             if stripped and stripped != result:
                 result, changed = stripped, True
-    if title and rules.series_name_cleaning.inherit_the_prefix.enabled:
-        result = _inherit_the(result, title)
     return result
 
 
