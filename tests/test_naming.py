@@ -37,6 +37,14 @@ def rules() -> NamingRules:
 
 
 @pytest.fixture(scope="module")
+def book_title_rules(rules: NamingRules) -> NamingRules:
+    normalization = rules.title_subtitle_normalization.model_copy(
+        update={"convention": "book_title"}
+    )
+    return rules.model_copy(update={"title_subtitle_normalization": normalization})
+
+
+@pytest.fixture(scope="module")
 def arc_rules(rules: NamingRules) -> NamingRules:
     return rules.model_copy(update={"mam_path": MamPathRules(include_arc=True)})
 
@@ -361,8 +369,10 @@ def test_subtitle_rules(rules):
     assert clean_subtitle(None, rules, series=None, title="X") is None
 
 
-# Ported from upstream's tests/fixtures/audnex_normalization_samples.json (MIT); the last case
-# differs on purpose: a title that is not "Series N" is never swapped.
+# Ported from upstream's tests/fixtures/audnex_normalization_samples.json (MIT), here with
+# MAMFAST_TITLE_CONVENTION=book_title (the book's own name is the title); the default
+# convention is covered in test_naming_parity.py. The last case differs on purpose: a title
+# that is not "Series N" is never swapped.
 NORMALIZATION = [
     ("Alicization Exploding", "Sword Art Online 16", "Sword Art Online", "16",
      "Alicization Exploding", "Sword Art Online 16", "Alicization Exploding", False),
@@ -378,7 +388,8 @@ NORMALIZATION = [
      "Moon Cradle", "Sword Art Online 19", "Moon Cradle", True),
     ("The Standalone Book", "A Great Adventure", None, None,
      "The Standalone Book", "A Great Adventure", None, False),
-    ("Another Book", "Without Series", "", None, "Another Book", "Without Series", None, False),
+    ("Another Book", "Without Series", "", None, "Another Book", "Without Series",
+     "Without Series", False),
     ("Sword Art Online: Aincrad", "Sword Art Online, Book 1", "Sword Art Online", "1",
      "Sword Art Online: Aincrad", "Sword Art Online, Book 1", None, False),
     ("Mushoku Tensei: Jobless Reincarnation, Vol. 17", "Light Novel",
@@ -403,9 +414,9 @@ NORMALIZATION = [
     ids=[n[0][:24] for n in NORMALIZATION],
 )
 def test_normalize_title_subtitle(
-    rules, title, subtitle, series, position, out_title, out_sub, arc, swapped
+    book_title_rules, title, subtitle, series, position, out_title, out_sub, arc, swapped
 ):
-    parts = normalize_title_subtitle(title, subtitle, series, position, rules)
+    parts = normalize_title_subtitle(title, subtitle, series, position, book_title_rules)
     assert (parts.title, parts.subtitle, parts.arc, parts.swapped) == (
         out_title,
         out_sub,

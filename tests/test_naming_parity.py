@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from mamfast.clients.audnex.models import Book, Found
+from mamfast.clients.mediainfo import AudioInfo
+from mamfast.config import Settings
+from mamfast.library.names import series_from_subtitle, series_from_title
 from mamfast.models import BookInfo, SeriesRef
+from mamfast.release import bookdata
+from mamfast.release.bookdata import BookFacts
 from mamfast.release.naming import (
     NamingRules,
     clean_series,
@@ -17,7 +23,11 @@ from mamfast.release.naming import (
     is_preserved,
     load_rules,
     mam_names,
+    normalize_title_subtitle,
+    sanitize_component,
 )
+from mamfast.release.naming.authors import credited_people
+from mamfast.release.rules import naming_rules
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +159,188 @@ def test_danmachi_folder_keeps_its_author_within_225(rules):
     )
     assert result.dropped == []
     assert result.longest <= 225
+
+
+# --------------------------------------------------------------------------- title convention
+
+# Upstream's audnex_normalization_samples and real-book samples (facts): title, subtitle,
+# series, position -> title, subtitle, arc, swapped with the default `series` convention.
+SERIES_CONVENTION = [
+    ("Sword Art Online 7", "Mother's Rosary", "Sword Art Online", "7",
+     "Sword Art Online 7", "Mother's Rosary", "Mother's Rosary", False),
+    ("Alicization Exploding", "Sword Art Online 16", "Sword Art Online", "16",
+     "Sword Art Online 16", "Alicization Exploding", "Alicization Exploding", True),
+    ("Early Years", "The Beginning After the End, Book 1", "The Beginning After the End", "1",
+     "The Beginning After the End, Book 1", "Early Years", "Early Years", True),
+    ("Mockingjay", "The Hunger Games, Book 3", "The Hunger Games", "3",
+     "The Hunger Games, Book 3", "Mockingjay", "Mockingjay", True),
+    ("Hell to Pay", "Ascend Online, Book 3", "Ascend Online [publication order]", "3",
+     "Ascend Online, Book 3", "Hell to Pay", "Hell to Pay", True),
+    ("Sword Art Online: Aincrad", "Sword Art Online, Book 1", "Sword Art Online", "1",
+     "Sword Art Online: Aincrad", None, None, False),
+    ("86--EIGHTY-SIX, Vol. 9", "Valkyrie Has Landed", "86--EIGHTY-SIX", "9",
+     "86--EIGHTY-SIX, Vol. 9", "Valkyrie Has Landed", "Valkyrie Has Landed", False),
+    ("The Standalone Book", "A Subtitle Worth Keeping", None, None,
+     "The Standalone Book", "A Subtitle Worth Keeping", "A Subtitle Worth Keeping", False),
+    # Deliberate: a title that is only the position never stays the title.
+    ("Book 7", "The Real Name", "Some Series", "7",
+     "The Real Name", None, "The Real Name", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("title", "subtitle", "series", "position", "out_title", "out_sub", "arc", "swapped"),
+    SERIES_CONVENTION,
+    ids=[c[0][:24] for c in SERIES_CONVENTION],
+)
+def test_series_convention_is_the_default(
+    rules, title, subtitle, series, position, out_title, out_sub, arc, swapped
+):
+    assert rules.title_subtitle_normalization.convention == "series"
+    parts = normalize_title_subtitle(title, subtitle, series, position, rules)
+    assert (parts.title, parts.subtitle, parts.arc, parts.swapped) == (
+        out_title,
+        out_sub,
+        arc,
+        swapped,
+    )
+
+
+def test_the_setting_chooses_the_convention(tmp_path):
+    settings = Settings(_env_file=None, data_dir=tmp_path, title_convention="book_title")
+    chosen = naming_rules(settings)
+    assert chosen.title_subtitle_normalization.convention == "book_title"
+    parts = normalize_title_subtitle(
+        "Sword Art Online 7", "Mother's Rosary", "Sword Art Online", "7", chosen
+    )
+    assert (parts.title, parts.subtitle) == ("Mother's Rosary", "Sword Art Online 7")
+    default = naming_rules(Settings(_env_file=None, data_dir=tmp_path))
+    assert default.title_subtitle_normalization.convention == "series"
+
+
+def facts(
+    title: str,
+    subtitle: str | None = None,
+    series: tuple[str, str] | None = None,
+    *,
+    authors: tuple[str, ...] = ("Author One",),
+    tags: dict[str, str] | None = None,
+    rules: NamingRules,
+) -> BookFacts:
+    book = Book.model_validate(
+        {
+            "asin": "B0TESTTEST",
+            "title": title,
+            "subtitle": subtitle,
+            "authors": [{"name": a} for a in authors],
+            "seriesPrimary": {"name": series[0], "position": series[1]} if series else None,
+        }
+    )
+    found = Found(book=book, region="us")
+    audio = AudioInfo(
+        files=["a.m4b"], duration_s=60, container="M4B", format="MPEG-4", codec="AAC LC",
+        tags=tags or {},
+    )  # fmt: skip
+    return bookdata.build("B0TESTTEST", found, BookInfo(), audio, rules)
+
+
+def test_fast_fill_title_follows_the_convention(rules):
+    sao = facts("Alicization Exploding", "Sword Art Online 16", ("Sword Art Online", "16"),
+                rules=rules)  # fmt: skip
+    assert (sao.title, sao.subtitle) == ("Sword Art Online 16", "Alicization Exploding")
+    hunger = facts("Mockingjay", "The Hunger Games, Book 3", ("The Hunger Games", "3"),
+                   rules=rules)  # fmt: skip
+    assert (hunger.title, hunger.subtitle) == ("The Hunger Games", "Mockingjay")
+    assert [(s.name, s.number) for s in hunger.series] == [("The Hunger Games", "3")]
+
+
+# --------------------------------------------------------------------------- missing rules
+
+
+def test_series_read_from_the_subtitle(rules):
+    book = facts("Dragon Dawn", "Epic Fantasy Collection, Book 3", None, rules=rules)
+    assert [(s.name, s.number) for s in book.series] == [("Epic Fantasy Collection", "3")]
+    assert book.series_guessed
+    assert (book.title, book.subtitle) == ("Epic Fantasy Collection", "Dragon Dawn")
+    assert series_from_subtitle("Epic Fantasy Collection, Book 3") == (
+        "Epic Fantasy Collection",
+        "3",
+    )
+    assert series_from_subtitle("The, Book 3") is None
+    assert series_from_subtitle("A Tale of Two Cities") is None
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Epic Fantasy Part 3", ("Epic Fantasy", "3")),
+        ("Epic Fantasy, Part 3", ("Epic Fantasy", "3")),
+        ("My Hero 5", ("My Hero", "5")),
+        ("Overlord Light Novel 14", ("Overlord Light Novel", "14")),
+        ("The Book 5", ("The Book", "5")),
+        ("The Dresden Files Book 7", ("The Dresden Files", "7")),
+        ("Overlord 14", None),
+        ("Fahrenheit 451", None),
+        ("Area 51", None),
+        ("1984", None),
+        ("Catch-22", None),
+        ("Nineteen Eighty 2024", None),
+        ("X Vol. 3 Part 1", None),
+        ("Project Hail Mary", None),
+    ],
+)
+def test_series_guessed_from_a_title(title, expected):
+    assert series_from_title(title) == expected
+
+
+def test_the_book_5_never_gives_the_series_the(rules):
+    book = facts("The Book 5", None, None, rules=rules)
+    assert [(s.name, s.number) for s in book.series] == [("The Book", "5")]
+
+
+def test_arc_from_the_subtitle_without_a_series(rules):
+    parts = normalize_title_subtitle("Standalone", "The Long Road", None, None, rules)
+    assert parts.arc == "The Long Road"
+    generic = normalize_title_subtitle("Standalone", "A LitRPG Adventure", None, None, rules)
+    assert generic.arc is None
+
+
+def test_contributors_credited_in_the_tags_are_not_authors(rules):
+    book = facts(
+        "Some Book",
+        authors=("Real Author", "Artist Name", "Jane Doe", "Tr Person"),
+        tags={
+            "Performer": "Real Author; Artist Name - illustrator; Jane Doe - editor",
+            "Album_Performer": "Tr Person - translator",
+        },
+        rules=rules,
+    )
+    assert book.authors == ["Real Author"]
+    assert book.translators == ["Tr Person"]
+
+
+def test_an_author_who_narrates_stays_an_author(rules):
+    book = facts("Some Book", authors=("Real Author",),
+                 tags={"Performer": "Real Author - narrator"}, rules=rules)  # fmt: skip
+    assert book.authors == ["Real Author"]
+
+
+def test_credited_people_reads_every_role(rules):
+    assert credited_people(
+        ["A - illustrator", "B (Editor)", "Foreword by C", "Translated by D", "E"], rules
+    ) == {"A": "illustrator", "B": "editor", "C": "foreword by", "D": "translated by"}
+
+
+@pytest.mark.parametrize(
+    ("name", "safe"),
+    [("CON", "CON_"), ("nul", "nul_"), ("COM1", "COM1_"), ("AUX", "AUX_"), ("NUL.txt", "NUL_.txt"),
+     ("LPT9", "LPT9_"), ("Console", "Console"), ("Conan", "Conan"), ("COM10", "COM10")],
+)  # fmt: skip
+def test_reserved_names_are_made_safe(name, safe):
+    assert sanitize_component(name) == safe
+
+
+def test_a_book_called_con_gets_a_portable_folder(rules):
+    book = BookInfo(title="CON", authors=["NUL"], year="2020")
+    result = mam_names("B0AAAAAAAA", book, ["a.m4b"], rules)
+    assert result.folder == "CON (2020) (NUL) {ASIN.B0AAAAAAAA}"

@@ -28,6 +28,7 @@ _EDGE_JUNK = re.compile(r"^[\s,:;]*(?:[-–—]\s+)?|(?:\s+[-–—])?[\s,:;]*$"
 # Stands in for a preserve_exact entry while the rest of a name is cleaned (private use area).
 _SHIELD = "\ue000"
 _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
+_ARTICLE = re.compile(r"the|an?", re.IGNORECASE)
 # Subtitles that describe a genre, not a book ("A LitRPG Adventure"), beyond naming.json's list.
 _READING_LINES = tuple(
     re.compile(p, re.IGNORECASE)
@@ -136,7 +137,8 @@ def _strip_series_suffixes(original: str, rules: NamingRules) -> str:
         changed = False
         for pattern in rules.compiled.series_suffixes:
             stripped = tidy(pattern.sub("", result))
-            if stripped and stripped != result:
+            # "The Book" keeps "Book": a suffix never leaves a bare article behind.
+            if stripped and stripped != result and not _ARTICLE.fullmatch(stripped):
                 result, changed = stripped, True
     return result
 
@@ -232,30 +234,53 @@ def normalize_title_subtitle(
 ) -> TitleParts:
     """Repair Audible's title/subtitle swaps, using the series as ground truth.
 
-    MAM wants the book's own name as the title, never "Series N". When the
-    title is just the series and a number and the subtitle is a real name,
-    the two are swapped ("Sword Art Online 7" / "Mother's Rosary"). The arc is
-    whichever of the two is neither the series nor a genre line.
+    Audible is inconsistent: "Sword Art Online 7" / "Mother's Rosary" but
+    "Alicization Exploding" / "Sword Art Online 16". The convention
+    (MAMFAST_TITLE_CONVENTION) decides which way both are turned: `series`
+    (the default, what the upstream tool's users upload) makes the one naming
+    the series the title and the book's own name the subtitle; `book_title`
+    makes the book's own name the title. The arc is whichever of the two is
+    neither the series nor a genre line; with no series it is the subtitle.
     """
     head = _WS.sub(" ", title).strip()
     sub = _WS.sub(" ", subtitle).strip() if subtitle else None
     names = _series_names(series_name, rules)
     if not names:
-        return TitleParts(title=head, subtitle=sub or None, arc=None, swapped=False)
+        arc = sub if sub and not _is_generic(sub, rules) else None
+        return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=False)
+    normalization = rules.title_subtitle_normalization
     swapped = False
-    if (
-        rules.title_subtitle_normalization.enabled
-        and sub
-        and _is_series_number(head, names, series_position)
-        and not _mentions(sub, names)
-        and not _is_generic(sub, rules)
-    ):
-        head, sub, swapped = sub, head, True
+    if normalization.enabled and sub:
+        if normalization.convention == "series" and not _only_position(head, series_position):
+            swap = _names_series(sub, names, series_position) and not _mentions(head, names)
+        else:
+            swap = _is_series_number(head, names, series_position) and not (
+                _mentions(sub, names) or _is_generic(sub, rules)
+            )
+        if swap:
+            head, sub, swapped = sub, head, True
     arc = next(
         (t for t in (sub, head) if t and not _mentions(t, names) and not _is_generic(t, rules)),
         None,
     )
+    if normalization.convention == "series":
+        # The subtitle is the book's own name; "Series, Book 3" beside "Series 3" says nothing.
+        sub = arc if arc != head else None
     return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=swapped)
+
+
+def _only_position(text: str, position: str | None) -> bool:
+    """ "Book 7" alone: no convention keeps that as the title when a real name is beside it."""
+    if not position:
+        return False
+    number = re.escape(position.strip())
+    marker = r"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?"
+    return re.fullmatch(rf"{marker}0*{number}", text, re.IGNORECASE) is not None
+
+
+def _names_series(text: str, names: Sequence[str], position: str | None) -> bool:
+    """The text names the series: it mentions it, or is "Series 7" / "Book 7" for this book."""
+    return _mentions(text, names) or _is_series_number(text, names, position)
 
 
 def _series_names(series_name: str | None, rules: NamingRules) -> list[str]:
@@ -273,9 +298,7 @@ def _mentions(text: str, names: Sequence[str]) -> bool:
 
 def _is_series_number(text: str, names: Sequence[str], position: str | None) -> bool:
     """ "Series 7", "Series, Vol. 7", "Series (Light Novel) Book 7", or just "Book 7"."""
-    if position and re.fullmatch(
-        rf"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?0*{re.escape(position.strip())}", text, re.I
-    ):
+    if _only_position(text, position):
         return True
     for name in names:
         pattern = (
