@@ -6,6 +6,9 @@ docs/naming-parity.md lists where mamfast differs on purpose, and why.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mamfast.clients.audnex.models import Book, Found
@@ -182,6 +185,23 @@ SERIES_CONVENTION = [
      "86--EIGHTY-SIX, Vol. 9", "Valkyrie Has Landed", "Valkyrie Has Landed", False),
     ("The Standalone Book", "A Subtitle Worth Keeping", None, None,
      "The Standalone Book", "A Subtitle Worth Keeping", "A Subtitle Worth Keeping", False),
+    ("The Fellowship of the Ring", "Lord of the Rings, Book 1", "The Lord of the Rings", "1",
+     "Lord of the Rings, Book 1", "The Fellowship of the Ring", "The Fellowship of the Ring",
+     True),  # the subtitle spells the series differently but ends with this book's number
+    ("Mushoku Tensei", "Jobless Reincarnation (Light Novel), Vol. 1",
+     "Mushoku Tensei: Jobless Reincarnation", "1", "Jobless Reincarnation (Light Novel), Vol. 1",
+     "Mushoku Tensei", "Mushoku Tensei", True),
+    ("Salvos, Book 2", "A Demon's Pride: A LitRPG Adventure", "Salvos", "2",
+     "Salvos, Book 2", "A Demon's Pride: A LitRPG Adventure",
+     "A Demon's Pride: A LitRPG Adventure", False),  # a name before the genre line: kept
+    ("Goblin Summoner", "A Deckbuilding LitRPG", "Goblin Summoner", "1",
+     "Goblin Summoner", None, None, False),
+    ("Small Steps", None, "Holes", "2", "Small Steps", None, "Small Steps", False),
+    # Deliberate: the bare series name is not "Series N" ("A Jack Ryan Novel" stays the subtitle).
+    ("The Hunt for Red October", "A Jack Ryan Novel", "A Jack Ryan Novel (chronological order)",
+     "3", "The Hunt for Red October", None, "The Hunt for Red October", False),
+    ("Murder Medic 1", "A Demonic Healer LitRPG", "A Demonic Healer LitRPG", "1",
+     "Murder Medic 1", None, "Murder Medic 1", False),
     # Deliberate: a title that is only the position never stays the title.
     ("Book 7", "The Real Name", "Some Series", "7",
      "The Real Name", None, "The Real Name", True),
@@ -344,3 +364,135 @@ def test_a_book_called_con_gets_a_portable_folder(rules):
     book = BookInfo(title="CON", authors=["NUL"], year="2020")
     result = mam_names("B0AAAAAAAA", book, ["a.m4b"], rules)
     assert result.folder == "CON (2020) (NUL) {ASIN.B0AAAAAAAA}"
+
+
+# --------------------------------------------------------------------------- real-book golden set
+
+REAL_BOOKS = json.loads(
+    (Path(__file__).parent / "fixtures/naming/real_books.json").read_text(encoding="utf-8")
+)["cases"]
+
+
+def decide(title: str, subtitle: str | None, series: str | None, position: str | None, rules):
+    """Title, subtitle, series and position as the metadata stage decides them, before cleaning."""
+    if not series:
+        guess = series_from_subtitle(subtitle) or series_from_title(title)
+        series, position = guess if guess else (None, position)
+    parts = normalize_title_subtitle(title, subtitle, series, position, rules)
+    return {
+        "title": parts.title,
+        "subtitle": parts.subtitle,
+        "series": clean_series(series, rules, title=title) if series else None,
+        "position": position,
+    }
+
+
+@pytest.mark.parametrize("case", REAL_BOOKS, ids=[f"{c['group']}-{c['asin']}" for c in REAL_BOOKS])
+def test_real_books(rules, case):
+    got = decide(case["title"], case["subtitle"], case["series"], case["position"], rules)
+    assert got == case["expected"]
+    if "upstream" in case:  # a deliberate difference, listed in docs/naming-parity.md
+        assert case["why"].startswith("D") and got != case["upstream"]
+
+
+def test_real_book_set_covers_every_kind_and_difference():
+    groups = {c["group"] for c in REAL_BOOKS}
+    assert groups >= {"correct_mapping", "swapped_mapping", "series_suffix", "sorting_tag",
+                      "the_prefix", "standalone"}  # fmt: skip
+    reasons = {r.split(" ", 1)[0] for c in REAL_BOOKS if "why" in c for r in c["why"].split("; ")}
+    assert reasons >= {"D1", "D2", "D3", "D6", "D7", "D8", "D9"}
+    doc = (Path(__file__).parents[1] / "docs/naming-parity.md").read_text(encoding="utf-8")
+    assert all(f"**{r}**" in doc for r in reasons)
+
+
+# --------------------------------------------------------------------------- every upstream entry
+
+# Upstream's rule set v1.7.0, entry by entry (facts: the phrases and what they must remove).
+UPSTREAM_FORMAT = ["(Light Novel)", "(light novel)", "Light Novel", "(Manga)", "(Graphic Novel)",
+                   "(Unabridged)", "Unabridged", "(Audiobook)", "Audiobook"]  # fmt: skip
+UPSTREAM_GENRE = ["A LitRPG Adventure", "LitRPG Adventure", "A LitRPG", "An Isekai LitRPG",
+                  "A Fantasy Adventure", "A Sci-Fi Light Novel", "A Sci-Fi Adventure", "A Novel",
+                  "A GameLit Novel", "A Cultivation Novel", "A Progression Fantasy Epic",
+                  "A Slice-of-Life Urban Fantasy", "A Progression Fantasy", "An Urban Fantasy",
+                  ": A LitRPG Adventure", ": A Fantasy Adventure", "A Xianxia Cultivation Novel",
+                  "A Xianxia Novel", "- A Slice of Life Harem LitRPG",
+                  "- A Slice-of-Life Urban Fantasy"]  # fmt: skip
+UPSTREAM_PUBLISHER = ["[Yen Audio]", "[J-Novel Club]", "[Seven Seas]", "(Yen Audio)",
+                      "(J-Novel Club)", "(Seven Seas)"]  # fmt: skip
+
+
+@pytest.mark.parametrize("phrase", UPSTREAM_FORMAT + UPSTREAM_PUBLISHER)
+def test_every_upstream_format_and_publisher_phrase(rules, phrase):
+    assert clean_title(f"Moonlit Road {phrase}", rules, for_folder=True) == "Moonlit Road"
+    assert clean_title(f"Moonlit Road {phrase}, Vol. 2", rules, for_folder=False) == (
+        "Moonlit Road, Vol. 2"
+    )
+
+
+@pytest.mark.parametrize("phrase", UPSTREAM_GENRE)
+def test_every_upstream_genre_phrase(rules, phrase):
+    joined = f"Moonlit Road {phrase}" if phrase[0] in ":-" else f"Moonlit Road: {phrase}"
+    assert clean_title(joined, rules, for_folder=False) == "Moonlit Road"
+
+
+@pytest.mark.parametrize(
+    ("series", "expected"),
+    [
+        ("Holes Series", "Holes"), ("Holes-Series", "Holes"), ("Holes—Series", "Holes"),
+        ("The Lord of the Rings Trilogy", "The Lord of the Rings"),
+        ("The Inheritance Saga", "The Inheritance"),
+        ("The Spellmonger Chronicles", "The Spellmonger"),
+        ("Overlord (Light Novel)", "Overlord"), ("Overlord (light novel)", "Overlord"),
+        ("Overlord Light Novel", "Overlord"), ("Overlord Light Novel Series", "Overlord"),
+        ("Ascend Online [publication order]", "Ascend Online"),
+        ("Jack Ryan (Publication Order)", "Jack Ryan"),
+        ("Jack Ryan (Reading Order)", "Jack Ryan"),
+        ("Jack Ryan (Chronological Order)", "Jack Ryan"),
+        ("Jack Ryan (Release Order)", "Jack Ryan"),
+        ("Legend of Drizzt Book", "Legend of Drizzt"),
+    ],
+)  # fmt: skip
+def test_every_upstream_series_suffix(rules, series, expected):
+    assert clean_series(series, rules) == expected
+
+
+@pytest.mark.parametrize(
+    "subtitle",
+    ["Light Novel", "light novel", "Novel", "A Novel", "Unabridged", "Vol. 3", "A LitRPG",
+     "A LitRPG Adventure", "A LitRPG/Gamelit Adventure", "A Slice of Life Harem LitRPG",
+     "A Slice-of-Life LitRPG Epic", "A Harem LitRPG", "A Fantasy LitRPG",
+     "A Summoner Fantasy LitRPG", "A Progression", "A Progression Fantasy",
+     "A Progression LitRPG", "A Progression LitRPG Epic", "A Fantasy", "A Urban Fantasy",
+     "A Slice of Life Fantasy Adventure", "A Thriller", "A Drizzt Novel", "A Hunger Games Novel",
+     "A Xianxia", "A Xianxia Novel", "A Xianxia Cultivation Novel", "A Cultivation",
+     "A Cultivation Novel", "An Isekai", "An Isekai LitRPG", "An Isekai Adventure",
+     "An Isekai Novel", "A GameLit", "A GameLit Adventure", "A GameLit Novel",
+     "From Hero-King to Extraordinary Squire"],
+)  # fmt: skip
+def test_every_upstream_subtitle_remove_pattern(rules, subtitle):
+    assert clean_subtitle(subtitle, rules, series=None, title="Moonlit Road") == ""
+
+
+@pytest.mark.parametrize(
+    "subtitle", ["Aria of a Starless Night", "Chronicle of the Fall", "Progressive 2", "Aincrad",
+                 "Fairy Dance", "Phantom Bullet"],
+)  # fmt: skip
+def test_every_upstream_subtitle_keep_pattern(rules, subtitle):
+    assert clean_subtitle(subtitle, rules, series="Sword Art Online", title="X") == subtitle
+
+
+@pytest.mark.parametrize(
+    ("subtitle", "expected"),
+    [
+        ("Holes, Book 2", ""),  # series_book
+        ("Holes, Vol. 2", ""),  # series_volume
+        ("Holes Volume 2", ""),
+        ("Small Steps, Book 2", ""),  # title_book
+        ("Caught Out (Holes, Book 2)", "Caught Out"),  # series_in_parens
+        ("Holes Series, Book 2", ""),  # series_suffix_book
+        ("Holes, Books 1-3", ""),  # series_omnibus
+        ("Caught Out (Holes, Vol. 2)", "Caught Out"),  # series_vol_in_parens
+    ],
+)
+def test_every_upstream_redundancy_rule(rules, subtitle, expected):
+    assert clean_subtitle(subtitle, rules, series="Holes", title="Small Steps") == expected

@@ -107,10 +107,11 @@ def _clean_title(original: str, rules: NamingRules, *, for_folder: bool) -> str:
     if for_folder:
         for pattern in compiled.json_volumes:
             result = pattern.sub("", result)
-    for pattern in compiled.anywhere:
-        result = pattern.sub("", result)
-    for pattern in compiled.closing:
-        result = pattern.sub("", result)
+    # Genre lines first, so "Light Novel" does not eat the end of "A Sci-Fi Light Novel";
+    # again after, for a genre line that closes the title only once "(Unabridged)" is gone.
+    for patterns in (compiled.closing, compiled.anywhere, compiled.closing):
+        for pattern in patterns:
+            result = pattern.sub("", result)
     result = _DUPLICATE_VOL.sub(r"\2", _WS.sub(" ", result))
     return tidy(result) or tidy(original)
 
@@ -279,8 +280,27 @@ def _only_position(text: str, position: str | None) -> bool:
 
 
 def _names_series(text: str, names: Sequence[str], position: str | None) -> bool:
-    """The text names the series: it mentions it, or is "Series 7" / "Book 7" for this book."""
-    return _mentions(text, names) or _is_series_number(text, names, position)
+    """The text is "Series 7" / "Series, Book 7" for this book, or mentions the series.
+
+    "Lord of the Rings, Book 1" for "The Lord of the Rings" #1: a name that ends with
+    this book's position counts even when it spells the series differently. The bare
+    series name ("A Jack Ryan Novel") is not "Series N": it says nothing of this book.
+    """
+    if _bare(text) in {_bare(name) for name in names}:
+        return False
+    return (
+        _mentions(text, names)
+        or _is_series_number(text, names, position)
+        or _ends_with_position(text, position)
+    )
+
+
+def _ends_with_position(text: str, position: str | None) -> bool:
+    if not position or not position.strip():
+        return False
+    number = re.escape(position.strip())
+    marker = r"(?:vol(?:ume)?\.?|book|part|no\.?|#)\s*"
+    return re.search(rf"[\s,:(]{marker}0*{number}\)?$", text, re.IGNORECASE) is not None
 
 
 def _series_names(series_name: str | None, rules: NamingRules) -> list[str]:
@@ -310,7 +330,19 @@ def _is_series_number(text: str, names: Sequence[str], position: str | None) -> 
     return False
 
 
-def _is_generic(text: str, rules: NamingRules) -> bool:
+def is_genre_line(text: str, rules: NamingRules) -> bool:
+    """A line that describes a genre or format, not a book ("A LitRPG Adventure", "Light Novel").
+
+    "A Demon's Pride: A LitRPG Adventure" is not one: every part around a colon must be.
+    """
     if any(p.search(text) for p in rules.compiled.subtitle_keep):
         return False
+    parts = [p for p in re.split(r":\s+", text) if p.strip()]
+    return bool(parts) and all(_is_generic_part(part, rules) for part in parts)
+
+
+def _is_generic_part(text: str, rules: NamingRules) -> bool:
     return any(p.search(text) for p in (*rules.compiled.subtitle_remove, *_READING_LINES))
+
+
+_is_generic = is_genre_line
