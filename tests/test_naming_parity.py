@@ -205,6 +205,8 @@ SERIES_CONVENTION = [
     # Deliberate: a title that is only the position never stays the title.
     ("Book 7", "The Real Name", "Some Series", "7",
      "The Real Name", None, "The Real Name", True),
+    ("The Real Name", "Book 7", "Some Series", "7",
+     "The Real Name", None, "The Real Name", False),
 ]  # fmt: skip
 
 

@@ -283,10 +283,10 @@ def _names_series(text: str, names: Sequence[str], position: str | None) -> bool
     """The text is "Series 7" / "Series, Book 7" for this book, or mentions the series.
 
     "Lord of the Rings, Book 1" for "The Lord of the Rings" #1: a name that ends with
-    this book's position counts even when it spells the series differently. The bare
-    series name ("A Jack Ryan Novel") is not "Series N": it says nothing of this book.
+    this book's position counts even when it spells the series differently. Neither the
+    bare series name ("A Jack Ryan Novel") nor the bare position ("Book 7") is "Series N".
     """
-    if _bare(text) in {_bare(name) for name in names}:
+    if _bare(text) in {_bare(name) for name in names} or _only_position(text, position):
         return False
     return (
         _mentions(text, names)
