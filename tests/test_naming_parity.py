@@ -347,6 +347,12 @@ def test_an_author_who_narrates_stays_an_author(rules):
     assert book.authors == ["Real Author"]
 
 
+def test_a_with_credit_names_a_co_author(rules):
+    tags = {"Performer": "James Patterson; with Maxine Paetro"}
+    book = facts("Some Book", authors=("James Patterson", "Maxine Paetro"), tags=tags, rules=rules)
+    assert book.authors == ["James Patterson", "Maxine Paetro"]
+
+
 def test_credited_people_reads_every_role(rules):
     assert credited_people(
         ["A - illustrator", "B (Editor)", "Foreword by C", "Translated by D", "E"], rules

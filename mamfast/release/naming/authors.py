@@ -57,6 +57,8 @@ def credited_people(names: list[str], rules: NamingRules) -> dict[str, str]:
         elif match := compiled.role_prefix.match(name):
             person = name[match.end() - 1 :].strip()
             role = name[: match.end() - 1].strip()
+            if role.casefold() == "with":  # "with X" credits a co-author, not a role
+                person = ""
         if person and person.casefold() not in {p.casefold() for p in found}:
             found[person] = role.casefold()
     return found
