@@ -11,7 +11,10 @@ Its test data is read from HEAD at run time, never copied into mamfast:
 * normalization cases: tests/fixtures/audnex_normalization_samples.json (same shape);
 * cleaning cases: tests/golden/naming_inputs.json + naming_expected.json (title,
   series, subtitle -> JSON title, folder title, series, subtitle);
-* series-guess cases: the (title, expected) tables in tests/test_series_resolution.py.
+* series-guess cases: the (title, expected) tables in tests/test_series_resolution.py;
+* unit tests: tests/test_naming.py run with pytest against an adapter that maps
+  upstream's naming functions onto mamfast's (bench/naming_parity_shim.py); a test
+  calling a function mamfast has no counterpart for is left out and counted.
 
 Each case is *identical* (every field the same), *equivalent* (differs only in a
 way docs/naming-parity.md lists as deliberate; the reason is printed with
@@ -56,6 +59,12 @@ is_genre_line: Callable[[str, NamingRules], bool] = getattr(
 )
 
 Fields = dict[str, Any]
+
+# Reasons shared by several groups (docs/naming-parity.md).
+REASONS = {
+    "D5": "D5 a never-clean entry protects its own text, not the whole name",
+    "D10": "D10 an invalid pattern in the rules file is an error, not skipped",
+}
 
 
 @dataclass
@@ -230,7 +239,7 @@ def cleaning_cases(inputs: Fields, outputs: Fields, rules: NamingRules) -> Itera
         }
         case = Case("cleaning (golden)", case_in["id"], expected, got)
         if expected != got and case_in["id"].startswith("preserve_exact"):
-            case.reason = "D5 a never-clean entry protects its own text, not the whole name"
+            case.reason = REASONS["D5"]
         yield case
 
 
@@ -266,6 +275,34 @@ def _parametrize_rows(deco: ast.expr) -> list[Any]:
     return []
 
 
+# --------------------------------------------------------------------------- unit tests
+
+# Upstream unit tests that fail against mamfast on purpose (docs/naming-parity.md).
+UNIT_REASONS = {
+    "TestFilterTitlePreserveExact::test_preserves_prefix_match": "D5",
+    "TestFilterTitlePreserveExact::test_preserves_86_eighty_six_with_suffix": "D5",
+    "TestFilterSeries::test_preserve_exact_works_in_series": "D5",
+    "TestFilterSeries::test_invalid_regex_handled_gracefully": "D10",
+}
+
+
+def unit_test_cases(source: str) -> tuple[list[Case], int]:
+    """Upstream's tests/test_naming.py through the adapter; also how many have no equivalent."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from naming_parity_shim import run_unit_tests
+
+    outcomes = run_unit_tests(source, "test_naming.py")
+    cases = []
+    for outcome in ("passed", "failed"):
+        for test in outcomes[outcome]:
+            case = Case("unit tests (test_naming.py)", test, {"test": "passes"},
+                        {"test": "passes" if outcome == "passed" else "fails"})  # fmt: skip
+            if outcome == "failed" and test in UNIT_REASONS:
+                case.reason = REASONS[UNIT_REASONS[test]]
+            cases.append(case)
+    return cases, len(outcomes["no_equivalent"])
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -285,7 +322,9 @@ def load_cases(mirror: Path, rules: NamingRules) -> list[Case]:
         rules,
     )
     cases += series_guess_cases(git_show(mirror, "tests/test_series_resolution.py"))
-    return cases
+    units, no_equivalent = unit_test_cases(git_show(mirror, "tests/test_naming.py"))
+    print(f"test_naming.py: {no_equivalent} tests call functions mamfast has no counterpart for")
+    return cases + units
 
 
 def report(cases: list[Case], rules: NamingRules, *, listing: bool) -> None:
