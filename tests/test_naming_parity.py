@@ -140,6 +140,11 @@ def test_the_protected_text_is_never_rewritten(rules):
     assert clean_title("Re:ZERO", rules, for_folder=True) == "Re:ZERO"
 
 
+def test_a_name_holding_the_placeholder_character_is_cleaned_whole(rules):
+    hostile = "Re:ZERO \ue000 (Light Novel)"
+    assert clean_title(hostile, rules, for_folder=True) == "Re:ZERO \ue000"
+
+
 def test_never_clean_entries_match_case_as_configured(rules):
     insensitive = rules.model_copy(
         update={"preserve_exact": rules.preserve_exact.model_copy(update={"case_sensitive": False})}

@@ -81,7 +81,7 @@ def _shielded(name: str, rules: NamingRules, clean: Callable[[str], str]) -> str
     keeps its dashes: the entry is swapped for a placeholder no rule can match.
     """
     entry = _preserved_entry(name, rules)
-    if entry is None:
+    if entry is None or _SHIELD in name:  # a name holding the placeholder is cleaned as a whole
         return clean(name)
     if entry == name.strip():
         return entry
