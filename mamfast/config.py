@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     pgid: int | None = Field(default=None, validation_alias=AliasChoices("MAMFAST_PGID", "PGID"))
     umask: str | None = Field(default=None, validation_alias=AliasChoices("MAMFAST_UMASK", "UMASK"))
 
+    # --- title convention --------------------------------------------------
+    # "series": "Sword Art Online 7" is the title, "Mother's Rosary" the subtitle (the
+    # upstream tool's convention); "book_title": the book's own name is the title.
+    title_convention: Literal["series", "book_title"] = "series"
+
     # --- metadata ----------------------------------------------------------
     audnex_url: str = "https://api.audnex.us"
     audnex_regions: CsvList = Field(default_factory=lambda: ["us"])

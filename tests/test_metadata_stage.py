@@ -146,13 +146,25 @@ async def test_series_book_fields(stage_res, tmp_path):
 async def test_swapped_title_is_repaired_in_json_and_description(stage_res, tmp_path):
     res = await stage_res()
     result, data, text = await run_stage(res, staged(tmp_path, "B0SAO16XYZ"), "B0SAO16XYZ")
-    assert data["title"] == "Alicization Exploding"
+    # MAMFAST_TITLE_CONVENTION=series (the default): "Series N" is the title.
+    assert (data["title"], data["subtitle"]) == ("Sword Art Online 16", "Alicization Exploding")
     assert data["series"] == [{"name": "Sword Art Online", "number": "16"}]
     assert data["authors"] == ["Reki Kawahara"]  # illustrator and translator are not authors
-    assert text.startswith("[center][size=6][b][color=#3aa6ff]Alicization Exploding[/color]")
+    assert text.startswith(
+        "[center][size=6][b][color=#3aa6ff]Sword Art Online 16: Alicization Exploding[/color]"
+    )
     assert "[b]Translator:[/b] Stephen Paul[br]" in text and "- translator" not in text
     assert data["categories"] == [13, 29]
-    assert any("swapped back" in s for s in result.output.review)
+    assert not any("were swapped" in s for s in result.output.review)  # Audible's order already
+
+
+async def test_book_title_convention_puts_the_books_own_name_first(stage_res, tmp_path):
+    res = await stage_res(title_convention="book_title")
+    result, data, text = await run_stage(res, staged(tmp_path, "B0SAO16XYZ"), "B0SAO16XYZ")
+    assert data["title"] == "Alicization Exploding"
+    assert any("were swapped" in s for s in result.output.review)
+    assert data["series"] == [{"name": "Sword Art Online", "number": "16"}]
+    assert text.startswith("[center][size=6][b][color=#3aa6ff]Alicization Exploding[/color]")
 
 
 async def test_japanese_author_is_romanized_and_cruft_removed(stage_res, tmp_path):

@@ -34,11 +34,11 @@ def preview(
 ) -> None:
     """Show the MAM folder and file names staging would use, and flag shortened ones."""
     from mamfast.library.discovery import discover
-    from mamfast.release.naming.rules import load_rules
+    from mamfast.release.rules import naming_rules
 
     settings = settings_or_exit()
     try:
-        rules = load_rules(settings.naming_file)
+        rules = naming_rules(settings)
         report = discover(settings, paths or None)
     except MamfastError as exc:
         fail(str(exc), code=2)

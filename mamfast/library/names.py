@@ -22,10 +22,19 @@ _WS = re.compile(r"\s+")
 _TRAILING_PARENS = re.compile(r"\s*\(([^()]*)\)\s*$")
 _TRAILING_VOLUME = re.compile(r"(?:\s*-\s*|\s+)vol_(\S+)\s*$", re.IGNORECASE)
 _SERIES_IN_TITLE = re.compile(
-    rf"^(?P<series>.+?)\s*[,:]?\s+(?:Vol(?:ume)?\.?|Book)\s*(?P<num>{NUMBER})"
+    rf"^(?P<series>.+?)\s*[,:]?\s+(?:Vol(?:ume)?\.?|Book|Part)\s*(?P<num>{NUMBER})"
     r"(?:\s*\([^)]*\))?(?:\s*[:\-–—].+)?$",
     re.IGNORECASE,
 )
+# "My Hero 5", "Overlord Light Novel 14": a guess, so at least two words before the number
+# ("Fahrenheit 451", "Overlord 14" are not series) and never four digits (a year).
+_TRAILING_NUMBER = re.compile(r"^(?P<series>\S+(?:\s+\S+)+)\s+(?P<num>\d{1,3}(?:\.\d+)?)$")
+# A subtitle names its series only in the plain form "Series, Book 3".
+_SERIES_IN_SUBTITLE = re.compile(
+    rf"^(?P<series>.+?),\s*(?:Book|Vol(?:ume)?\.?|Part)\s*(?P<num>{NUMBER})$", re.IGNORECASE
+)
+_VOLUME_IN_SERIES = re.compile(r"\b(?:vol(?:ume)?|book|part)\b\.?\s*\d", re.IGNORECASE)
+_NOT_A_NAME = {"the", "a", "an"}
 
 
 @dataclass
@@ -67,8 +76,28 @@ def parse_folder_name(name: str) -> FolderName:
 
 
 def series_from_title(title: str) -> tuple[str, str] | None:
-    """("Series", "5") from "Series, Vol. 5" / "Series: Book 5" / "Series Volume 5: Arc"."""
-    match = _SERIES_IN_TITLE.match(_WS.sub(" ", title).strip())
-    if not match or len(match["series"].strip(" ,:")) < 2:
-        return None
-    return match["series"].strip(" ,:"), match["num"]
+    """("Series", "5") from "Series, Vol. 5" / "Series: Book 5" / "Series Part 5" / "Series 5".
+
+    Never a bare article ("The Book 5" is "The Book" #5, not "The" #5) and never a
+    name that still holds a volume ("X Vol. 3 Part 1" is not "X Vol. 3" #1).
+    """
+    text = _WS.sub(" ", title).strip()
+    for pattern in (_SERIES_IN_TITLE, _TRAILING_NUMBER):
+        match = pattern.match(text)
+        if match and _names_a_series(series := match["series"].strip(" ,:")):
+            return series, match["num"]
+    return None
+
+
+def series_from_subtitle(subtitle: str | None) -> tuple[str, str] | None:
+    """("Epic Fantasy Collection", "3") from the subtitle "Epic Fantasy Collection, Book 3"."""
+    match = _SERIES_IN_SUBTITLE.match(_WS.sub(" ", subtitle or "").strip())
+    if match and _names_a_series(series := match["series"].strip(" ,:")):
+        return series, match["num"]
+    return None
+
+
+def _names_a_series(name: str) -> bool:
+    return (
+        len(name) >= 2 and name.casefold() not in _NOT_A_NAME and not _VOLUME_IN_SERIES.search(name)
+    )

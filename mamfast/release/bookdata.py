@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field
 
 from mamfast.clients.audnex.models import Book, Found
 from mamfast.clients.mediainfo import AudioInfo, ChapterMark
-from mamfast.library.names import series_from_title
+from mamfast.library.names import series_from_subtitle, series_from_title
 from mamfast.models import BookInfo
 from mamfast.release import languages
-from mamfast.release.naming.authors import filter_author_roles, romanize
+from mamfast.release.naming.authors import credited_people, filter_author_roles, romanize
 from mamfast.release.naming.clean import (
     clean_series,
     clean_subtitle,
@@ -176,19 +176,25 @@ def _fill_from_tags(raw: _Raw, audio: AudioInfo) -> None:
 
 
 def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: NamingRules) -> BookFacts:
-    primary_name, primary_position = raw.series[0] if raw.series else (None, None)
+    # No source names a series: "Series, Book 3" as the subtitle, then the title, may.
+    guess = None
+    if not raw.series:
+        guess = series_from_subtitle(raw.subtitle) or series_from_title(raw.title)
+    primary_name, primary_position = raw.series[0] if raw.series else guess or (None, None)
     parts = normalize_title_subtitle(raw.title, raw.subtitle, primary_name, primary_position, rules)
     title = clean_title(parts.title, rules, for_folder=False)
-    series, guessed = _series(raw, parts.title, rules)
+    series, guessed = _series(raw, guess, parts.title, rules)
     subtitle = clean_subtitle(
         parts.subtitle, rules, series=series[0].name if series else None, title=title
     )
     performers = _names(audio.tags.get("Album_Performer")) + _names(audio.tags.get("Performer"))
     translators = _translators([*raw.authors, *performers], rules)
+    # Someone the tags credit as illustrator, editor, translator... is not an author, even
+    # where Audnex lists them plainly; an author who also narrates stays an author.
+    credited = credited_people([*raw.authors, *performers], rules)
+    not_authors = {p.casefold() for p, role in credited.items() if "narrat" not in role}
     authors = [
-        a
-        for a in filter_author_roles(raw.authors, rules)
-        if a.casefold() not in {t.casefold() for t in translators}
+        a for a in filter_author_roles(raw.authors, rules) if a.casefold() not in not_authors
     ]
     return BookFacts(
         asin=asin,
@@ -217,7 +223,9 @@ def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: NamingRules) -> BookFa
     )
 
 
-def _series(raw: _Raw, title: str, rules: NamingRules) -> tuple[list[SeriesEntry], bool]:
+def _series(
+    raw: _Raw, guess: tuple[str, str] | None, title: str, rules: NamingRules
+) -> tuple[list[SeriesEntry], bool]:
     """Cleaned series, primary first, without duplicates ("X" and "X Series" are one)."""
     entries: list[SeriesEntry] = []
     for index, (name, position) in enumerate(raw.series):
@@ -227,7 +235,6 @@ def _series(raw: _Raw, title: str, rules: NamingRules) -> tuple[list[SeriesEntry
             entries.append(SeriesEntry(name=cleaned, number=(number or "").strip()))
     if entries:
         return entries, False
-    guess = series_from_title(raw.title)
     if guess is None:
         return [], False
     return [SeriesEntry(name=clean_series(guess[0], rules, title=title), number=guess[1])], True

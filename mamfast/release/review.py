@@ -103,8 +103,8 @@ def _source_checks(facts: BookFacts, audnex_problem: str | None) -> list[str]:
         )
     if facts.swapped:
         out.append(
-            f"Audible's title and subtitle were swapped back: check that {facts.title!r} "
-            "is the book's own title."
+            f"Audible's title and subtitle were swapped: check that title {facts.title!r} and "
+            f"subtitle {facts.subtitle or ''!r} match the book's Audible page."
         )
     if facts.series_guessed and facts.series:
         first = facts.series[0]

@@ -27,7 +27,16 @@ class ReleaseRules:
 def load_release_rules(settings: Settings) -> ReleaseRules:
     """All three, from the settings' files or the shipped ones. Blocking; raises ConfigError."""
     return ReleaseRules(
-        naming=load_rules(settings.naming_file),
+        naming=naming_rules(settings),
         categories=load_categories(settings.categories_file, settings.audiobook_categories_file),
         template=load_template(settings.description_template),
     )
+
+
+def naming_rules(settings: Settings) -> NamingRules:
+    """The naming rules file with MAMFAST_TITLE_CONVENTION applied. Blocking; raises ConfigError."""
+    rules = load_rules(settings.naming_file)
+    normalization = rules.title_subtitle_normalization.model_copy(
+        update={"convention": settings.title_convention}
+    )
+    return rules.model_copy(update={"title_subtitle_normalization": normalization})

@@ -40,6 +40,30 @@ def filter_author_roles(names: list[str], rules: NamingRules) -> list[str]:
     return kept
 
 
+def credited_people(names: list[str], rules: NamingRules) -> dict[str, str]:
+    """Person -> role for every credit that names a role ("X - illustrator", "Edited by X").
+
+    Audio tags credit illustrators, editors and translators next to the authors; a
+    person credited so is not an author even where Audnex lists them plainly.
+    """
+    compiled = rules.compiled
+    found: dict[str, str] = {}
+    for raw in names:
+        name = _WS.sub(" ", raw).strip()
+        person, role = "", ""
+        if compiled.role_suffix and (match := compiled.role_suffix.search(name)):
+            person = name[: match.start()].strip()
+            role = match.group(0).strip(" -–—,:()")
+        elif match := compiled.role_prefix.match(name):
+            person = name[match.end() - 1 :].strip()
+            role = name[: match.end() - 1].strip()
+            if role.casefold() == "with":  # "with X" credits a co-author, not a role
+                person = ""
+        if person and person.casefold() not in {p.casefold() for p in found}:
+            found[person] = role.casefold()
+    return found
+
+
 def romanize(name: str, rules: NamingRules) -> str:
     """A Latin-script name for the JSON and description (folder names keep the original).
 

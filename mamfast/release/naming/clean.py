@@ -9,7 +9,7 @@ functions over the caller's `NamingRules`.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
@@ -25,7 +25,10 @@ _DOUBLE_COMMA = re.compile(r"\s*,\s*,\s*")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)|\[\s*\]|\{\s*\}")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([,:;])")
 _EDGE_JUNK = re.compile(r"^[\s,:;]*(?:[-–—]\s+)?|(?:\s+[-–—])?[\s,:;]*$")
+# Stands in for a preserve_exact entry while the rest of a name is cleaned (private use area).
+_SHIELD = "\ue000"
 _LEADING_ARTICLE = re.compile(r"^(?:the|an?)\s+", re.IGNORECASE)
+_ARTICLE = re.compile(r"the|an?", re.IGNORECASE)
 # Subtitles that describe a genre, not a book ("A LitRPG Adventure"), beyond naming.json's list.
 _READING_LINES = tuple(
     re.compile(p, re.IGNORECASE)
@@ -55,14 +58,35 @@ def tidy(text: str) -> str:
 
 
 def is_preserved(name: str, rules: NamingRules) -> bool:
-    """An exact `preserve_exact` entry, or one followed by a non-letter ("Re:ZERO -Starting...")."""
+    """The whole name is a `preserve_exact` entry (a longer name is cleaned around it)."""
+    return _preserved_entry(name, rules) == name.strip()
+
+
+def _preserved_entry(name: str, rules: NamingRules) -> str | None:
+    """The longest entry the name is, or starts with followed by a non-letter, as written."""
     sensitive = rules.preserve_exact.case_sensitive
-    text = name.strip() if sensitive else name.strip().casefold()
-    for entry in rules.preserve_exact.titles:
+    text = name.strip()
+    probe = text if sensitive else text.casefold()
+    for entry in sorted(rules.preserve_exact.titles, key=len, reverse=True):
         key = entry if sensitive else entry.casefold()
-        if text == key or (text.startswith(key) and not text[len(key)].isalnum()):
-            return True
-    return False
+        if probe == key or (key and probe.startswith(key) and not probe[len(key)].isalnum()):
+            return text[: len(key)]
+    return None
+
+
+def _shielded(name: str, rules: NamingRules, clean: Callable[[str], str]) -> str:
+    """`clean` applied to what follows a preserved entry, the entry itself left as written.
+
+    "Is It Wrong to ... Dungeon? (light novel)" loses "(light novel)" while "86--EIGHTY-SIX"
+    keeps its dashes: the entry is swapped for a placeholder no rule can match.
+    """
+    entry = _preserved_entry(name, rules)
+    if entry is None or _SHIELD in name:  # a name holding the placeholder is cleaned as a whole
+        return clean(name)
+    if entry == name.strip():
+        return entry
+    cleaned = clean(_SHIELD + name.strip()[len(entry) :])
+    return cleaned.replace(_SHIELD, entry) if _SHIELD in cleaned else entry
 
 
 def clean_title(title: str, rules: NamingRules, *, for_folder: bool) -> str:
@@ -72,17 +96,22 @@ def clean_title(title: str, rules: NamingRules, *, for_folder: bool) -> str:
     Cleaning never empties a title: if nothing would be left, the tidied input is kept.
     """
     original = _WS.sub(" ", title).strip()
-    if not original or is_preserved(original, rules):
+    if not original:
         return original
+    return _shielded(original, rules, lambda text: _clean_title(text, rules, for_folder=for_folder))
+
+
+def _clean_title(original: str, rules: NamingRules, *, for_folder: bool) -> str:
     compiled = rules.compiled
     result = _BOOK_NUMBER.sub("", original)
     if for_folder:
         for pattern in compiled.json_volumes:
             result = pattern.sub("", result)
-    for pattern in compiled.anywhere:
-        result = pattern.sub("", result)
-    for pattern in compiled.closing:
-        result = pattern.sub("", result)
+    # Genre lines first, so "Light Novel" does not eat the end of "A Sci-Fi Light Novel";
+    # again after, for a genre line that closes the title only once "(Unabridged)" is gone.
+    for patterns in (compiled.closing, compiled.anywhere, compiled.closing):
+        for pattern in patterns:
+            result = pattern.sub("", result)
     result = _DUPLICATE_VOL.sub(r"\2", _WS.sub(" ", result))
     return tidy(result) or tidy(original)
 
@@ -94,18 +123,24 @@ def clean_series(name: str, rules: NamingRules, *, title: str | None = None) -> 
     ("Great Cleric" + "The Great Cleric: Volume 1" -> "The Great Cleric").
     """
     original = _WS.sub(" ", name).strip()
-    if not original or is_preserved(original, rules) or not rules.series_name_cleaning.enabled:
+    if not original or not rules.series_name_cleaning.enabled:
         return original
-    result = clean_title(original, rules, for_folder=True)
+    result = _shielded(original, rules, lambda text: _strip_series_suffixes(text, rules))
+    if title and rules.series_name_cleaning.inherit_the_prefix.enabled:
+        result = _inherit_the(result, title)
+    return result
+
+
+def _strip_series_suffixes(original: str, rules: NamingRules) -> str:
+    result = _clean_title(original, rules, for_folder=True)
     changed = True
     while changed:  # "X Light Novel Series" loses both suffixes
         changed = False
         for pattern in rules.compiled.series_suffixes:
             stripped = tidy(pattern.sub("", result))
-            if stripped and stripped != result:
+            # "The Book" keeps "Book": a suffix never leaves a bare article behind.
+            if stripped and stripped != result and not _ARTICLE.fullmatch(stripped):
                 result, changed = stripped, True
-    if title and rules.series_name_cleaning.inherit_the_prefix.enabled:
-        result = _inherit_the(result, title)
     return result
 
 
@@ -200,30 +235,72 @@ def normalize_title_subtitle(
 ) -> TitleParts:
     """Repair Audible's title/subtitle swaps, using the series as ground truth.
 
-    MAM wants the book's own name as the title, never "Series N". When the
-    title is just the series and a number and the subtitle is a real name,
-    the two are swapped ("Sword Art Online 7" / "Mother's Rosary"). The arc is
-    whichever of the two is neither the series nor a genre line.
+    Audible is inconsistent: "Sword Art Online 7" / "Mother's Rosary" but
+    "Alicization Exploding" / "Sword Art Online 16". The convention
+    (MAMFAST_TITLE_CONVENTION) decides which way both are turned: `series`
+    (the default, what the upstream tool's users upload) makes the one naming
+    the series the title and the book's own name the subtitle; `book_title`
+    makes the book's own name the title. The arc is whichever of the two is
+    neither the series nor a genre line; with no series it is the subtitle.
     """
     head = _WS.sub(" ", title).strip()
     sub = _WS.sub(" ", subtitle).strip() if subtitle else None
     names = _series_names(series_name, rules)
     if not names:
-        return TitleParts(title=head, subtitle=sub or None, arc=None, swapped=False)
+        arc = sub if sub and not _is_generic(sub, rules) else None
+        return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=False)
+    normalization = rules.title_subtitle_normalization
     swapped = False
-    if (
-        rules.title_subtitle_normalization.enabled
-        and sub
-        and _is_series_number(head, names, series_position)
-        and not _mentions(sub, names)
-        and not _is_generic(sub, rules)
-    ):
-        head, sub, swapped = sub, head, True
+    if normalization.enabled and sub:
+        if normalization.convention == "series" and not _only_position(head, series_position):
+            swap = _names_series(sub, names, series_position) and not _mentions(head, names)
+        else:
+            swap = _is_series_number(head, names, series_position) and not (
+                _mentions(sub, names) or _is_generic(sub, rules)
+            )
+        if swap:
+            head, sub, swapped = sub, head, True
     arc = next(
         (t for t in (sub, head) if t and not _mentions(t, names) and not _is_generic(t, rules)),
         None,
     )
+    if normalization.convention == "series":
+        # The subtitle is the book's own name; "Series, Book 3" beside "Series 3" says nothing.
+        sub = arc if arc != head else None
     return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=swapped)
+
+
+def _only_position(text: str, position: str | None) -> bool:
+    """ "Book 7" alone: no convention keeps that as the title when a real name is beside it."""
+    if not position:
+        return False
+    number = re.escape(position.strip())
+    marker = r"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?"
+    return re.fullmatch(rf"{marker}0*{number}", text, re.IGNORECASE) is not None
+
+
+def _names_series(text: str, names: Sequence[str], position: str | None) -> bool:
+    """The text is "Series 7" / "Series, Book 7" for this book, or mentions the series.
+
+    "Lord of the Rings, Book 1" for "The Lord of the Rings" #1: a name that ends with
+    this book's position counts even when it spells the series differently. Neither the
+    bare series name ("A Jack Ryan Novel") nor the bare position ("Book 7") is "Series N".
+    """
+    if _bare(text) in {_bare(name) for name in names} or _only_position(text, position):
+        return False
+    return (
+        _mentions(text, names)
+        or _is_series_number(text, names, position)
+        or _ends_with_position(text, position)
+    )
+
+
+def _ends_with_position(text: str, position: str | None) -> bool:
+    if not position or not position.strip():
+        return False
+    number = re.escape(position.strip())
+    marker = r"(?:vol(?:ume)?\.?|book|part|no\.?|#)\s*"
+    return re.search(rf"[\s,:(]{marker}0*{number}\)?$", text, re.IGNORECASE) is not None
 
 
 def _series_names(series_name: str | None, rules: NamingRules) -> list[str]:
@@ -241,9 +318,7 @@ def _mentions(text: str, names: Sequence[str]) -> bool:
 
 def _is_series_number(text: str, names: Sequence[str], position: str | None) -> bool:
     """ "Series 7", "Series, Vol. 7", "Series (Light Novel) Book 7", or just "Book 7"."""
-    if position and re.fullmatch(
-        rf"(?:(?:vol(?:ume)?\.?|book|part|#)\s*)?0*{re.escape(position.strip())}", text, re.I
-    ):
+    if _only_position(text, position):
         return True
     for name in names:
         pattern = (
@@ -255,7 +330,19 @@ def _is_series_number(text: str, names: Sequence[str], position: str | None) -> 
     return False
 
 
-def _is_generic(text: str, rules: NamingRules) -> bool:
+def is_genre_line(text: str, rules: NamingRules) -> bool:
+    """A line that describes a genre or format, not a book ("A LitRPG Adventure", "Light Novel").
+
+    "A Demon's Pride: A LitRPG Adventure" is not one: every part around a colon must be.
+    """
     if any(p.search(text) for p in rules.compiled.subtitle_keep):
         return False
+    parts = [p for p in re.split(r":\s+", text) if p.strip()]
+    return bool(parts) and all(_is_generic_part(part, rules) for part in parts)
+
+
+def _is_generic_part(text: str, rules: NamingRules) -> bool:
     return any(p.search(text) for p in (*rules.compiled.subtitle_remove, *_READING_LINES))
+
+
+_is_generic = is_genre_line

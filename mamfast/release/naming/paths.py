@@ -43,6 +43,8 @@ _WS = re.compile(r"\s+")
 _BIDI_CONTROLS = dict.fromkeys(
     map(ord, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 )
+# Windows device names: "CON", "nul.txt" and "COM1 " cannot be files there.
+_RESERVED = re.compile(r"(?:CON|PRN|AUX|NUL|COM[0-9¹²³]|LPT[0-9¹²³]|CONIN\$|CONOUT\$)", re.I)
 _SANITIZE_MAP = (
     ("/", "-"),
     ("\\", "-"),
@@ -57,12 +59,22 @@ _SANITIZE_MAP = (
 
 
 def sanitize_component(text: str) -> str:
-    """One piece of a name made safe on every platform MAM users seed from.
+    """A name made safe on every platform MAM users seed from, usable on its own.
 
     `/ \\ |` -> `-`, `:` -> ` -`, `"` -> `'`, `< > ? *` removed, control and
     text-direction characters removed, whitespace collapsed, leading/trailing
-    dots, dashes and spaces stripped (so `..`, `/` and NUL can never make a path).
+    dots, dashes and spaces stripped (so `..`, `/` and NUL can never make a path), and a
+    Windows device name (`CON`, `NUL.txt`, `COM1`, `AUX`...) given a `_` after its stem.
     """
+    result = _clean_component(text)
+    stem, dot, rest = result.partition(".")
+    if _RESERVED.fullmatch(stem.strip()):
+        result = f"{stem.rstrip()}_{dot}{rest}"  # Windows will not create CON, NUL.txt, COM1...
+    return result
+
+
+def _clean_component(text: str) -> str:
+    """One piece of a longer name: a device name is harmless inside `Title (Year) {ASIN.X}`."""
     result = unicodedata.normalize("NFC", text).translate(_BIDI_CONTROLS)
     for char, replacement in _SANITIZE_MAP:
         result = result.replace(char, replacement)
@@ -165,7 +177,7 @@ def build_mam_path(
 ) -> MamPath:
     """Assemble `base [tag]/base<suffix>` for every file so the longest path fits `limit`."""
     suffixes = file_suffixes(files)
-    tag_part = f" [{sanitize_component(tag)}]" if sanitize_component(tag) else ""
+    tag_part = f" [{_clean_component(tag)}]" if _clean_component(tag) else ""
     widest = max((len(s) for s in suffixes.values()), default=len(".m4b"))
     widest_bytes = max((_nbytes(s) for s in suffixes.values()), default=len(".m4b"))
 
@@ -221,14 +233,14 @@ def staged_asin(name: str) -> str | None:
 
 
 def _components(parts: NameParts) -> dict[str, str]:
-    author = sanitize_component(parts.author or "")
+    author = _clean_component(parts.author or "")
     return {
-        "head": sanitize_component(parts.head),
+        "head": _clean_component(parts.head),
         "volume": parts.volume or "",
-        "arc": sanitize_component(parts.arc or ""),
+        "arc": _clean_component(parts.arc or ""),
         "year": f"({parts.year})" if parts.year else "",
         "author": f"({author})" if author else "",
-        "asin": staged_token(sanitize_component(parts.asin)),
+        "asin": staged_token(_clean_component(parts.asin)),
     }
 
 

@@ -30,8 +30,13 @@ class Toggle(_Section):
     enabled: bool = True
 
 
+TitleConvention = Literal["series", "book_title"]
+
+
 class TitleSubtitleNormalization(Toggle):
     log_swaps: bool = False
+    # Which of "Series N" and the book's own name is the title; MAMFAST_TITLE_CONVENTION sets it.
+    convention: TitleConvention = "series"
 
 
 class SeriesNameCleaning(Toggle):
