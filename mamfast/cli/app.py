@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mamfast.cli import (
@@ -31,6 +33,35 @@ naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)
 doctor_cmds.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        # The installed distribution's version, so it is the one `pip` knows; the
+        # package fallback covers a source tree run without installing.
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            shown = version("mamfast")
+        except PackageNotFoundError:
+            from mamfast import __version__ as shown
+        print(f"mamfast {shown}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print mamfast's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Prepare Libation audiobooks for MyAnonaMouse: stage, describe, hash, seed."""
 
 
 def main() -> None:
