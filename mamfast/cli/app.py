@@ -8,6 +8,7 @@ import typer
 
 from mamfast.cli import (
     cleanup_cmds,
+    config_cmds,
     doctor_cmds,
     metadata_cmds,
     naming_cmds,
@@ -33,6 +34,7 @@ naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)
 doctor_cmds.register(app)
+config_cmds.register(app)
 
 
 def _print_version(value: bool) -> None:
