@@ -10,6 +10,7 @@ from mamfast.cli import (
     cleanup_cmds,
     config_cmds,
     doctor_cmds,
+    dryrun_cmds,
     metadata_cmds,
     naming_cmds,
     notify_cmds,
@@ -35,6 +36,7 @@ metadata_cmds.register(app)
 torrent_cmds.register(app)
 doctor_cmds.register(app)
 config_cmds.register(app)
+dryrun_cmds.register(app)
 
 
 def _print_version(value: bool) -> None:
