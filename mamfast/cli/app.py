@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from mamfast.cli import (
+    check_cmds,
     cleanup_cmds,
     config_cmds,
     doctor_cmds,
@@ -37,6 +38,7 @@ torrent_cmds.register(app)
 doctor_cmds.register(app)
 config_cmds.register(app)
 dryrun_cmds.register(app)
+check_cmds.register(app)
 
 
 def _print_version(value: bool) -> None:
