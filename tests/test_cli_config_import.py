@@ -106,6 +106,8 @@ def test_defaults_that_differ_are_written_and_listed(tmp_path: Path, monkeypatch
     for difference in ("qBittorrent category", "file ownership", "hash check", "staged extensions"):
         assert difference in text
     assert "announce URL: no mkbrr presets.yaml found" in text
+    # Its state file is where the old tool keeps it by default.
+    assert "state import" in text and "shelfr/processed.json" in text
 
 
 def test_an_existing_file_is_never_replaced_without_force(old_setup: Path, tmp_path: Path):
@@ -158,3 +160,18 @@ def test_a_value_a_dotenv_file_cannot_hold_is_left_out_and_said(tmp_path: Path, 
     text = " ".join(result.output.split())
     assert "MAMFAST_QBIT_PASSWORD: its value contains `${`" in text
     assert "pa${ss}word" not in text
+
+
+def test_relative_paths_are_the_old_projects_and_said(tmp_path: Path, monkeypatch):
+    """The old tool resolves relative paths against its project folder (config/..)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "old" / "config" / "config.yaml"
+    config.parent.mkdir(parents=True)
+    config.write_text("paths:\n  library_root: books\n  seed_root: /srv/seed\n")
+    result = run(str(config))
+    assert result.exit_code == 0, result.output
+    settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+    assert settings.library_dir == tmp_path / "old" / "books"
+    assert "paths.library_root (books) is relative" in " ".join(result.output.split())
+    assert "paths.torrent_output: not set" in " ".join(result.output.split())

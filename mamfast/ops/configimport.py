@@ -261,7 +261,7 @@ def import_config(
     result = ImportResult()
     root = config_yaml.resolve().parent.parent  # the old tool's project root
     _unknown_sections(raw, result)
-    _paths(config, root, result)
+    _paths(config, root, env, result)
     _naming_and_staging(config, result)
     _owner(config, env, result)
     _qbittorrent(config, env, result)
@@ -295,7 +295,7 @@ def _path(value: str, root: Path) -> str:
     return str(path if path.is_absolute() else (root / path).resolve())
 
 
-def _paths(config: OldConfig, root: Path, result: ImportResult) -> None:
+def _paths(config: OldConfig, root: Path, env: dict[str, str], result: ImportResult) -> None:
     paths, out = config.paths, result.settings
     for key, name in (
         ("library_root", "MAMFAST_LIBRARY_DIR"),
@@ -305,9 +305,14 @@ def _paths(config: OldConfig, root: Path, result: ImportResult) -> None:
         value = getattr(paths, key)
         if value:
             out[name] = _path(value, root)
+            if not Path(value).expanduser().is_absolute():
+                result.notes.append(
+                    f"paths.{key} ({value}) is relative: written as {out[name]} (the old "
+                    "project's folder); check it"
+                )
         else:
             result.not_carried.append(f"paths.{key}: not set; set {name} yourself")
-    state = _path(paths.state_file, root) if paths.state_file else "its processed.json"
+    state = _path(paths.state_file, root) if paths.state_file else _old_state_file(env)
     result.notes.append(
         f"the old tool's state ({state}) is not a setting: run `mamfast state import "
         f"{state}` once, so books it finished are never redone"
@@ -316,6 +321,15 @@ def _paths(config: OldConfig, root: Path, result: ImportResult) -> None:
         result.not_carried.append(
             "paths.log_file: mamfast logs to standard error (Docker: `docker compose logs`)"
         )
+
+
+def _old_state_file(env: dict[str, str]) -> str:
+    """Where the old tool keeps its state when config.yaml does not say: its data folder
+    (SHELFR_DATA_DIR, or the platform's data folder for the app name `shelfr`)."""
+    import platformdirs
+
+    folder = env.get("SHELFR_DATA_DIR") or platformdirs.user_data_dir("shelfr", appauthor=False)
+    return str(Path(folder) / "processed.json")
 
 
 def _naming_and_staging(config: OldConfig, result: ImportResult) -> None:
