@@ -6,6 +6,7 @@ as a scheduler (or a worker's cron) is back. File-system events on the
 library (watchfiles) trigger a scan once the folder has been quiet for
 MAMFAST_SETTLE_SECONDS, the same delay discovery uses for books Libation is
 still writing. The scan lock keeps two schedulers from scanning at once.
+A scheduled scan first runs MAMFAST_LIBATION_COMMAND, if set (`ops.libation`).
 """
 
 from __future__ import annotations
