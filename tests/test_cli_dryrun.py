@@ -138,12 +138,30 @@ async def test_a_book_staging_would_refuse_says_why(settings, tmp_path):
     gone = Release(asin="B0DRYGONE1", title="Gone", source_dir=str(settings.library_dir / "x"))
     rules = load_release_rules(settings)
 
-    class Engine:  # what `_planned` reads: the settings
-        pass
-
-    engine = Engine()
-    engine.settings = settings  # type: ignore[attr-defined]
-    entry = dryrun._planned(engine, gone, rules.naming)  # type: ignore[arg-type]
+    entry = dryrun._planned(settings, gone, rules.naming)
     assert entry.outcome == "refused"
     assert "is gone" in (entry.reason or "") and entry.folder is None
     assert not os.path.exists(settings.seed_folder)
+
+
+def test_before_the_first_run_no_private_redis_is_started(tmp_path, monkeypatch):
+    """Without MAMFAST_REDIS_URL and no private Redis yet there are no records: the dry
+    run needs no Redis, so not even its files appear."""
+    from typer.testing import CliRunner
+
+    from mamfast.cli.app import app
+
+    library = tmp_path / "library"
+    write_demo_library(library)
+    monkeypatch.setenv("MAMFAST_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MAMFAST_LIBRARY_DIR", str(library))
+    monkeypatch.setenv("MAMFAST_SETTLE_SECONDS", "0")
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
+    result = CliRunner().invoke(app, ["dry-run", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.output)
+    assert {r["outcome"] for r in plan["releases"]} == {"would-process"}
+    assert len(plan["releases"]) == 3
+    assert snapshot(tmp_path) == before
+    assert not (tmp_path / "data").exists()

@@ -42,14 +42,16 @@ def dry_run(
 
 def show_plan(settings: Settings, *, as_json: bool = False) -> None:
     from mamfast.cli.common import opened_engine
-    from mamfast.ops.dryrun import plan
+    from mamfast.ops.dryrun import never_ran, plan
 
     if settings.library_dir is None:
         fail("no library to scan: pass --library PATH or set MAMFAST_LIBRARY_DIR", code=2)
 
     async def body() -> DryRunReport:
+        if never_ran(settings):
+            return await plan(settings, None)
         async with opened_engine(settings) as engine:
-            return await plan(engine)
+            return await plan(settings, engine.store.get)
 
     report = run_async(body())
     if as_json:

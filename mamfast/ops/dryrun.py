@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from mamfast.engine.engine import Engine
+from mamfast.config import Settings
 from mamfast.errors import ConfigError, DamagedRecordError, MamfastError
 from mamfast.library.discovery import discover
 from mamfast.library.report import DiscoveryReport
 from mamfast.models import Release, Status
+from mamfast.ops.embedded import embedded_server
 from mamfast.release.naming.rules import NamingRules
 from mamfast.release.rules import load_release_rules
 from mamfast.stages.staging import plan_release
@@ -66,9 +68,20 @@ class DryRunReport(BaseModel):
         return sum(r.outcome == outcome for r in self.releases)
 
 
-async def plan(engine: Engine[Any], paths: list[Path] | None = None) -> DryRunReport:
-    """The plan for the library (or `paths`), from the records as they are now."""
-    settings = engine.settings
+RecordLookup = Callable[[str], Awaitable[Release | None]]
+
+
+def never_ran(settings: Settings) -> bool:
+    """No Redis of one's own and no private Redis ever started here: there are no records,
+    so a dry run needs no Redis at all (and starting one would write its files)."""
+    return settings.redis_url is None and not embedded_server(settings).home.exists()
+
+
+async def plan(
+    settings: Settings, records: RecordLookup | None, paths: list[Path] | None = None
+) -> DryRunReport:
+    """The plan for the library (or `paths`), from the records as they are now
+    (`records=None`: there are none)."""
     if not paths and (settings.library_dir is None or not settings.library_dir.is_dir()):
         raise ConfigError(
             f"MAMFAST_LIBRARY_DIR {settings.library_dir} does not exist or is not a folder",
@@ -76,23 +89,23 @@ async def plan(engine: Engine[Any], paths: list[Path] | None = None) -> DryRunRe
         )
     rules = await asyncio.to_thread(load_release_rules, settings)
     found = await asyncio.to_thread(discover, settings, paths, save_cache=False)
-    report = DryRunReport(discovery=found, notes=_notes(engine))
+    report = DryRunReport(discovery=found, notes=_notes(settings))
     for candidate in found.releases:
         release = candidate.to_release()
         try:
-            existing = await engine.store.get(release.asin)
+            existing = await records(release.asin) if records else None
         except DamagedRecordError as exc:
             report.releases.append(_entry(release, "damaged", f"{exc.message} ({exc.hint})"))
             continue
         if existing is not None:
             report.releases.append(_recorded(release, existing))
             continue
-        report.releases.append(await asyncio.to_thread(_planned, engine, release, rules.naming))
+        report.releases.append(await asyncio.to_thread(_planned, settings, release, rules.naming))
     return report
 
 
-def _notes(engine: Engine[Any]) -> list[str]:
-    settings, notes = engine.settings, []
+def _notes(settings: Settings) -> list[str]:
+    notes = []
     if not settings.secret("announce_url"):
         notes.append(
             "MAMFAST_ANNOUNCE_URL is not set: torrents would carry no announce URL; set it "
@@ -137,9 +150,8 @@ def _recorded(release: Release, existing: Release) -> PlannedRelease:
     return entry
 
 
-def _planned(engine: Engine[Any], release: Release, rules: NamingRules) -> PlannedRelease:
+def _planned(settings: Settings, release: Release, rules: NamingRules) -> PlannedRelease:
     """A new book: what staging and the torrent stage would make of it. Blocking."""
-    settings = engine.settings
     try:
         source, _selection, naming = plan_release(settings, release, rules)
         files = [
