@@ -175,3 +175,18 @@ def test_relative_paths_are_the_old_projects_and_said(tmp_path: Path, monkeypatc
     assert settings.library_dir == tmp_path / "old" / "books"
     assert "paths.library_root (books) is relative" in " ".join(result.output.split())
     assert "paths.torrent_output: not set" in " ".join(result.output.split())
+
+
+def test_save_path_is_not_mapped_when_qbittorrent_chose_the_folder(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "paths:\n  seed_root: /mnt/user/data/seed\n"
+        "qbittorrent:\n  auto_tmm: true\n  save_path: /data/stale\n"
+    )
+    result = run(str(config))
+    assert result.exit_code == 0, result.output
+    assert Settings(_env_file=tmp_path / ".env").qbit_path_map == ""  # type: ignore[call-arg]
+    text = " ".join(result.output.split())
+    assert "qbittorrent.auto_tmm" in text and "MAMFAST_QBIT_PATH_MAP" in text

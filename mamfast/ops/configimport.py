@@ -437,6 +437,13 @@ def _qbittorrent(config: OldConfig, env: dict[str, str], result: ImportResult) -
 def _save_path(config: OldConfig, result: ImportResult) -> None:
     """The old tool's `save_path` is the seed folder as qBittorrent sees it: a path map."""
     save_path, seed = config.qbittorrent.save_path, config.paths.seed_root
+    if config.qbittorrent.auto_tmm:
+        # The old tool ignores save_path then: the category's folder in qBittorrent is it.
+        result.notes.append(
+            "qBittorrent saved by category (auto_tmm): if it sees the seed folder under another "
+            "path, set MAMFAST_QBIT_PATH_MAP to `seed folder:that path`"
+        )
+        return
     if not save_path:
         return
     if not seed or not seed.startswith("/") or not save_path.startswith("/"):
