@@ -144,3 +144,18 @@ MOVE = (
     "src, dst = map(pathlib.Path, sys.argv[1:3])\n"
     "[shutil.move(str(p), str(dst / p.name)) for p in sorted(src.iterdir())]\n"
 )
+
+
+async def test_doctor_checks_the_command_can_start_without_running_it(settings, tmp_path):
+    from mamfast.ops import doctor
+
+    assert (await doctor.check_libation(settings)).skipped
+    missing = settings.model_copy(update={"libation_command": "/nonexistent/LibationCli scan"})
+    check = await doctor.check_libation(missing)
+    assert not check.ok and "/nonexistent/LibationCli not found" in check.detail
+    assert "MAMFAST_LIBATION_COMMAND" in check.fix
+    marker = tmp_path / "ran"
+    good = settings.model_copy(update={"libation_command": command("touch", marker)})
+    check = await doctor.check_libation(good)
+    assert check.ok and not check.skipped
+    assert not marker.exists()  # checked, never run: it would download books
