@@ -159,3 +159,19 @@ async def test_doctor_checks_the_command_can_start_without_running_it(settings, 
     check = await doctor.check_libation(good)
     assert check.ok and not check.skipped
     assert not marker.exists()  # checked, never run: it would download books
+
+
+def test_the_worker_cron_gives_the_command_its_time(settings):
+    """arq's timeout on the scan cron must not cut the command short: it would kill the
+    download on every tick and the scan after it would never run."""
+    from workers.settings import worker_options
+
+    def scan_timeout(chosen) -> float:
+        crons = worker_options(chosen, keys.DEFAULT_QUEUE)["cron_jobs"]
+        return next(c.timeout_s for c in crons if c.name == "scan")
+
+    plain = scan_timeout(settings)
+    with_libation = settings.model_copy(
+        update={"libation_command": "LibationCli scan", "libation_timeout": 15000}
+    )
+    assert scan_timeout(with_libation) >= plain + 15000

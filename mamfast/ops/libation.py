@@ -43,6 +43,13 @@ def configured(settings: Settings) -> bool:
     return bool(settings.libation_command.strip())
 
 
+def time_needed(settings: Settings) -> float:
+    """Seconds a scheduled scan may spend in the command (plus its kill grace), for the
+    timeout of whatever runs the scan: a shorter one would cancel it mid-download on
+    every tick, and the scan after it would never come."""
+    return settings.libation_timeout + 60 if configured(settings) else 0.0
+
+
 async def run_command(settings: Settings) -> LibationOutcome:
     """Run the command once (no lock); every failure becomes an outcome, never an error."""
     try:
