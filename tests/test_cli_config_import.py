@@ -190,3 +190,17 @@ def test_save_path_is_not_mapped_when_qbittorrent_chose_the_folder(tmp_path: Pat
     assert Settings(_env_file=tmp_path / ".env").qbit_path_map == ""  # type: ignore[call-arg]
     text = " ".join(result.output.split())
     assert "qbittorrent.auto_tmm" in text and "MAMFAST_QBIT_PATH_MAP" in text
+
+
+def test_settings_that_would_not_load_are_said(tmp_path: Path, monkeypatch):
+    """A seed folder inside the library is refused by every command: say so at import."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "config.yaml"
+    config.write_text("paths:\n  library_root: /srv/data\n  seed_root: /srv/data/seed\n")
+    result = run(str(config))
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "was written, but mamfast cannot load it yet" in text
+    assert "MAMFAST_SEED_DIR" in text and "inside the library" in text
+    assert (tmp_path / ".env").exists()

@@ -59,6 +59,10 @@ def config_import(
     _section("not carried over", result.not_carried)
     _section("defaults that differ from the old tool", result.differing_defaults)
     _section("notes", result.notes)
+    problem = configimport.load_problem(output)
+    if problem:
+        # Written all the same: the fix is an edit of that file, not another import.
+        fail(f"{output} was written, but mamfast cannot load it yet: {problem}; edit it")
     console.print(f"next: `mamfast doctor` (with {shown(output)} as .env in this folder)")
 
 

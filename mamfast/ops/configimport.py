@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mamfast.config import DEFAULT_EXTENSIONS, Settings
+from mamfast.config import DEFAULT_EXTENSIONS, Settings, load_settings
 from mamfast.errors import ConfigError
 from mamfast.fs.atomic import write_atomic
 from mamfast.redact import mask_url
@@ -530,6 +530,16 @@ def _other_env(env: dict[str, str], result: ImportResult) -> None:
             continue
         # Names only: a value here may be a token.
         result.not_carried.append(f"{name} (from .env): no mamfast equivalent; left out")
+
+
+def load_problem(path: Path) -> str | None:
+    """Why the written file would not load (one line per key, values never shown), or
+    None: read back exactly as every command reads its `.env`."""
+    try:
+        load_settings(_env_file=path)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def write_env_file(path: Path, text: str, *, force: bool) -> None:
