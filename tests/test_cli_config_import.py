@@ -24,7 +24,7 @@ def old_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     config = tmp_path / "old" / "config"
     config.mkdir(parents=True)
     shutil.copy(FIXTURES / "config.yaml", config / "config.yaml")
-    shutil.copy(FIXTURES / ".env", config / ".env")
+    shutil.copy(FIXTURES / "upstream.env", config / ".env")  # a .env is git-ignored
     shutil.copy(FIXTURES / "presets.yaml", tmp_path / "presets.yaml")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COLUMNS", "200")
