@@ -204,3 +204,23 @@ def test_settings_that_would_not_load_are_said(tmp_path: Path, monkeypatch):
     assert "was written, but mamfast cannot load it yet" in text
     assert "MAMFAST_SEED_DIR" in text and "inside the library" in text
     assert (tmp_path / ".env").exists()
+
+
+def test_the_announce_url_may_come_from_mkbrrs_default_block(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    config = tmp_path / "config.yaml"
+    config.write_text("naming:\n  ripper_tag: t\n")
+    presets = tmp_path / "presets.yaml"
+    presets.write_text(
+        "default:\n  trackers:\n    - https://t.myanonamouse.net/tracker.php/PK0123456789/announce\n"
+        "presets:\n  mam:\n    source: MAM\n"
+    )
+    result = run(str(config), "--presets", str(presets))
+    assert result.exit_code == 0, result.output
+    settings = Settings(_env_file=tmp_path / ".env")  # type: ignore[call-arg]
+    assert (
+        settings.secret("announce_url")
+        == "https://t.myanonamouse.net/tracker.php/PK0123456789/announce"
+    )
+    assert "PK0123456789" not in result.output

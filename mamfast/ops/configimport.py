@@ -489,9 +489,13 @@ def _torrent(config: OldConfig, presets: Path | None, result: ImportResult) -> N
             "--presets, or set MAMFAST_ANNOUNCE_URL from MAM's upload page"
         )
         return
-    preset = read_yaml(presets).get("presets", {})
-    chosen = preset.get(config.mkbrr.preset) if isinstance(preset, dict) else None
-    trackers = chosen.get("trackers") if isinstance(chosen, dict) else None
+    data = read_yaml(presets)
+    # mkbrr's `default:` block fills in what a preset leaves out.
+    fields = {
+        **_mapping(data.get("default")),
+        **_mapping(_mapping(data.get("presets")).get(config.mkbrr.preset)),
+    }
+    trackers = fields.get("trackers")
     if not isinstance(trackers, list) or not trackers or not isinstance(trackers[0], str):
         result.not_carried.append(
             f"announce URL: preset {config.mkbrr.preset!r} in {presets} lists no tracker; "
@@ -499,9 +503,13 @@ def _torrent(config: OldConfig, presets: Path | None, result: ImportResult) -> N
         )
         return
     result.settings["MAMFAST_ANNOUNCE_URL"] = trackers[0]
-    source = chosen.get("source") if isinstance(chosen, dict) else None
+    source = fields.get("source")
     if isinstance(source, str) and source:
         result.settings["MAMFAST_TORRENT_SOURCE"] = source
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _libation(config: OldConfig, env: dict[str, str], result: ImportResult) -> None:
