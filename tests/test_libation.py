@@ -3,6 +3,7 @@ a timeout; whatever happens to it, the scan goes on and the outcome is said in p
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 import sys
 import time
@@ -175,3 +176,19 @@ def test_the_worker_cron_gives_the_command_its_time(settings):
         update={"libation_command": "LibationCli scan", "libation_timeout": 15000}
     )
     assert scan_timeout(with_libation) >= plain + 15000
+
+
+async def test_mamfast_run_says_a_failure_in_plain_words_and_goes_on(cli, monkeypatch):
+    script = "echo 'Libation: login expired, run Libation once to sign in' >&2; exit 2"
+    monkeypatch.setenv("MAMFAST_LIBATION_COMMAND", command("sh", "-c", script))
+    result = await asyncio.to_thread(cli, "run")
+    assert result.exit_code == 0, result.output  # an empty library: nothing needs attention
+    text = " ".join(result.output.split())
+    assert "running MAMFAST_LIBATION_COMMAND first (up to 3600s)" in text
+    assert (
+        "libation: the Libation command exited with code 2: Libation: login expired, run "
+        "Libation once to sign in; the scan goes on" in text
+    )
+    assert "0 new" in text  # the scan ran after it
+    skipped = await asyncio.to_thread(cli, "run", "--no-libation")
+    assert skipped.exit_code == 0 and "libation" not in skipped.output.lower()
