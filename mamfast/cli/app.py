@@ -42,16 +42,10 @@ check_cmds.register(app)
 
 
 def _print_version(value: bool) -> None:
-    if value:
-        # The installed distribution's version, so it is the one `pip` knows; the
-        # package fallback covers a source tree run without installing.
-        from importlib.metadata import PackageNotFoundError, version
+    if value:  # `mamfast --version` alone never gets here (cli.entry answers it first)
+        from mamfast.cli.entry import installed_version
 
-        try:
-            shown = version("mamfast")
-        except PackageNotFoundError:
-            from mamfast import __version__ as shown
-        print(f"mamfast {shown}")
+        print(f"mamfast {installed_version()}")
         raise typer.Exit()
 
 
