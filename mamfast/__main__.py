@@ -1,5 +1,5 @@
 """`python -m mamfast` is the `mamfast` command."""
 
-from mamfast.cli.app import main
+from mamfast.cli.entry import main
 
 main()

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
     notify_events: CsvList = Field(default_factory=lambda: ["ready", "complete", "needs_attention"])
     log_level: str = "INFO"
 
+    # --- Libation before each scan -------------------------------------------
+    # A command (no shell: split like a shell line) run before scheduled scans and before
+    # `mamfast run`'s scan, e.g. Libation's scan and download; empty = none.
+    libation_command: str = ""
+    libation_timeout: float = Field(default=3600.0, gt=0)
+
     _split = field_validator(
         "allowed_extensions",
         "audnex_regions",

@@ -25,6 +25,7 @@ from arq.worker import Worker
 from mamfast.config import Settings, load_settings
 from mamfast.engine import keys, serializer
 from mamfast.engine.connections import redis_settings
+from mamfast.ops import libation
 from mamfast.ops.embedded import redis_url_for
 from workers import jobs
 from workers.wakeup import WakingWorker
@@ -74,7 +75,7 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
                 second={30},
                 run_at_startup=True,
                 unique=True,
-                timeout=1800,
+                timeout=1800 + libation.time_needed(settings),
                 keep_result=0,
                 max_tries=1,
             ),

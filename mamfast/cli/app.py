@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from mamfast.cli import (
+    check_cmds,
     cleanup_cmds,
+    config_cmds,
     doctor_cmds,
+    dryrun_cmds,
     metadata_cmds,
     naming_cmds,
     notify_cmds,
@@ -33,6 +38,32 @@ naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)
 doctor_cmds.register(app)
+config_cmds.register(app)
+dryrun_cmds.register(app)
+check_cmds.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:  # `mamfast --version` alone never gets here (cli.entry answers it first)
+        from mamfast.cli.entry import installed_version
+
+        print(f"mamfast {installed_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print mamfast's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Prepare Libation audiobooks for MyAnonaMouse: stage, describe, hash, seed."""
 
 
 def main() -> None:

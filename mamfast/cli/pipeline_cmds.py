@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mamfast.cli import render
+from mamfast.cli import prune_cmds, render
 from mamfast.cli.common import (
     asin_arg,
     console,
@@ -54,6 +54,7 @@ def register(app: typer.Typer) -> None:
     state.command(name="export")(state_export)
     state.command(name="import")(state_import)
     state.command(name="forget")(state_forget)
+    state.command(name="prune")(prune_cmds.state_prune)
     app.add_typer(state, name="state")
 
 

@@ -23,6 +23,14 @@ def run(
     workers: Annotated[
         int, typer.Option(min=1, max=32, help="Workers per queue in this process.")
     ] = 1,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only show what would be done (`mamfast dry-run`)."),
+    ] = False,
+    no_libation: Annotated[
+        bool,
+        typer.Option("--no-libation", help="Do not run MAMFAST_LIBATION_COMMAND before the scan."),
+    ] = False,
 ) -> None:
     """Scan the library and process every release to the end, here and now.
 
@@ -37,7 +45,18 @@ def run(
     settings = settings_or_exit(library_dir=library)
     if settings.library_dir is None:
         fail("no library to scan: pass --library PATH or set MAMFAST_LIBRARY_DIR", code=2)
+    if dry_run:
+        from mamfast.cli.dryrun_cmds import show_plan
+
+        show_plan(settings)
+        return
     setup_logging("WARNING" if console.is_terminal else settings.log_level)
+    if settings.libation_command.strip() and not no_libation:
+        # It may download for a long while before the live view has anything to show.
+        console.print(
+            f"running MAMFAST_LIBATION_COMMAND first (up to {settings.libation_timeout:g}s)",
+            markup=False,
+        )
     result = run_async(
         run_pipeline(
             settings,
@@ -45,8 +64,12 @@ def run(
             serve=serve,
             workers=workers,
             live=live_view(console),  # type: ignore[arg-type]
+            run_libation=not no_libation,
         )
     )
+    if result.libation is not None:
+        colour = "green" if result.libation.ok else "yellow"
+        console.print(f"[{colour}]libation:[/] {shown(result.libation.message)}", highlight=False)
     render.enqueue_report(console, result.scan)
     render.release_table(console, result.releases)
     for r in result.releases:

@@ -25,6 +25,7 @@ EVENTS = PREFIX + "events"  # list of terminal transitions, drained by notificat
 BATCHES = PREFIX + "batches"  # zset scan id -> time: releases submitted by one scan
 NOTIFY_LOCK = LOCK_PREFIX + "notify"
 LAST_SCAN = PREFIX + "scheduler:last_scan"
+LIBATION_LOCK = LOCK_PREFIX + "libation"  # one MAMFAST_LIBATION_COMMAND at a time
 
 
 def batch(scan_id: str) -> str:

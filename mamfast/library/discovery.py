@@ -30,8 +30,12 @@ from mamfast.library.walk import FoundBook, LibraryWalk, list_folder
 log = logging.getLogger(__name__)
 
 
-def discover(settings: Settings, paths: Sequence[Path] | None = None) -> DiscoveryReport:
-    """Scan the library (or `paths` within it) and sort every book folder into the report."""
+def discover(
+    settings: Settings, paths: Sequence[Path] | None = None, *, save_cache: bool = True
+) -> DiscoveryReport:
+    """Scan the library (or `paths` within it) and sort every book folder into the report.
+
+    `save_cache=False` (a dry run) reads the scan cache but writes nothing."""
     started = time.monotonic()
     roots = [Path(p) for p in paths] if paths else []
     if not roots:
@@ -49,7 +53,8 @@ def discover(settings: Settings, paths: Sequence[Path] | None = None) -> Discove
     report = reading.report(walk)
     cache.keep_only([r.resolve() for r in roots if r.exists()], walk.seen)
     try:
-        cache.save()
+        if save_cache:
+            cache.save()
     except (OSError, MamfastError) as exc:  # the cache only saves time; the scan result stands
         log.warning("could not save the discovery cache %s: %s", cache.path, exc)
     report.stats.seconds = round(time.monotonic() - started, 3)

@@ -452,6 +452,25 @@ async def check_audnex(settings: Settings) -> Check:
     return passed(name, f"{settings.audnex_url} answers (HTTP {status})")
 
 
+async def check_libation(settings: Settings) -> Check:
+    """MAMFAST_LIBATION_COMMAND can start (it is not run: it would download books)."""
+    name = "libation command"
+    if not settings.libation_command.strip():
+        return skipped(name, "not set (MAMFAST_LIBATION_COMMAND)")
+    try:
+        argv = shlex.split(settings.libation_command)
+    except ValueError as exc:
+        return failed(name, f"cannot be read as a command line ({exc})", "fix its quoting")
+    if not argv or shutil.which(argv[0]) is None:
+        program = argv[0] if argv else "(empty)"
+        return failed(
+            name,
+            f"{program} not found (the command runs without a shell)",
+            "fix MAMFAST_LIBATION_COMMAND: a program on PATH or its full path",
+        )
+    return passed(name, f"{argv[0]} found; runs before scans, up to {settings.libation_timeout:g}s")
+
+
 BASE_CHECKS: list[CheckFn] = [
     check_redis,
     check_library,
@@ -463,6 +482,7 @@ BASE_CHECKS: list[CheckFn] = [
     check_qbit,
     check_qbit_paths,
     check_audnex,
+    check_libation,
 ]
 
 

@@ -23,6 +23,7 @@ from mamfast.engine.connections import connect
 from mamfast.engine.engine import Engine
 from mamfast.engine.spec import Pipeline
 from mamfast.models import Release, Status
+from mamfast.ops import libation
 from mamfast.ops.enqueue import EnqueueReport, enqueue
 from mamfast.ops.private_redis import redis_ready
 from mamfast.ops.runlock import run_lock
@@ -64,6 +65,7 @@ class RunState:
 class RunResult:
     scan: EnqueueReport
     releases: list[Release]
+    libation: libation.LibationOutcome | None = None
 
     @property
     def exit_code(self) -> int:
@@ -80,6 +82,7 @@ async def run(
     library: Path | None = None,
     workers: int = 1,
     live: LiveView | None = None,
+    run_libation: bool = True,
 ) -> RunResult:
     if library is not None:
         settings = settings.model_copy(update={"library_dir": library})
@@ -89,6 +92,9 @@ async def run(
             engine = Engine(ready, redis, stages)
             try:
                 state = RunState()
+                # MAMFAST_LIBATION_COMMAND first, so the scan sees what it downloaded; its
+                # failure is said at the end and the run goes on.
+                before = await libation.before_scan(engine) if run_libation else None
                 state.scan = await enqueue(engine)
                 # Also what was already waiting (a `mamfast retry`, a folder still settling):
                 # the run works it to the end, so its table shows it.
@@ -120,7 +126,7 @@ async def run(
                         )
                     state.releases = await engine.store.get_many(state.asins)
                 await notify.flush(engine)
-                return RunResult(scan=state.scan, releases=state.releases)
+                return RunResult(scan=state.scan, releases=state.releases, libation=before)
             finally:
                 await redis.aclose()
 

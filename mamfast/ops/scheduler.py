@@ -6,6 +6,7 @@ as a scheduler (or a worker's cron) is back. File-system events on the
 library (watchfiles) trigger a scan once the folder has been quiet for
 MAMFAST_SETTLE_SECONDS, the same delay discovery uses for books Libation is
 still writing. The scan lock keeps two schedulers from scanning at once.
+A scheduled scan first runs MAMFAST_LIBATION_COMMAND, if set (`ops.libation`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mamfast.display import printable
 from mamfast.engine import keys
 from mamfast.engine.engine import Engine
 from mamfast.errors import MamfastError
+from mamfast.ops import libation
 from mamfast.ops.enqueue import EnqueueReport, ScanLockedError, enqueue
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,18 @@ async def scan(engine: Engine[Any], reason: str) -> EnqueueReport | None:
 
 async def scan_if_due(engine: Engine[Any]) -> EnqueueReport | None:
     if engine.settings.library_dir is None or not await is_due(engine):
+        return None
+    return await scheduled_scan(engine)
+
+
+async def scheduled_scan(engine: Engine[Any]) -> EnqueueReport | None:
+    """A scheduled scan, after the Libation command (MAMFAST_LIBATION_COMMAND) if one is set.
+
+    Only scheduled scans run it: one after a library change would see Libation's own
+    downloads as the next change and never stop. While another process runs it, this
+    scan waits for a later tick (that process scans right after it)."""
+    before = await libation.before_scan(engine)
+    if before is not None and before.busy:
         return None
     return await scan(engine, "schedule")
 
@@ -115,7 +129,7 @@ async def run(engine: Engine[Any], stop: asyncio.Event, *, tick: float = TICK) -
                 await scan(engine, "library changed")
             elif await is_due(engine):
                 marker.clear()
-                await scan(engine, "schedule")
+                await scheduled_scan(engine)
             await notify.flush(engine)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), tick)
