@@ -99,3 +99,15 @@ PROGRESS_TTL = 3600  # a live view's progress outlives a crashed stage by an hou
 def progress(asin: str) -> str:
     """Hash: the running stage's progress (stage, done, total) for live views."""
     return f"{PREFIX}progress:{asin}"
+
+
+# --- Engine statistics for /metrics (engine.stats): fixed fields, never growing ------
+STATS_PREFIX = PREFIX + "stats:"
+STATS_FAILURES = STATS_PREFIX + "failures"  # hash: "{stage}:{error kind}" -> count
+STATS_HASHED = STATS_PREFIX + "hashed_bytes"  # counter: bytes the torrent stage hashed
+STATS_AUDNEX = STATS_PREFIX + "audnex"  # hash: rate-limit waits, their seconds, 429 pauses
+
+
+def stats_stage(stage: str) -> str:
+    """Hash: one stage's finished runs (sum of seconds, a count per bucket)."""
+    return f"{STATS_PREFIX}stage:{stage}"
