@@ -25,6 +25,7 @@ from tests.test_upload import qbit_settings, upload_only
 
 ASIN = "B0SEEDING1"
 OTHER = "B0SEEDING2"
+THIRD = "B0SEEDING3"
 
 
 @pytest.fixture
@@ -103,12 +104,18 @@ async def test_a_torrent_removed_from_qbittorrent_is_missing_and_unmarked_ones_a
     assert res.qbit is not None
     never = Release(asin=OTHER, title="Not uploaded", stage=Stage.DONE, status=Status.COMPLETE)
     await ReleaseStore(res.redis).create(never)
+    # Uploaded, but imported from the old tool without an infohash: not "missing".
+    unknown = never.model_copy(update={"asin": THIRD, "mam_uploaded_at": datetime.now(UTC)})
+    await ReleaseStore(res.redis).create(unknown)
     qbit_admin.torrents_delete(delete_files=False, torrent_hashes=book.infohash)
     while await res.qbit.many([book.infohash]):
         await asyncio.sleep(0.05)
 
     duties = await seeding_duty(res.engine, res.qbit)
-    assert [(d.asin, d.missing, d.state, d.ratio) for d in duties] == [(ASIN, True, None, None)]
+    assert [(d.asin, d.missing, d.state, d.ratio) for d in duties] == [
+        (ASIN, True, None, None),
+        (THIRD, False, None, None),
+    ]
     assert duties[0].seeding_time == timedelta(0) and duties[0].remaining == REQUIRED
 
 
@@ -151,6 +158,24 @@ def test_seeding_before_the_upload_to_mam_is_not_counted():
     assert duty.seeding_time == timedelta(hours=12) and duty.missed
 
 
+def test_status_names_a_release_without_infohash_not_missing(
+    cli, monkeypatch, qbit_server, qbit_admin
+):
+    """A record imported from the old tool may have no infohash: nothing to look up, and
+    that is what it says (it was shown as missing from qBittorrent)."""
+    cli("state", "import", str(Path(__file__).parent / "fixtures" / "legacy" / "processed_v1.json"))
+    assert cli("uploaded", "B09GHD1R2R").exit_code == 0
+    monkeypatch.setenv("MAMFAST_QBIT_URL", qbit_server.url)
+    monkeypatch.setenv("MAMFAST_QBIT_USERNAME", qbit_server.username)
+    monkeypatch.setenv("MAMFAST_QBIT_PASSWORD", qbit_server.password)
+    result = cli("status")
+    assert result.exit_code == 0, result.output
+    row = next(
+        line for line in result.output.split("Seeding duty")[1].splitlines() if "B09GHD1R2R" in line
+    )
+    assert "no infohash recorded" in row and "missing" not in row
+
+
 def test_status_says_when_no_client_is_configured(cli):
     cli("state", "import", str(Path(__file__).parent / "fixtures" / "legacy" / "processed_v1.json"))
     assert cli("uploaded", "B09GHD1R2R").exit_code == 0
@@ -179,3 +204,18 @@ async def test_status_shows_the_seeding_duty_table(
     assert cells[4:6] == ["0h 00m", "72h 00m"]  # seconds so far; a part minute still owed
     assert cells[7:9] == ["0.00", "stalledUP"]  # ratio and state, as qBittorrent says
     assert qbit_server.password not in result.output
+
+
+def test_status_with_qbittorrent_down_still_lists_and_says_why(cli, monkeypatch):
+    from mamfast.ops.embedded import free_port
+
+    cli("state", "import", str(Path(__file__).parent / "fixtures" / "legacy" / "processed_v2.json"))
+    assert cli("uploaded", "B09GHD1R2R").exit_code == 0  # v2 records its infohash
+    monkeypatch.setenv("MAMFAST_QBIT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("MAMFAST_QBIT_PASSWORD", "hunter2pass")
+    result = cli("status")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "B09GHD1R2R" in text and "1 marked uploaded to MAM" in text
+    assert "Seeding duty: 1 release(s) marked uploaded; could not ask qBittorrent" in text
+    assert "hunter2pass" not in result.output

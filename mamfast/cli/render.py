@@ -149,7 +149,11 @@ def seeding_duty(console: Console, duties: list[Duty], *, uploaded: int) -> None
     for column in ("ASIN", "Title", "Uploaded", "Seeded", "Left", "Deadline", "Ratio", "State"):
         table.add_column(column, overflow="ellipsis")
     for d in duties:
-        state = "[bold red]missing from qBittorrent[/]" if d.missing else shown(d.state)
+        state = shown(d.state)
+        if d.infohash is None:
+            state = "[yellow]no infohash recorded[/]"
+        elif d.missing:
+            state = "[bold red]missing from qBittorrent[/]"
         deadline = f"{d.deadline:%Y-%m-%d %H:%M}" + (" [bold red](missed)[/]" if d.missed else "")
         table.add_row(
             d.asin,

@@ -38,12 +38,13 @@ class Duty(BaseModel):
 
     asin: str
     title: str
+    infohash: str | None  # None: none recorded (a record imported from the old tool)
     uploaded_at: datetime  # when the user marked it uploaded to MAM
     deadline: datetime  # uploaded_at + 30 days
     seeding_time: timedelta  # credited since the MAM upload (see the module's note)
     client_seeding_time: timedelta | None  # qBittorrent's own figure; None: not in the client
     ratio: float | None
-    state: str | None  # qBittorrent's state name; None: missing from the client
+    state: str | None  # qBittorrent's state name; None: not found there (or no infohash)
     met: bool
     remaining: timedelta  # seeding still owed (zero once met)
     missed: bool  # the seeding owed no longer fits before the deadline
@@ -51,7 +52,7 @@ class Duty(BaseModel):
     @property
     def missing(self) -> bool:
         """The torrent is not in qBittorrent (removed, or never added)."""
-        return self.state is None
+        return self.state is None and self.infohash is not None
 
 
 async def seeding_duty(
@@ -84,6 +85,7 @@ def duty_of(release: Release, view: TorrentView | None, now: datetime) -> Duty:
     return Duty(
         asin=release.asin,
         title=release.title,
+        infohash=release.infohash,
         uploaded_at=uploaded_at,
         deadline=deadline,
         seeding_time=credited,
