@@ -147,3 +147,17 @@ async def test_healthz_answers_200_with_redis_and_503_without(settings, redis):
     finally:
         await client.close()
         await dead.aclose()
+
+
+async def test_statistics_that_cannot_be_written_never_fail_a_job():
+    """Redis gone after a commit: the run is not counted, and nothing is raised into the job."""
+    from mamfast.engine import stats
+
+    dead = ArqRedis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    try:
+        await stats.record_run(dead, "torrent", 1.5, hashed_bytes=1024)
+        await stats.record_failure(dead, "metadata", "MediaInfoError")
+        await stats.record_limit_wait(dead, 0.5)
+        await stats.record_pause(dead)
+    finally:
+        await dead.aclose()
