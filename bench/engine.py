@@ -7,7 +7,8 @@ measures, median of rounds:
 
 * direct: `run_stage` called in a loop for N releases x 4 stages whose work is a
   no-op: the engine's own cost per hop (record reads, lease, fenced commits,
-  enqueue of the next job) in ms and in Redis commands (INFO commandstats);
+  enqueue of the next job) in ms and in Redis commands (INFO commandstats); and the
+  same with the engine's statistics (`engine.stats`) switched off, for their share;
 * workers: the same releases through real arq workers (both queues) until all
   are done, against plain arq jobs chained the same number of hops with the
   same worker settings: the peer baseline, run in the same process. Plain arq
@@ -29,7 +30,7 @@ from arq.connections import ArqRedis
 from arq.worker import Worker, func
 
 from mamfast.config import Settings
-from mamfast.engine import keys, serializer
+from mamfast.engine import keys, serializer, stage_job
 from mamfast.engine.connections import connect
 from mamfast.engine.dispatch import submit
 from mamfast.engine.spec import StageSpec
@@ -69,7 +70,26 @@ async def fresh_releases(settings: Settings, n: int) -> tuple[ArqRedis, Services
     return redis, res
 
 
-async def direct_round(settings: Settings, n: int) -> tuple[float, float]:
+class _NoStats:
+    """Stands in for `engine.stats` in `stage_job` to measure what recording costs."""
+
+    @staticmethod
+    async def record_run(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    @staticmethod
+    async def record_failure(*_args: object, **_kwargs: object) -> None:
+        return None
+
+
+async def direct_round(settings: Settings, n: int, *, stats: bool = True) -> tuple[float, float]:
+    if not stats:
+        recording = stage_job.stats
+        stage_job.stats = _NoStats  # type: ignore[assignment]
+        try:
+            return await direct_round(settings, n)
+        finally:
+            stage_job.stats = recording
     redis, res = await fresh_releases(settings, n)
     before = await commands(redis)
     start = time.perf_counter()
@@ -174,9 +194,10 @@ async def main() -> None:
         server.start()
         try:
             settings = Settings(_env_file=None, redis_url=server.url, data_dir=Path(tmp) / "data")  # type: ignore[call-arg]
-            direct, engine, bare = [], [], []
-            for _ in range(args.rounds):  # interleaved, so machine noise hits all three alike
+            direct, unrecorded, engine, bare = [], [], [], []
+            for _ in range(args.rounds):  # interleaved, so machine noise hits all alike
                 direct.append(await direct_round(settings, args.releases))
+                unrecorded.append(await direct_round(settings, args.releases, stats=False))
                 engine.append(await engine_round(settings, args.releases))
                 bare.append(await bare_arq_round(settings, server.url, args.releases))
             idle = [await idle_round(settings, args.idle_seconds) for _ in range(args.idle_rounds)]
@@ -187,10 +208,15 @@ async def main() -> None:
         return statistics.median(r[i] for r in rows)
 
     d_ms, d_cmd = med(direct, 0), med(direct, 1)
+    u_ms, u_cmd = med(unrecorded, 0), med(unrecorded, 1)
     e_ms, b_ms = med(engine, 0), med(bare, 0)
     print(f"releases={args.releases} rounds={args.rounds} hops/round={args.releases * 4}")
     print(
         f"direct  : {d_ms:6.2f} ms/hop of engine work, {d_cmd:.1f} Redis commands/hop (incl. Lua)"
+    )
+    print(
+        f"no stats: {u_ms:6.2f} ms/hop, {u_cmd:.1f} commands/hop: statistics add "
+        f"{d_cmd - u_cmd:.1f} commands and {d_ms / u_ms:.2f}x the time per hop"
     )
     print(f"workers : {e_ms:6.2f} ms/hop wall ({1000 / e_ms:.0f} hops/s)")
     print(f"bare arq: {b_ms:6.2f} ms/hop wall ({1000 / b_ms:.0f} hops/s)")

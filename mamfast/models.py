@@ -197,3 +197,6 @@ class StageResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     # only the last stage sets this
     final_status: Literal[Status.COMPLETE, Status.READY] | None = None
+    # bytes read and hashed by this run (the torrent stage; 0 when a torrent was reused):
+    # for the engine's statistics, never stored on the record
+    hashed_bytes: int = Field(default=0, ge=0)

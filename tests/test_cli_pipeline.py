@@ -200,3 +200,29 @@ async def test_titles_with_markup_and_emoji_codes_print_verbatim(cli, redis):
     detail = await asyncio.to_thread(cli, "status", "B0MARKUP01")
     assert detail.exit_code == 0, detail.output
     assert title in detail.output
+
+
+def test_uploaded_marks_a_finished_release_status_shows_it_and_export_carries_it(cli, tmp_path):
+    cli("state", "import", str(FIXTURES / "processed_v1.json"))
+    result = cli("uploaded", "B09GHD1R2R")
+    assert result.exit_code == 0 and "B09GHD1R2R: marked uploaded at" in result.output
+    again = cli("uploaded", "B09GHD1R2R")
+    assert again.exit_code == 1 and "already marked uploaded" in again.output
+    unfinished = cli("uploaded", "B0BADB00K1")
+    assert unfinished.exit_code == 1 and "is not ready yet" in unfinished.output
+
+    listing = cli("status").output
+    row = next(line for line in listing.splitlines() if "B09GHD1R2R" in line)
+    assert "uploaded" in row and "0s ago" in row
+    assert "1 marked uploaded to MAM" in listing
+    assert "uploaded to MAM" in cli("status", "B09GHD1R2R").output
+    out = tmp_path / "export.json"
+    assert cli("state", "export", "-o", str(out)).exit_code == 0
+    exported = {r["asin"]: r for r in json.loads(out.read_text())["releases"]}
+    assert exported["B09GHD1R2R"]["mam_uploaded_at"] is not None
+    assert exported["B0BADB00K1"]["mam_uploaded_at"] is None
+
+    undone = cli("uploaded", "B09GHD1R2R", "--undo")
+    assert undone.exit_code == 0 and "no longer marked uploaded" in undone.output
+    assert "marked uploaded to MAM" not in cli("status").output
+    assert cli("uploaded", "not-an-asin").exit_code == 2

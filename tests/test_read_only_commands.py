@@ -131,6 +131,7 @@ async def a_failed_release(redis) -> None:
 
 
 COMMANDS = [
+    ("status",),  # asks qBittorrent only for the seeding duty of releases marked uploaded
     ("status", "--json"),
     ("status", ASIN),
     ("retry", ASIN),

@@ -100,3 +100,21 @@ async def test_export_then_import_round_trips(make_services, settings, tmp_path,
     assert sorted(report.created) == sorted(r["asin"] for r in exported["releases"])
     restored = await res.engine.store.get("B0PARTIAL1")
     assert restored is not None and restored.infohash == "b1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2"
+
+
+async def test_the_mam_upload_mark_survives_export_and_import(make_services, tmp_path, redis):
+    from mamfast.engine.control import mark_uploaded
+
+    res = await make_services(instrumented_pipeline())
+    await import_state(res.engine, legacy("processed_v1.json", tmp_path))
+    assert (await mark_uploaded(res.engine, "B09GHD1R2R")).ok
+    marked = await res.engine.store.get("B09GHD1R2R")
+    assert marked is not None and marked.mam_uploaded_at is not None
+    out = tmp_path / "state.json"
+    out.write_text(json.dumps(await export_state(res.engine)))
+    await redis.flushdb()
+    await import_state(res.engine, load_file(out))
+    restored = await res.engine.store.get("B09GHD1R2R")
+    assert restored is not None and restored.mam_uploaded_at == marked.mam_uploaded_at
+    other = await res.engine.store.get("B08G9PRS1K")
+    assert other is not None and other.mam_uploaded_at is None

@@ -61,6 +61,7 @@ async def test_stage_writes_the_torrent_and_records_the_infohash(res, tmp_path):
     assert details["backend"] == "builtin"
     assert (details["piece_length"], details["piece_count"]) == (32_768, meta.piece_count)
     assert details["bytes"] == meta.total_size and details["files"] == 4
+    assert result.hashed_bytes == meta.total_size  # for the engine's statistics
     assert result.warnings == []
     progress = await res.redis.hgetall(f"{keys.PREFIX}progress:{ASIN}")
     assert progress[b"stage"] == b"torrent"
@@ -83,6 +84,7 @@ async def test_rerun_reuses_the_recorded_torrent_without_rehashing(res, tmp_path
     again = await stage.run(res, recorded(release(folder), first))
     assert again.output.infohash == first.output.infohash
     assert again.display["torrent"]["backend"] == "reused"
+    assert first.hashed_bytes > 0 and again.hashed_bytes == 0  # nothing hashed: nothing counted
     assert dest.stat().st_mtime_ns == before.st_mtime_ns and dest.stat().st_ino == before.st_ino
 
 

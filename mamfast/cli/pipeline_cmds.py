@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from mamfast.engine import control
     from mamfast.engine.engine import Engine
     from mamfast.engine.reconcile import ReconcileReport
+    from mamfast.models import Release
     from mamfast.stages.services import Services
 
 QUEUE_CHOICES = {
@@ -50,6 +51,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="locks")(list_locks)
     app.command()(unlock)
     app.command()(health)
+    app.command()(uploaded)
     state = typer.Typer(help="Export or import release records.", no_args_is_help=True)
     state.command(name="export")(state_export)
     state.command(name="import")(state_import)
@@ -164,8 +166,34 @@ def status(
         else:
             render.release_table(console, records, damaged=len(damaged))
             render.damaged_records(console, damaged)
+            if not failed:
+                await _seeding_duty(engine, records)
 
     with_engine(settings, body)
+
+
+async def _seeding_duty(engine: Engine[Services], records: list[Release]) -> None:
+    """The "Seeding duty" table: qBittorrent is asked (once) only when a release is marked
+    uploaded, so `status` stays a Redis-only command for everyone else."""
+    from mamfast.clients.qbit import QbitClient
+    from mamfast.errors import MamfastError
+    from mamfast.ops.seeding import seeding_duty
+
+    uploaded = [r for r in records if r.mam_uploaded_at is not None]
+    if not uploaded:
+        return
+    if not engine.settings.qbit_url:
+        render.seeding_unknown(console, len(uploaded))
+        return
+    qbit = QbitClient.from_settings(engine.settings)
+    try:
+        duties = await seeding_duty(engine, qbit, releases=uploaded)
+    except MamfastError as exc:
+        render.seeding_unreadable(console, len(uploaded), exc)
+        return
+    finally:
+        await qbit.close()
+    render.seeding_duty(console, duties, uploaded=len(uploaded))
 
 
 def retry(
@@ -205,6 +233,22 @@ def reset(
     settings = settings_or_exit()
     result = with_engine(
         settings, lambda engine: control.reset(engine, asin, stage, forget_torrent=forget_torrent)
+    )
+    _print_actions([result])
+
+
+def uploaded(
+    asin: Annotated[str, typer.Argument(help="The release you uploaded to MAM.", parser=asin_arg)],
+    undo: Annotated[
+        bool, typer.Option("--undo", help="Take the mark back (it was not uploaded after all).")
+    ] = False,
+) -> None:
+    """Record that you uploaded a finished release to MAM (shown by `status`, exported)."""
+    from mamfast.engine import control
+
+    settings = settings_or_exit()
+    result = with_engine(
+        settings, lambda engine: control.mark_uploaded(engine, asin, uploaded=not undo)
     )
     _print_actions([result])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from mamfast.cli.common import shown
@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
     from mamfast.engine.store import DamagedRecord
     from mamfast.models import Release
+    from mamfast.errors import MamfastError
     from mamfast.ops.enqueue import EnqueueReport
+    from mamfast.ops.seeding import Duty
 
 STATUS_STYLE = {
     Status.QUEUED: "cyan",
@@ -46,7 +48,7 @@ def release_table(console: Console, records: list[Release], *, damaged: int = 0)
     from rich.table import Table
 
     table = Table(show_lines=False, header_style="bold")
-    for column in ("ASIN", "Title", "Stage", "Status", "Tries", "Updated", "Problem"):
+    for column in ("ASIN", "Title", "Stage", "Status", "Tries", "Updated", "On MAM", "Problem"):
         table.add_column(column, overflow="fold" if column == "Problem" else "ellipsis")
     for r in sorted(records, key=lambda r: r.updated_at, reverse=True):
         style = STATUS_STYLE[r.status]
@@ -57,11 +59,19 @@ def release_table(console: Console, records: list[Release], *, damaged: int = 0)
             f"[{style}]{r.status.value}[/]",
             str(sum(r.attempts.values())),
             ago(r.updated_at),
+            _on_mam(r),
             shown((r.last_error or "")[:160]),
         )
     console.print(table)
     counts = Counter(r.status.value for r in records)
-    console.print(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    marked = sum(r.mam_uploaded_at is not None for r in records)
+    console.print(summary + (f"; {marked} marked uploaded to MAM" if marked else ""))
+
+
+def _on_mam(r: Release) -> str:
+    """The user's "uploaded to MAM" mark (`mamfast uploaded`), or "-" before it."""
+    return f"uploaded {ago(r.mam_uploaded_at)}" if r.mam_uploaded_at else "-"
 
 
 def damaged_records(console: Console, damaged: list[DamagedRecord]) -> None:
@@ -91,6 +101,7 @@ def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -
         ("infohash", r.infohash),
         ("attempts", ", ".join(f"{k} {v}" for k, v in r.attempts.items()) or "-"),
         ("updated", ago(r.updated_at)),
+        ("uploaded to MAM", _uploaded_when(r)),
     ]
     for stage_field, when in r.checkpoints.model_dump().items():
         rows.append(
@@ -116,6 +127,72 @@ def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -
             console.print(f"\n[bold]{title}[/]")
             for item in items:
                 console.print(f"  - {shown(item)}", highlight=False)
+
+
+def _uploaded_when(r: Release) -> str:
+    if r.mam_uploaded_at is None:
+        return "no (`mamfast uploaded ASIN` once you have)"
+    return f"{r.mam_uploaded_at.isoformat(timespec='seconds')} ({ago(r.mam_uploaded_at)})"
+
+
+DUTY_RULE = "MAM asks for 72 h of seeding within 30 days of upload"
+
+
+def seeding_duty(console: Console, duties: list[Duty], *, uploaded: int) -> None:
+    """Uploaded releases that have not seeded 72 h yet: keep these seeding."""
+    if not duties:
+        console.print(f"\n[bold]Seeding duty[/]: all {uploaded} uploaded release(s) met it")
+        return
+    from rich.table import Table
+
+    console.print(f"\n[bold]Seeding duty[/] ({DUTY_RULE}; keep these seeding)")
+    table = Table(header_style="bold")
+    for column in ("ASIN", "Title", "Uploaded", "Seeded", "Left", "Deadline", "Ratio", "State"):
+        table.add_column(column, overflow="ellipsis")
+    for d in duties:
+        state = shown(d.state)
+        if d.infohash is None:
+            state = "[yellow]no infohash recorded[/]"
+        elif d.missing:
+            state = "[bold red]missing from qBittorrent[/]"
+        deadline = f"{d.deadline:%Y-%m-%d %H:%M}" + (" [bold red](missed)[/]" if d.missed else "")
+        table.add_row(
+            d.asin,
+            shown((d.title or "?")[:40]),
+            ago(d.uploaded_at),
+            hours(d.seeding_time),
+            hours(d.remaining, up=True),
+            deadline,
+            "-" if d.ratio is None else f"{d.ratio:.2f}",
+            state,
+        )
+    console.print(table)
+    console.print(
+        "[dim]Seeded counts only time after the upload to MAM: qBittorrent's seeding time "
+        "less the time it seeded before you marked it uploaded[/]"
+    )
+
+
+def seeding_unknown(console: Console, uploaded: int) -> None:
+    console.print(
+        f"\n[bold]Seeding duty[/]: {uploaded} release(s) marked uploaded, but no qBittorrent "
+        f"is configured (MAMFAST_QBIT_URL), so their seeding time is unknown; {DUTY_RULE}"
+    )
+
+
+def seeding_unreadable(console: Console, uploaded: int, exc: MamfastError) -> None:
+    console.print(
+        f"\n[bold]Seeding duty[/]: {uploaded} release(s) marked uploaded; "
+        f"[yellow]could not ask qBittorrent[/]: {shown(exc)}",
+        highlight=False,
+    )
+
+
+def hours(span: timedelta, *, up: bool = False) -> str:
+    """`71h 05m`, read against the 72 h; `up` rounds a part minute up (time still owed)."""
+    seconds = span.total_seconds()
+    minutes = int(-(-seconds // 60) if up else seconds // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 def enqueue_report(console: Console, report: EnqueueReport) -> None:

@@ -89,6 +89,13 @@ class TorrentView(BaseModel):
     amount_left: int = 0
     category: str = ""
     tags: str = ""
+    # Seeding duty (ops.seeding): seconds complete (qBittorrent counts from when the
+    # torrent completed in this client, which may be before its upload to MAM), the
+    # share ratio, and when it was added and completed (epoch seconds; 0 or -1 unknown).
+    seeding_time: int = 0
+    ratio: float = 0.0
+    added_on: int = 0
+    completion_on: int = 0
 
     @property
     def complete(self) -> bool:
@@ -247,6 +254,19 @@ class QbitClient:
             if str(entry.get("hash", "")).lower() == infohash.lower():
                 return TorrentView.model_validate(dict(entry))
         return None
+
+    async def many(self, infohashes: list[str]) -> dict[str, TorrentView]:
+        """The torrents among these v1 infohashes, by lower-case hash, in one request
+        (the library POSTs the list, so its length is no URL limit). Absent ones are
+        left out."""
+        wanted = {h.lower() for h in infohashes}
+        if not wanted:
+            return {}
+        found = await self._call(
+            "look up torrents", self._client.torrents_info, torrent_hashes=sorted(wanted)
+        )
+        views = (TorrentView.model_validate(dict(entry)) for entry in found)
+        return {view.hash.lower(): view for view in views if view.hash.lower() in wanted}
 
     async def torrents(self) -> list[TorrentView]:
         """Every torrent in the client (for clean-up: which folders are in use)."""

@@ -123,3 +123,15 @@ def asin_of_release_lock(lock_key: str) -> str | None:
     """The ASIN a release lock key names, or None for any other lock."""
     prefix = release_lock("")
     return lock_key[len(prefix) :] if lock_key.startswith(prefix) else None
+
+
+# --- Engine statistics for /metrics (engine.stats): fixed fields, never growing ------
+STATS_PREFIX = PREFIX + "stats:"
+STATS_FAILURES = STATS_PREFIX + "failures"  # hash: "{stage}:{error kind}" -> count
+STATS_HASHED = STATS_PREFIX + "hashed_bytes"  # counter: bytes the torrent stage hashed
+STATS_AUDNEX = STATS_PREFIX + "audnex"  # hash: rate-limit waits, their seconds, 429 pauses
+
+
+def stats_stage(stage: str) -> str:
+    """Hash: one stage's finished runs (sum of seconds, a count per bucket)."""
+    return f"{STATS_PREFIX}stage:{stage}"

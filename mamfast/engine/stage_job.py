@@ -32,7 +32,7 @@ from typing import Any
 from arq.worker import Retry
 from redis.exceptions import RedisError
 
-from mamfast.engine import keys, locks
+from mamfast.engine import keys, locks, stats
 from mamfast.engine.backoff import backoff
 from mamfast.engine.dispatch import dispatch
 from mamfast.engine.engine import Engine
@@ -137,7 +137,8 @@ async def _run_locked(
         raise
     except Exception as exc:
         return await _settle_failure(engine, lease, record, exc)
-    log.info("%s: %s done in %.2fs", asin, stage, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    log.info("%s: %s done in %.2fs", asin, stage, seconds)
     try:
         stored = await engine.store.commit(
             advance(record, stage, result), token=lease.token, expected_run=record.run
@@ -145,6 +146,7 @@ async def _run_locked(
     except PermanentError as exc:  # the store's last line of defence (infohash rules)
         await _commit_failure(engine, lease, record, exc, permanent=True)
         return "needs_attention", None
+    await stats.record_run(engine.redis, stage.value, seconds, hashed_bytes=result.hashed_bytes)
     return "ok", None if stored.terminal else stored
 
 
@@ -231,6 +233,7 @@ async def _commit_failure(
         update.update(status=Status.RETRYING, next_attempt_at=utcnow() + timedelta(seconds=delay))
     failed = record.model_copy(update=update)
     await engine.store.commit(failed, token=lease.token, expected_run=record.run)
+    await stats.record_failure(engine.redis, stage.value, type(exc).__name__)
     return delay
 
 

@@ -225,6 +225,7 @@ def _result(
         ),
         display={"torrent": facts},
         warnings=[] if meta.announce else [NO_ANNOUNCE],
+        hashed_bytes=0 if backend == "reused" else meta.total_size,
     )
 
 

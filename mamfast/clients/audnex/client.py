@@ -41,7 +41,7 @@ from mamfast.clients.audnex.models import Book, Chapters, ErrorBody, Found
 from mamfast.clients.breaker import Breaker, LocalBreaker, RedisBreaker
 from mamfast.clients.ratelimit import LocalTokenBucket, RateLimiter, RedisTokenBucket, take
 from mamfast.config import Settings
-from mamfast.engine import keys
+from mamfast.engine import keys, stats
 from mamfast.engine.backoff import backoff
 from mamfast.errors import AudnexUnavailableError, MamfastError, MetadataError
 from mamfast.models import utcnow
@@ -107,6 +107,7 @@ class AudnexClient:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     owns_session: bool = True
     requests_made: int = 0  # for tests and status output
+    stats_redis: Redis | None = None  # rate-limit waits counted here (engine.stats); None: not
     _slots: asyncio.Semaphore = field(init=False)
 
     def __post_init__(self) -> None:
@@ -143,6 +144,7 @@ class AudnexClient:
             cache=RedisResponseCache(redis, ttl=settings.audnex_cache_ttl),
             timeout=settings.audnex_timeout,
             policy=policy,
+            stats_redis=redis,
         )
 
     @classmethod
@@ -237,7 +239,9 @@ class AudnexClient:
                     hint="Audnex or the network is down; mamfast tries again by itself",
                     retry_after=max(permit.retry_in, 1.0),
                 )
-            await take(self.limiter, max_wait=self.policy.max_limit_wait)
+            waited = await take(self.limiter, max_wait=self.policy.max_limit_wait)
+            if waited > 0 and self.stats_redis is not None:
+                await stats.record_limit_wait(self.stats_redis, waited)
             try:
                 reply = await self._get(url, region)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -282,6 +286,8 @@ class AudnexClient:
             wait = wait or self.policy.default_retry_after
             log.warning("Audnex said 429 for %s; every worker waits %.0fs", where, wait)
             await self.limiter.pause(wait)
+            if self.stats_redis is not None:
+                await stats.record_pause(self.stats_redis)
             return f"{where}: HTTP 429 rate limited ({message or 'too many requests'})"
         if _not_here(status, message):
             await self.breaker.success()
