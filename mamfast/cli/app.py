@@ -13,6 +13,7 @@ from mamfast.cli import (
     pipeline_cmds,
     run_cmds,
     torrent_cmds,
+    web_cmds,
 )
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ naming_cmds.register(app)
 metadata_cmds.register(app)
 torrent_cmds.register(app)
 doctor_cmds.register(app)
+web_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,127 @@
+"""Server-sent events: the list and a release page follow the records as they move.
+
+The server reads Redis once per tick and sends only what changed since its last
+event to this browser: a `release` event per changed row (with `shown`: whether it
+matches the page's filters), `gone` for a record that disappeared, `counts` for the
+view tabs and `pool` for the workers panel. The browser never polls and never
+reloads; EventSource reconnects by itself after a network blip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from mamfast.asin import normalize
+from mamfast.redact import scrub
+from mamfast.web import pool, present, reading
+from mamfast.web.context import ENGINE, STOPPING
+from mamfast.web.security import CONTENT_SECURITY_POLICY
+from mamfast.web.views import counts
+
+log = logging.getLogger(__name__)
+
+TICK = 0.5  # seconds between reads of Redis, per open page
+KEEPALIVE = 15.0  # a comment line now and then keeps proxies from closing an idle stream
+RECONNECT_MS = 2000
+
+
+class _Stream:
+    """What one browser has been sent, so each tick sends only the differences."""
+
+    def __init__(self, response: web.StreamResponse) -> None:
+        self.response = response
+        self.sent: dict[str, str] = {}
+        self.last: dict[str, str] = {}
+
+    async def send(self, event: str, data: Any) -> None:
+        payload = json.dumps(data, separators=(",", ":"))
+        await self.response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+
+    async def send_changed(self, event: str, data: Any) -> None:
+        text = json.dumps(data, sort_keys=True)
+        if self.last.get(event) != text:
+            self.last[event] = text
+            await self.send(event, data)
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    only = _only(request)
+    filters = present.Filters.from_query(request.query)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-store",
+            "X-Accel-Buffering": "no",  # nginx: pass events on at once
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    await response.prepare(request)
+    await response.write(f"retry: {RECONNECT_MS}\n\n".encode())
+    stream = _Stream(response)
+    stopping = request.app[STOPPING]
+    quiet = 0.0
+    try:
+        while not stopping.is_set():
+            try:
+                await _tick(request, stream, filters, only)
+            except (RedisError, OSError) as exc:
+                if isinstance(exc, ConnectionResetError):
+                    raise
+                said = scrub(str(exc), secrets=[request.app[ENGINE].settings.secret("redis_url")])
+                message = f"cannot read Redis ({said}); trying again"
+                await stream.send_changed("problem", {"message": message})
+            quiet += TICK
+            if quiet >= KEEPALIVE:
+                quiet = 0.0
+                await response.write(b": keep-alive\n\n")
+            await _sleep_unless(stopping, TICK)
+    except (ConnectionResetError, asyncio.CancelledError):
+        return response  # the browser went away, or the server is stopping
+    return response
+
+
+async def _tick(
+    request: web.Request, stream: _Stream, filters: present.Filters, only: str | None
+) -> None:
+    engine = request.app[ENGINE]
+    found = await reading.load(engine, only)
+    seen = set()
+    for record in found.records:
+        seen.add(record.asin)
+        row = present.row(record, found.progress.get(record.asin), engine.settings.max_attempts)
+        row["shown"] = True if only else filters.matches(record)
+        text = json.dumps(row, sort_keys=True)
+        if stream.sent.get(record.asin) != text:
+            stream.sent[record.asin] = text
+            await stream.send("release", row)
+    for asin in sorted(set(stream.sent) - seen):
+        del stream.sent[asin]
+        await stream.send("gone", {"asin": asin})
+    await stream.send_changed("problem", {"message": ""})
+    if only is None:
+        await stream.send_changed("counts", counts(found.records))
+        await stream.send_changed("pool", await pool.snapshot(engine.redis))
+
+
+def _only(request: web.Request) -> str | None:
+    raw = request.query.get("asin")
+    if not raw:
+        return None
+    try:
+        return normalize(raw)
+    except ValueError as exc:
+        raise web.HTTPNotFound(text=str(exc)) from None
+
+
+async def _sleep_unless(stopping: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stopping.wait(), seconds)
+    except TimeoutError:
+        return
