@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,56 @@ def test_the_token_is_made_once_and_kept_for_the_owner_only(tmp_path, redis_serv
     assert not again.generated and again.value == made.value
     configured = load_or_create(settings.model_copy(update={"web_token": SecretStr(TOKEN)}))
     assert configured.value == TOKEN and configured.path is None
+
+
+def test_mamfast_web_attaches_to_the_private_redis_and_prints_a_new_token_once(tmp_path):
+    """The embedded default: `mamfast run`, then `mamfast web` on the same data dir."""
+    import socket
+    import urllib.request
+
+    from mamfast.ops.demo import write_demo_library
+    from mamfast.ops.embedded import embedded_server
+    from tests.support.processes import run_cli, settings_env, start_cli
+
+    library = tmp_path / "library"
+    write_demo_library(library)
+    settings = make_settings(tmp_path, "", library_dir=library).model_copy(
+        update={"redis_url": None}
+    )
+    env = settings_env(settings)
+    assert "MAMFAST_REDIS_URL" not in env and "MAMFAST_WEB_TOKEN" not in env
+    assert run_cli("run", env=env, cwd=tmp_path).returncode == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    def serve_once() -> tuple[str, str]:
+        web = start_cli("web", "--port", str(port), env=env, cwd=tmp_path)
+        try:
+            for _ in range(150):
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/?view=all") as page:
+                        body = page.read().decode()
+                    break
+                except OSError:
+                    assert web.poll() is None, web.communicate()
+                    time.sleep(0.2)
+            else:
+                raise AssertionError("mamfast web did not answer")
+        finally:
+            web.terminate()
+            out, err = web.communicate(timeout=30)
+        assert web.returncode == 0, err
+        return body, out
+
+    first_page, first_out = serve_once()
+    token_file = settings.data_dir / "web-token"
+    token = token_file.read_text().strip()
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert token in first_out  # printed when made
+    assert all(f"B0DEMO000{n}" in first_page for n in (1, 2, 3))
+    assert token not in first_page
+    second_page, second_out = serve_once()
+    assert "B0DEMO0001" in second_page
+    assert token not in second_out and token_file.read_text().strip() == token  # only once
+    assert embedded_server(settings).running_pid() is None  # the last user stopped it
