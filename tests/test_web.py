@@ -400,3 +400,24 @@ def test_mamfast_web_attaches_to_the_private_redis_and_prints_a_new_token_once(t
     assert "B0DEMO0001" in second_page
     assert token not in second_out and token_file.read_text().strip() == token  # only once
     assert embedded_server(settings).running_pid() is None  # the last user stopped it
+
+
+async def test_the_list_stream_shows_changes_made_elsewhere_to_finished_releases(
+    client, engine, releases
+):
+    """Finished records are read less often than moving ones, but still within seconds."""
+    import asyncio
+
+    from mamfast.engine import control
+
+    stream = await client.get("/events?view=all")
+    rows = {}
+    while len(rows) < 3:
+        row = await next_event(stream, "release")
+        rows[row["asin"]] = row
+    assert not rows[READY]["uploaded"]
+    result = await control.mark_uploaded(engine, READY)  # as `mamfast uploaded` would
+    assert result.ok
+    changed = await asyncio.wait_for(next_event(stream, "release"), timeout=10)
+    assert changed["asin"] == READY and changed["uploaded"]
+    stream.close()

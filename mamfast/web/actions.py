@@ -17,7 +17,7 @@ from mamfast.engine import control
 from mamfast.errors import MamfastError
 from mamfast.models import Stage
 from mamfast.ops.enqueue import enqueue
-from mamfast.web.context import ENGINE
+from mamfast.web.context import ENGINE, READER
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,13 @@ def _asin(request: web.Request) -> str:
         raise web.HTTPNotFound(text=str(exc)) from None
 
 
-def _result(result: control.ActionResult) -> web.Response:
+def _result(request: web.Request, result: control.ActionResult) -> web.Response:
+    request.app[READER].touched(result.asin)  # the next tick shows it, finished or not
     return answer(result.ok, result.message)
 
 
 async def retry(request: web.Request) -> web.Response:
-    return _result(await control.retry(request.app[ENGINE], _asin(request)))
+    return _result(request, await control.retry(request.app[ENGINE], _asin(request)))
 
 
 async def reset(request: web.Request) -> web.Response:
@@ -48,14 +49,16 @@ async def reset(request: web.Request) -> web.Response:
         stage = Stage(str(form.get("stage", "")))
     except ValueError:
         return answer(False, "choose a stage to re-run: stage, metadata, torrent, upload")
-    return _result(await control.reset(request.app[ENGINE], asin, stage))
+    return _result(request, await control.reset(request.app[ENGINE], asin, stage))
 
 
 async def mark_uploaded(request: web.Request) -> web.Response:
     asin = _asin(request)
     form = await request.post()
     uploaded = str(form.get("uploaded", "1")) != "0"
-    return _result(await control.mark_uploaded(request.app[ENGINE], asin, uploaded=uploaded))
+    return _result(
+        request, await control.mark_uploaded(request.app[ENGINE], asin, uploaded=uploaded)
+    )
 
 
 async def rescan(request: web.Request) -> web.Response:

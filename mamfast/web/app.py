@@ -11,7 +11,8 @@ from aiohttp import web
 
 from mamfast.engine.engine import Engine
 from mamfast.web import actions, live, views
-from mamfast.web.context import ACCESS, ENGINE, STOPPING, TEMPLATES
+from mamfast.web.context import ACCESS, ENGINE, READER, STOPPING, TEMPLATES
+from mamfast.web.reading import Reader
 from mamfast.web.security import Access, access_middleware, security_headers
 
 HERE = Path(__file__).parent
@@ -33,6 +34,7 @@ def create_app(engine: Engine[Any], access: Access) -> web.Application:
     """The dashboard on an open engine. The caller owns the engine (and closes it)."""
     app = web.Application(middlewares=[security_headers, access_middleware(access)])
     app[ENGINE] = engine
+    app[READER] = Reader(engine)
     app[ACCESS] = access
     app[TEMPLATES] = templates()
     app[STOPPING] = asyncio.Event()

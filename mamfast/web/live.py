@@ -19,10 +19,9 @@ from redis.exceptions import RedisError
 
 from mamfast.asin import normalize
 from mamfast.redact import scrub
-from mamfast.web import pool, present, reading
-from mamfast.web.context import ENGINE, STOPPING
+from mamfast.web import pool, present
+from mamfast.web.context import ENGINE, READER, STOPPING
 from mamfast.web.security import CONTENT_SECURITY_POLICY
-from mamfast.web.views import counts
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +35,10 @@ class _Stream:
 
     def __init__(self, response: web.StreamResponse) -> None:
         self.response = response
-        self.sent: dict[str, str] = {}
+        # Per ASIN, what its last event was made of: the record object (the reader hands
+        # back the same object while its stored JSON is unchanged), its progress, its age
+        # and whether it matched the filters. A row is rebuilt only when one changed.
+        self.sent: dict[str, tuple[object, ...]] = {}
         self.last: dict[str, str] = {}
 
     async def send(self, event: str, data: Any) -> None:
@@ -91,22 +93,26 @@ async def _tick(
     request: web.Request, stream: _Stream, filters: present.Filters, only: str | None
 ) -> None:
     engine = request.app[ENGINE]
-    found = await reading.load(engine, only)
+    reader = request.app[READER]
+    found = await (reader.one(only) if only else reader.everything())
     seen = set()
     for record in found.records:
         seen.add(record.asin)
-        row = present.row(record, found.progress.get(record.asin), engine.settings.max_attempts)
-        row["shown"] = True if only else filters.matches(record)
-        text = json.dumps(row, sort_keys=True)
-        if stream.sent.get(record.asin) != text:
-            stream.sent[record.asin] = text
-            await stream.send("release", row)
+        progress = found.progress.get(record.asin)
+        shown = True if only else filters.matches(record)
+        made_of = (record, progress, present.age(record.created_at), shown)
+        if stream.sent.get(record.asin) == made_of:
+            continue
+        stream.sent[record.asin] = made_of
+        row = present.row(record, progress, engine.settings.max_attempts)
+        row["shown"] = shown
+        await stream.send("release", row)
     for asin in sorted(set(stream.sent) - seen):
         del stream.sent[asin]
         await stream.send("gone", {"asin": asin})
     await stream.send_changed("problem", {"message": ""})
     if only is None:
-        await stream.send_changed("counts", counts(found.records))
+        await stream.send_changed("counts", found.counts())
         await stream.send_changed("pool", await pool.snapshot(engine.redis))
 
 

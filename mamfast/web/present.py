@@ -94,9 +94,11 @@ def _in_view(view: str, release: Release) -> bool:
 
 
 def age(when: datetime | None, now: datetime | None = None) -> str:
+    """`<1m`, `5m`, `3h`, `2d`: minutes at the finest, so a live row changes once a minute."""
     if when is None:
         return "-"
-    return span(((now or utcnow()) - when).total_seconds())
+    seconds = ((now or utcnow()) - when).total_seconds()
+    return "<1m" if seconds < 60 else span(seconds)
 
 
 def span(seconds: float) -> str:
@@ -160,6 +162,11 @@ def row(release: Release, progress: dict[bytes, bytes] | None, max_attempts: int
         "has_files": bool(release.json_path and release.description_path),
         "has_torrent": bool(release.torrent_path),
     }
+
+
+def counts(records: list[Release]) -> dict[str, int]:
+    """How many releases each view holds (the tabs' numbers)."""
+    return {view: sum(1 for r in records if _in_view(view, r)) for view in VIEWS}
 
 
 @dataclass(frozen=True)

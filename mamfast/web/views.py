@@ -17,8 +17,8 @@ from mamfast.engine.engine import Engine
 from mamfast.errors import DamagedRecordError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import STAGE_ORDER, Release, Stage, Status
-from mamfast.web import pool, present, reading
-from mamfast.web.context import ACCESS, ENGINE, TEMPLATES
+from mamfast.web import pool, present
+from mamfast.web.context import ACCESS, ENGINE, READER, TEMPLATES
 from mamfast.web.security import SESSION_COOKIE, set_session
 
 MAX_SHOWN_FILE = 1_000_000  # bytes: a fast-fill JSON or a description is a few KB
@@ -43,7 +43,7 @@ def page(request: web.Request, template: str, **values: Any) -> web.Response:
 async def index(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     filters = present.Filters.from_query(request.query)
-    found = await reading.load(engine)
+    found = await request.app[READER].everything()
     max_attempts = engine.settings.max_attempts
     rows = [
         present.row(r, found.progress.get(r.asin), max_attempts)
@@ -55,7 +55,7 @@ async def index(request: web.Request) -> web.Response:
         "index.html",
         rows=rows,
         filters=filters,
-        counts=counts(found.records),
+        counts=found.counts(),
         views=present.VIEW_LABELS,
         stages=[s.value for s in Stage],
         statuses=[s.value for s in Status],
@@ -64,17 +64,10 @@ async def index(request: web.Request) -> web.Response:
     )
 
 
-def counts(records: list[Release]) -> dict[str, int]:
-    return {
-        view: sum(1 for r in records if present.Filters(view=view).matches(r))
-        for view in present.VIEWS
-    }
-
-
 async def release_page(request: web.Request) -> web.Response:
     engine = request.app[ENGINE]
     release = await _release(request)
-    found = await reading.load(engine, release.asin)
+    found = await request.app[READER].one(release.asin)
     fastfill, description = await asyncio.gather(
         shown_file(engine, release.json_path), shown_file(engine, release.description_path)
     )
