@@ -421,3 +421,57 @@ async def test_the_list_stream_shows_changes_made_elsewhere_to_finished_releases
     changed = await asyncio.wait_for(next_event(stream, "release"), timeout=10)
     assert changed["asin"] == READY and changed["uploaded"]
     stream.close()
+
+
+async def test_a_running_release_shows_its_hash_progress_and_a_retrying_one_its_next_try(
+    client, engine, redis
+):
+    from mamfast.engine import keys
+
+    running = Release(
+        asin="B0WEBHASH1", title="Hashing", stage=Stage.TORRENT, status=Status.RUNNING
+    )
+    retrying = Release(
+        asin="B0WEBRETRY",
+        title="Retrying",
+        stage=Stage.UPLOAD,
+        status=Status.RETRYING,
+        attempts={"upload": 2},
+        last_error="qBittorrent did not answer (check MAMFAST_QBIT_URL)",
+        next_attempt_at=utcnow(),
+    )
+    for release in (running, retrying):
+        await engine.store.create(release)
+    await redis.hset(
+        keys.progress("B0WEBHASH1"),
+        mapping={"stage": "torrent", "done": 420_000_000, "total": 10**9},
+    )
+    body = await (await client.get("/?view=active")).text()
+    assert "hashing 42% (420 of 1,000 MB)" in body
+    assert "tries again by itself at" in body and "(attempt 2 of 5)" in body
+    assert "qBittorrent did not answer" in body
+
+
+async def test_damaged_records_are_named_with_what_to_do(client, redis, releases):
+    from tests.support.records import plant_record, record_doc
+
+    await plant_record(redis, "B0WEBDAMGD", record_doc("B0WEBDAMGD", stage="no-such-stage"))
+    body = await (await client.get("/?view=all")).text()
+    assert "Damaged records" in body and "mamfast state forget B0WEBDAMGD" in body
+    assert "Ready Book" in body  # the others are still listed
+
+
+async def test_the_workers_panel_shows_queues_heartbeats_health_and_the_breaker(client, redis):
+    from mamfast.engine import keys
+
+    await redis.zadd(keys.HASH_QUEUE, {"job-a": 1, "job-b": 2})
+    beat = {"host": "box<b>", "pid": 4242, "queue": keys.HASH_QUEUE, "started": 0}
+    await redis.set(keys.worker("box", 4242, keys.HASH_QUEUE), json.dumps(beat), ex=15)
+    await redis.set(keys.arq_health(keys.HASH_QUEUE, "box"), "j_complete=7 queued=2", ex=60)
+    now_s, _ = await redis.time()
+    await redis.hset(keys.AUDNEX_BREAKER, mapping={"failures": 5, "opened_at": int(now_s) * 1000})
+    body = await (await client.get("/?view=all")).text()
+    assert "hash: 2 waiting" in body
+    assert "hash · box&lt;b&gt; pid 4242" in body
+    assert "hash @ box: j_complete=7 queued=2" in body
+    assert "open: Audnex failed 5 time(s) in a row" in body

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from mamfast.engine.engine import Engine
 from mamfast.web import actions, live, views
-from mamfast.web.context import ACCESS, ENGINE, READER, STOPPING, TEMPLATES
+from mamfast.web.context import ACCESS, ENGINE, POOL, READER, STOPPING, TEMPLATES
+from mamfast.web.pool import PoolView
 from mamfast.web.reading import Reader
 from mamfast.web.security import Access, access_middleware, security_headers
 
@@ -35,6 +36,7 @@ def create_app(engine: Engine[Any], access: Access) -> web.Application:
     app = web.Application(middlewares=[security_headers, access_middleware(access)])
     app[ENGINE] = engine
     app[READER] = Reader(engine)
+    app[POOL] = PoolView(engine.redis)
     app[ACCESS] = access
     app[TEMPLATES] = templates()
     app[STOPPING] = asyncio.Event()

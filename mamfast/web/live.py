@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 
 from mamfast.asin import normalize
 from mamfast.redact import scrub
-from mamfast.web import pool, present
-from mamfast.web.context import ENGINE, READER, STOPPING
+from mamfast.web import present
+from mamfast.web.context import ENGINE, POOL, READER, STOPPING
 from mamfast.web.security import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ async def _tick(
     await stream.send_changed("problem", {"message": ""})
     if only is None:
         await stream.send_changed("counts", found.counts())
-        await stream.send_changed("pool", await pool.snapshot(engine.redis))
+        await stream.send_changed("pool", await request.app[POOL].current())
 
 
 def _only(request: web.Request) -> str | None:

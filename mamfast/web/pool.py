@@ -7,7 +7,9 @@ and the shared Audnex breaker and rate-limit pause.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 from redis.asyncio import Redis
@@ -15,10 +17,29 @@ from redis.asyncio import Redis
 from mamfast.display import printable
 from mamfast.engine import keys
 from mamfast.web.present import span
+from mamfast.web.reading import FRESH_FOR
 
 ARQ_IN_PROGRESS = "arq:in-progress:*"
 SCAN_COUNT = 200
 BREAKER_COOLDOWN_MS = 60_000  # AudnexClient's default policy: after it, one probe may try
+
+
+class PoolView:
+    """The panel's data, read at most once per FRESH_FOR seconds however many pages ask."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._last: dict[str, Any] | None = None
+        self._read_at = 0.0
+        self._lock = asyncio.Lock()
+
+    async def current(self) -> dict[str, Any]:
+        async with self._lock:
+            now = time.monotonic()
+            if self._last is None or now - self._read_at > FRESH_FOR:
+                self._last = await snapshot(self._redis)
+                self._read_at = now
+            return self._last
 
 
 async def snapshot(redis: Redis) -> dict[str, Any]:

@@ -17,8 +17,8 @@ from mamfast.engine.engine import Engine
 from mamfast.errors import DamagedRecordError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import STAGE_ORDER, Release, Stage, Status
-from mamfast.web import pool, present
-from mamfast.web.context import ACCESS, ENGINE, READER, TEMPLATES
+from mamfast.web import present
+from mamfast.web.context import ACCESS, ENGINE, POOL, READER, TEMPLATES
 from mamfast.web.security import SESSION_COOKIE, set_session
 
 MAX_SHOWN_FILE = 1_000_000  # bytes: a fast-fill JSON or a description is a few KB
@@ -60,7 +60,7 @@ async def index(request: web.Request) -> web.Response:
         stages=[s.value for s in Stage],
         statuses=[s.value for s in Status],
         damaged=found.damaged,
-        pool=await pool.snapshot(engine.redis),
+        pool=await request.app[POOL].current(),
     )
 
 
