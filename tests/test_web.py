@@ -475,3 +475,13 @@ async def test_the_workers_panel_shows_queues_heartbeats_health_and_the_breaker(
     assert "hash · box&lt;b&gt; pid 4242" in body
     assert "hash @ box: j_complete=7 queued=2" in body
     assert "open: Audnex failed 5 time(s) in a row" in body
+
+
+async def test_the_torrent_needs_the_token_however_its_path_is_spelt(client, releases):
+    for path in (
+        f"/release/{READY}/download.torrent",
+        f"/release/{READY.lower()}/download.torrent",
+        f"/release/{READY}/download%2Etorrent",
+    ):
+        assert (await client.get(path)).status == 401, path
+        assert (await client.head(path)).status == 401, path

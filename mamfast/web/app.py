@@ -55,7 +55,7 @@ def _pages(app: web.Application) -> None:
     app.router.add_get(f"/release/{ASIN}", views.release_page)
     app.router.add_get(f"/release/{ASIN}/fastfill.json", views.fastfill_file)
     app.router.add_get(f"/release/{ASIN}/description.txt", views.description_file)
-    app.router.add_get(f"/release/{ASIN}/download.torrent", views.torrent_file)
+    app.router.add_get(f"/release/{ASIN}/download.torrent", views.torrent_file, name="torrent")
     app.router.add_get("/login", views.login_form)
     app.router.add_post("/login", views.login)
     app.router.add_post("/logout", views.logout)

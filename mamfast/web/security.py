@@ -33,6 +33,8 @@ SESSION_COOKIE = "mamfast_session"
 # where the token is typed in. None of them shows a record or a secret.
 PUBLIC_PATHS = frozenset({"/login", "/healthz", "/metrics"})
 PUBLIC_PREFIXES = ("/static/",)
+# GET routes that hand out a secret: the .torrent file holds the announce passkey.
+SECRET_ROUTES = frozenset({"torrent"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -123,7 +125,9 @@ def refused(request: web.Request, status: int, message: str) -> web.Response:
 
 def needs_token(request: web.Request) -> bool:
     """Routes that hand out a secret or change something, whoever listens where."""
-    return request.method != "GET" or request.path.endswith(".torrent")
+    if request.method not in ("GET", "HEAD"):
+        return True
+    return request.match_info.route.name in SECRET_ROUTES
 
 
 def access_middleware(access: Access) -> Middleware:
