@@ -485,3 +485,25 @@ async def test_the_torrent_needs_the_token_however_its_path_is_spelt(client, rel
     ):
         assert (await client.get(path)).status == 401, path
         assert (await client.head(path)).status == 401, path
+
+
+async def test_redis_gone_is_one_plain_line_in_pages_and_events(web_settings, redis_server):
+    """A dashboard whose Redis stops answering says so, without the URL's password."""
+    from arq.connections import ArqRedis
+
+    url = "redis://:hunter2-redis-password@127.0.0.1:9/0"
+    dead = ArqRedis.from_url(url)
+    engine = Engine(web_settings.model_copy(update={"redis_url": SecretStr(url)}), dead, {})
+    client = await client_for(engine)
+    try:
+        page = await client.get("/")
+        text = await page.text()
+        assert page.status == 503 and "cannot reach Redis" in text
+        assert "start Redis" in text and "hunter2" not in text
+        stream = await client.get("/events")
+        problem = await next_event(stream, "problem")
+        assert "cannot reach Redis" in problem["message"] and "hunter2" not in problem["message"]
+        stream.close()
+    finally:
+        await client.close()
+        await dead.aclose()

@@ -9,12 +9,13 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from mamfast.engine.connections import UNREACHABLE, unreachable
 from mamfast.engine.engine import Engine
 from mamfast.web import actions, live, views
 from mamfast.web.context import ACCESS, ENGINE, POOL, READER, STOPPING, TEMPLATES
 from mamfast.web.pool import PoolView
 from mamfast.web.reading import Reader
-from mamfast.web.security import Access, access_middleware, security_headers
+from mamfast.web.security import Access, Handler, access_middleware, security_headers
 
 HERE = Path(__file__).parent
 ASIN = "{asin:[0-9A-Za-z]{10}}"
@@ -33,7 +34,7 @@ def templates() -> jinja2.Environment:
 
 def create_app(engine: Engine[Any], access: Access) -> web.Application:
     """The dashboard on an open engine. The caller owns the engine (and closes it)."""
-    app = web.Application(middlewares=[security_headers, access_middleware(access)])
+    app = web.Application(middlewares=[security_headers, redis_down, access_middleware(access)])
     app[ENGINE] = engine
     app[READER] = Reader(engine)
     app[POOL] = PoolView(engine.redis)
@@ -66,6 +67,18 @@ def _actions(app: web.Application) -> None:
     app.router.add_post(f"/release/{ASIN}/reset", actions.reset)
     app.router.add_post(f"/release/{ASIN}/uploaded", actions.mark_uploaded)
     app.router.add_post("/rescan", actions.rescan)
+
+
+@web.middleware
+async def redis_down(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Redis went away (restarting, stopped): one plain line, not a traceback page."""
+    try:
+        return await handler(request)
+    except UNREACHABLE as exc:
+        settings = request.app[ENGINE].settings
+        problem = unreachable(settings.secret("redis_url") or "the private Redis", exc)
+        text = f"{problem}. This page works again once Redis answers."
+        return web.Response(text=text, status=503)
 
 
 async def _stop_streams(app: web.Application) -> None:

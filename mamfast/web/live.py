@@ -18,7 +18,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from mamfast.asin import normalize
-from mamfast.redact import scrub
+from mamfast.engine.connections import unreachable
 from mamfast.web import present
 from mamfast.web.context import ENGINE, POOL, READER, STOPPING
 from mamfast.web.security import CONTENT_SECURITY_POLICY
@@ -75,9 +75,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 await _tick(request, stream, filters, only)
             except (RedisError, OSError) as exc:
                 if isinstance(exc, ConnectionResetError):
-                    raise
-                said = scrub(str(exc), secrets=[request.app[ENGINE].settings.secret("redis_url")])
-                message = f"cannot read Redis ({said}); trying again"
+                    raise  # the browser went away
+                url = request.app[ENGINE].settings.secret("redis_url") or "the private Redis"
+                message = f"{unreachable(url, exc)}; trying again"
                 await stream.send_changed("problem", {"message": message})
             quiet += TICK
             if quiet >= KEEPALIVE:
