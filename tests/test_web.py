@@ -247,6 +247,14 @@ async def test_a_signed_in_browser_needs_its_origin_and_the_csrf_value(client, e
     form = await client.post(url, data={"csrf": csrf}, headers={"Origin": origin})
     assert form.status == 200 and (await form.json())["ok"]
 
+    out = await client.post(
+        "/logout", data={"csrf": csrf}, headers={"Origin": origin}, allow_redirects=False
+    )
+    assert out.status == 303 and out.cookies[SESSION_COOKIE].value == ""
+    client.session.cookie_jar.clear()
+    after = await client.post(url, data={"csrf": csrf}, headers={"Origin": origin})
+    assert after.status == 401
+
 
 async def test_html_in_a_title_is_shown_as_text(client, releases):
     for path in ("/", f"/release/{EVIL}"):
