@@ -515,3 +515,24 @@ async def test_redis_gone_is_one_plain_line_in_pages_and_events(web_settings, re
     finally:
         await client.close()
         await dead.aclose()
+
+
+def test_a_token_that_cannot_be_kept_is_one_line_with_what_to_do(tmp_path, redis_server):
+    from mamfast.errors import ConfigError
+
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the data dir should be")
+    settings = make_settings(tmp_path, redis_server.url, data_dir=blocked)
+    with pytest.raises(ConfigError) as info:
+        load_or_create(settings)
+    assert "cannot read the dashboard token" in str(info.value)
+    assert "MAMFAST_DATA_DIR must be a folder" in str(info.value)
+    # Nothing there yet, and no way to make it (a folder that cannot be created).
+    unwritable = settings.model_copy(update={"data_dir": Path("/proc/mamfast-web-test")})
+    with pytest.raises(ConfigError) as info:
+        load_or_create(unwritable)
+    assert "cannot keep a new dashboard token" in str(info.value)
+    assert "MAMFAST_WEB_TOKEN" in str(info.value)
+    short = settings.model_copy(update={"web_token": SecretStr("short")})
+    with pytest.raises(ConfigError, match="shorter than 16"):
+        load_or_create(short)

@@ -19,6 +19,10 @@ from mamfast.fs.owner import file_owner
 TOKEN_FILE = "web-token"  # noqa: S105 (a file name, not a secret)
 OWNER_ONLY = 0o600
 MIN_LENGTH = 16
+HINT = (
+    "MAMFAST_DATA_DIR must be a folder the user mamfast runs as can read and write "
+    "(PUID/PGID in Docker); or set MAMFAST_WEB_TOKEN"
+)
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,12 @@ def load_or_create(settings: Settings) -> WebToken:
     kept = _read(path)
     if kept:
         return WebToken(kept, generated=False, path=path)
-    write_atomic(path, secrets.token_urlsafe(32), owner=file_owner(settings), mode=OWNER_ONLY)
+    try:
+        write_atomic(path, secrets.token_urlsafe(32), owner=file_owner(settings), mode=OWNER_ONLY)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot keep a new dashboard token in {path}: {exc.strerror or exc}", hint=HINT
+        ) from None
     # Two dashboards starting at once each write one; both use whichever landed last.
     return WebToken(_read(path), generated=True, path=path)
 
@@ -59,6 +68,5 @@ def _read(path: Path) -> str:
         return ""
     except OSError as exc:
         raise ConfigError(
-            f"cannot read the dashboard token {path}: {exc.strerror}",
-            hint="make it readable by the user mamfast runs as, or set MAMFAST_WEB_TOKEN",
+            f"cannot read the dashboard token {path}: {exc.strerror or exc}", hint=HINT
         ) from None
