@@ -101,9 +101,12 @@ async def _tick(
         progress = found.progress.get(record.asin)
         shown = True if only else filters.matches(record)
         made_of = (record, progress, present.age(record.created_at), shown)
-        if stream.sent.get(record.asin) == made_of:
+        before = stream.sent.get(record.asin)
+        if before == made_of:
             continue
         stream.sent[record.asin] = made_of
+        if not shown and (before is None or not before[-1]):
+            continue  # not on this page, and never was: nothing to add or take away
         row = present.row(record, progress, engine.settings.max_attempts)
         row["shown"] = shown
         await stream.send("release", row)
