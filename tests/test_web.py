@@ -538,3 +538,29 @@ def test_a_token_that_cannot_be_kept_is_one_line_with_what_to_do(tmp_path, redis
     short = settings.model_copy(update={"web_token": SecretStr("short")})
     with pytest.raises(ConfigError, match="shorter than 16"):
         load_or_create(short)
+
+
+async def test_stopping_the_server_ends_open_event_streams_at_once(engine, releases):
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from mamfast.web.serve import serve
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    engine.settings = engine.settings.model_copy(update={"web_port": port})
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+    server = asyncio.create_task(serve(engine, TOKEN, stop=stop, on_ready=lambda *_: ready.set()))
+    await asyncio.wait_for(ready.wait(), 10)
+    async with aiohttp.ClientSession() as session:
+        stream = await session.get(f"http://127.0.0.1:{port}/events?view=all")
+        assert (await next_event(stream, "release"))["asin"]
+        started = asyncio.get_running_loop().time()
+        stop.set()
+        await asyncio.wait_for(server, 10)
+        assert asyncio.get_running_loop().time() - started < 3
+        stream.close()

@@ -46,7 +46,7 @@ def create_app(engine: Engine[Any], access: Access) -> web.Application:
     _actions(app)
     # Metrics and health (`GET /metrics`, `GET /healthz`, public: see
     # security.PUBLIC_PATHS) are added here: mamfast.web.metrics.add_metrics_routes(app, engine)
-    app.router.add_static("/static/", HERE / "static", append_version=True)
+    app.router.add_static("/static/", HERE / "static")
     return app
 
 

@@ -84,9 +84,9 @@ async def events(request: web.Request) -> web.StreamResponse:
                 quiet = 0.0
                 await response.write(b": keep-alive\n\n")
             await _sleep_unless(stopping, TICK)
-    except (ConnectionResetError, asyncio.CancelledError):
-        return response  # the browser went away, or the server is stopping
-    return response
+    except ConnectionResetError:
+        return response  # the browser went away
+    return response  # the server is stopping
 
 
 async def _tick(
