@@ -189,6 +189,8 @@ async def test_retry_and_mark_uploaded_with_the_token(client, engine, releases):
     assert record is not None and record.mam_uploaded_at is not None
     ready = await (await client.get("/")).text()
     assert "Ready Book" not in ready  # the ready list shrinks as the user works
+    uploaded = await (await client.get("/?view=uploaded")).text()
+    assert "Ready Book" in uploaded and "keep it seeding" in uploaded
     undone = await client.post(
         f"/release/{READY}/uploaded", data={"uploaded": "0"}, headers={TOKEN_HEADER: TOKEN}
     )

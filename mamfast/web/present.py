@@ -137,6 +137,8 @@ def what_to_do(release: Release, max_attempts: int) -> str:
         )
     if ready_to_upload(release):
         return "Upload it on MAM with the JSON and the .torrent, then mark it uploaded."
+    if release.mam_uploaded_at is not None:
+        return f"Uploaded to MAM {_when(release.mam_uploaded_at)}: keep it seeding."
     return ""
 
 
