@@ -159,6 +159,12 @@ class Settings(BaseSettings):
     libation_command: str = ""
     libation_timeout: float = Field(default=3600.0, gt=0)
 
+    # --- web dashboard (`mamfast web`) ---------------------------------------
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=1, le=65535)
+    # Unset: one is generated, printed once and kept in the data dir (owner-only).
+    web_token: SecretStr | None = None
+
     _split = field_validator(
         "allowed_extensions",
         "audnex_regions",

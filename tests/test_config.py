@@ -19,7 +19,7 @@ def example_keys() -> set[str]:
 
 
 # Read by docker-compose.yml (interpolation), not by mamfast.
-COMPOSE_ONLY = {"DATA_DIR", "CONFIG_DIR", "TZ", "REDIS_PASSWORD"}
+COMPOSE_ONLY = {"DATA_DIR", "CONFIG_DIR", "TZ", "REDIS_PASSWORD", "WEB_PORT"}
 
 
 def test_env_example_lists_every_setting_and_nothing_else():

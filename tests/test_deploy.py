@@ -33,7 +33,15 @@ def test_compose_has_the_roles_and_safe_redis():
     assert SERVICES["qbittorrent"]["profiles"] == ["qbittorrent"]
     assert all(p.startswith("127.0.0.1:") for p in SERVICES["qbittorrent"]["ports"])
     published = [name for name, s in SERVICES.items() if s.get("ports") and name != "qbittorrent"]
-    assert published == []
+    assert published == ["web"]
+
+
+def test_the_dashboard_is_published_on_the_hosts_loopback_only():
+    web = SERVICES["web"]
+    assert web["command"] == ["mamfast", "web", "--host", "0.0.0.0"]
+    assert web["ports"] == ["127.0.0.1:${WEB_PORT:-8081}:8080"]  # qBittorrent has 8080
+    assert sorted(web["networks"]) == ["default", "redis"]
+    assert "--host" in CliRunner().invoke(app, ["web", "--help"]).output
 
 
 def test_redis_needs_the_password_from_env_and_keeps_it_off_command_lines():

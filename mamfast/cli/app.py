@@ -18,6 +18,7 @@ from mamfast.cli import (
     pipeline_cmds,
     run_cmds,
     torrent_cmds,
+    web_cmds,
 )
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ doctor_cmds.register(app)
 config_cmds.register(app)
 dryrun_cmds.register(app)
 check_cmds.register(app)
+web_cmds.register(app)
 
 
 def _print_version(value: bool) -> None:
