@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from mamfast.engine.store import DamagedRecord
-    from mamfast.models import Release
     from mamfast.errors import MamfastError
+    from mamfast.models import Release
     from mamfast.ops.enqueue import EnqueueReport
     from mamfast.ops.seeding import Duty
 
