@@ -294,6 +294,24 @@ async def test_no_secret_in_any_page_or_event(client, engine, releases):
         assert not any(secret in body for body in bodies), secret
 
 
+async def test_metrics_and_healthz_answer_without_the_token_and_show_no_secret(engine, releases):
+    client = await client_for(engine, open_reads=False)  # off loopback: pages need the token
+    try:
+        assert (await client.get("/")).status == 401
+        metrics = await client.get("/metrics")
+        text = await metrics.text()
+        assert metrics.status == 200 and metrics.content_type == "text/plain"
+        assert 'mamfast_releases{stage="done",status="ready"} 2.0' in text
+        assert 'mamfast_releases{stage="metadata",status="needs_attention"} 1.0' in text
+        health = await client.get("/healthz")
+        assert health.status == 200 and await health.json() == {"status": "ok", "redis": "ok"}
+        seen = [text, str(dict(metrics.headers)), str(dict(health.headers))]
+        for secret in (PASSKEY, QBIT_PASSWORD, TOKEN, "Ready Book", "<script>", READY):
+            assert not any(secret in body for body in seen), secret
+    finally:
+        await client.close()
+
+
 async def test_files_outside_the_torrent_folder_are_never_read(client, engine, tmp_path):
     outside = tmp_path / "not-ours.txt"
     outside.write_text("PRIVATE CONTENT")
@@ -516,6 +534,11 @@ async def test_redis_gone_is_one_plain_line_in_pages_and_events(web_settings, re
         problem = await next_event(stream, "problem")
         assert "cannot reach Redis" in problem["message"] and "hunter2" not in problem["message"]
         stream.close()
+        health = await client.get("/healthz")
+        assert health.status == 503 and (await health.json())["status"] == "unavailable"
+        metrics = await client.get("/metrics")
+        assert metrics.status == 503 and "Redis unavailable" in await metrics.text()
+        assert "hunter2" not in await health.text() + await metrics.text()
     finally:
         await client.close()
         await dead.aclose()

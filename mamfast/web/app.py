@@ -13,6 +13,7 @@ from mamfast.engine.connections import UNREACHABLE, unreachable
 from mamfast.engine.engine import Engine
 from mamfast.web import actions, live, views
 from mamfast.web.context import ACCESS, ENGINE, POOL, READER, STOPPING, TEMPLATES
+from mamfast.web.metrics import add_metrics_routes
 from mamfast.web.pool import PoolView
 from mamfast.web.reading import Reader
 from mamfast.web.security import Access, Handler, access_middleware, security_headers
@@ -44,8 +45,8 @@ def create_app(engine: Engine[Any], access: Access) -> web.Application:
     app.on_shutdown.append(_stop_streams)
     _pages(app)
     _actions(app)
-    # Metrics and health (`GET /metrics`, `GET /healthz`, public: see
-    # security.PUBLIC_PATHS) are added here: mamfast.web.metrics.add_metrics_routes(app, engine)
+    # Public (security.PUBLIC_PATHS): Prometheus and the container healthcheck carry no token.
+    add_metrics_routes(app, engine)
     app.router.add_static("/static/", HERE / "static")
     return app
 
