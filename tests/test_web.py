@@ -188,7 +188,8 @@ async def test_retry_and_mark_uploaded_with_the_token(client, engine, releases):
     record = await engine.store.get(READY)
     assert record is not None and record.mam_uploaded_at is not None
     ready = await (await client.get("/")).text()
-    assert "Ready Book" not in ready  # the ready list shrinks as the user works
+    # The ready list shrinks as the user works (the book moves to the seeding duty).
+    assert f'<tr data-asin="{READY}"' not in ready and f'<tr data-duty="{READY}"' in ready
     uploaded = await (await client.get("/?view=uploaded")).text()
     assert "Ready Book" in uploaded and "keep it seeding" in uploaded
     undone = await client.post(
@@ -308,6 +309,34 @@ async def test_metrics_and_healthz_answer_without_the_token_and_show_no_secret(e
         seen = [text, str(dict(metrics.headers)), str(dict(health.headers))]
         for secret in (PASSKEY, QBIT_PASSWORD, TOKEN, "Ready Book", "<script>", READY):
             assert not any(secret in body for body in seen), secret
+    finally:
+        await client.close()
+
+
+async def test_seeding_duty_says_why_it_is_unknown_and_never_fails_the_page(engine, releases):
+    """qBittorrent down (the settings point at a closed port) or not configured: the
+    pages still open and say so in plain words, without the qBittorrent password."""
+    marked = finished(engine.settings, "B0WEBSEED1", "Seeded Book")
+    marked = marked.model_copy(update={"infohash": "ab" * 20, "mam_uploaded_at": utcnow()})
+    await engine.store.create(marked)
+    client = await client_for(engine)
+    try:
+        for path in ("/", "/release/B0WEBSEED1"):
+            response = await client.get(path)
+            text = await response.text()
+            assert response.status == 200, path
+            assert "Could not ask qBittorrent" in text and "cannot reach qBittorrent" in text
+            assert "What to do:" in text and QBIT_PASSWORD not in text
+        assert "Seeding duty" not in await (await client.get(f"/release/{READY}")).text()
+    finally:
+        await client.close()
+    engine.settings = engine.settings.model_copy(update={"qbit_url": None})
+    client = await client_for(engine)
+    try:
+        index = await (await client.get("/")).text()
+        assert "1 release(s) marked uploaded, but no qBittorrent is configured" in index
+        page = await (await client.get("/release/B0WEBSEED1")).text()
+        assert "No qBittorrent configured (MAMFAST_QBIT_URL is not set)" in page
     finally:
         await client.close()
 
