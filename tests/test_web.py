@@ -8,6 +8,8 @@ torrent folder, and the live stream following a record.
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
 import time
 from collections.abc import AsyncIterator
@@ -522,16 +524,39 @@ async def test_damaged_records_are_named_with_what_to_do(client, redis, releases
 
 async def test_the_workers_panel_shows_queues_heartbeats_health_and_the_breaker(client, redis):
     from mamfast.engine import keys
+    from mamfast.engine.liveness import Liveness
 
     await redis.zadd(keys.HASH_QUEUE, {"job-a": 1, "job-b": 2})
-    beat = {"host": "box<b>", "pid": 4242, "queue": keys.HASH_QUEUE, "started": 0}
-    await redis.set(keys.worker("box", 4242, keys.HASH_QUEUE), json.dumps(beat), ex=15)
+    # A worker beats as `mamfast worker` does (engine.liveness), running one stage job.
+    alive = Liveness(redis, [keys.HASH_QUEUE], started_at=time.time() - 7200)
+    alive.jobs.add("mamfast:B0WEBREADY:torrent:1")
+    await alive.beat()
+    # Another host's worker (its name is outside text) that stopped beating 10 s ago.
+    now_s, _ = await redis.time()
+    other = {"id": "w2", "host": "box<b>", "pid": 4242, "queues": ["default"], "started_at": 0}
+    await redis.hset(keys.ALIVE, "w2", json.dumps(other))
+    await redis.zadd(keys.ALIVE_BEATS, {"w2": (int(now_s) - 10) * 1000})
     await redis.set(keys.arq_health(keys.HASH_QUEUE, "box"), "j_complete=7 queued=2", ex=60)
     now_s, _ = await redis.time()
     await redis.hset(keys.AUDNEX_BREAKER, mapping={"failures": 5, "opened_at": int(now_s) * 1000})
     body = await (await client.get("/?view=all")).text()
     assert "hash: 2 waiting" in body
-    assert "hash · box&lt;b&gt; pid 4242" in body
+    host = keys.hostname()
+    assert re.search(
+        rf"hash · {re.escape(host)} pid {os.getpid()} · up 2h · last beat [0-4]s ago", body
+    )
+    assert "1 job(s) running: B0WEBREADY torrent" in body
+    assert "default · box&lt;b&gt; pid 4242" in body and "box<b>" not in body
+    assert re.search(
+        r"last beat 1\ds ago · 0 job\(s\) running · silent: its leases are freed", body
+    )
+    stream = await client.get("/events?view=all")
+    workers = (await next_event(stream, "pool"))["workers"]
+    stream.close()
+    assert [(w["host"], w["pid"], w["jobs"]) for w in workers] == [
+        ("box<b>", 4242, []),  # started first (epoch 0); the browser sets it as text
+        (host, os.getpid(), ["B0WEBREADY torrent"]),
+    ]
     assert "hash @ box: j_complete=7 queued=2" in body
     assert "open: Audnex failed 5 time(s) in a row" in body
 
