@@ -288,3 +288,22 @@ async def test_the_dashboard_shows_the_duty_and_asks_qbittorrent_at_most_every_3
     finally:
         await client.close()
         await proxy.stop()
+
+
+def test_the_dashboard_row_says_met_missed_and_unknown_in_words():
+    from mamfast.web.seeding import duty_row
+
+    uploaded = datetime.now(UTC).replace(microsecond=0) - timedelta(days=29)
+    record = Release(asin=ASIN, title="Seeded Book", stage=Stage.DONE, status=Status.COMPLETE)
+    record = record.model_copy(update={"mam_uploaded_at": uploaded, "infohash": "a" * 40})
+    completed = uploaded - timedelta(hours=1)
+    met = duty_row(duty_of(record, view_of(1 + 80, completed, ratio=1.234), datetime.now(UTC)))
+    assert met["met"] and not met["missed"] and met["left"] == "0h 00m"
+    assert met["ratio"] == "1.23" and met["state"] == "stalledUP" and met["uploaded"] == "29d ago"
+    late = duty_row(duty_of(record, view_of(1 + 12, completed), datetime.now(UTC)))
+    assert late["missed"] and late["seeded"] == "12h 00m" and late["left"] == "60h 00m"
+    gone = duty_row(duty_of(record, None, datetime.now(UTC)))
+    assert gone["missing"] and gone["state"].startswith("missing from qBittorrent")
+    unknown = record.model_copy(update={"infohash": None})
+    row = duty_row(duty_of(unknown, None, datetime.now(UTC)))
+    assert row["state"].startswith("no infohash recorded") and row["ratio"] == "-"
