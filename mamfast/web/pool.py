@@ -92,7 +92,7 @@ async def _workers(redis: Redis, now: float) -> list[dict[str, Any]]:
                 "host": host,
                 "pid": beat.pid,
                 "queues": queues,
-                "beat_ago": round(silent, 1),
+                "beat_ago": int(silent),  # whole seconds: the live event changes once a second
                 "jobs": jobs,
                 "text": text,
             }
