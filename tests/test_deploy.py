@@ -146,3 +146,67 @@ def test_env_example_is_valid_shell_assignments():
             key, _, value = line.partition("=")
             assert re.fullmatch(r"[A-Z][A-Z0-9_]*", key)
             shlex.split(value)  # parses as docker compose / shell would
+
+
+def web_healthcheck() -> list[str]:
+    check = SERVICES["web"]["healthcheck"]
+    assert check["test"][:3] == ["CMD", "python", "-c"]  # the image has no curl
+    assert "/healthz" in check["test"][3] and "127.0.0.1" in check["test"][3]
+    return [str(part) for part in check["test"][1:]]
+
+
+async def run_check(command: list[str], port: int) -> int:
+    """The compose healthcheck, as Docker runs it in the container (python from PATH)."""
+    import asyncio
+    import sys
+
+    env = {**os.environ, "MAMFAST_WEB_PORT": str(port), "HTTP_PROXY": "http://127.0.0.1:9"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *command[1:], env=env, stderr=subprocess.DEVNULL
+    )
+    return await asyncio.wait_for(process.wait(), 30)
+
+
+async def test_the_dashboards_healthcheck_passes_while_it_serves_and_fails_without_redis(
+    tmp_path, redis_server, redis
+):
+    import asyncio
+
+    from arq.connections import ArqRedis
+    from pydantic import SecretStr
+
+    from mamfast.engine.engine import Engine
+    from mamfast.ops.embedded import free_port
+    from mamfast.web.serve import serve
+    from tests.conftest import make_settings
+
+    command = web_healthcheck()
+    port = free_port()
+    settings = make_settings(tmp_path, redis_server.url, web_port=port)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    server = asyncio.create_task(
+        serve(Engine(settings, redis, {}), "t" * 32, stop=stop, on_ready=lambda *_: ready.set())
+    )
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        assert await run_check(command, port) == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 10)
+    assert await run_check(command, port) != 0  # nothing listens any more
+
+    url = "redis://:hunter2@127.0.0.1:9/0"  # a Redis that does not answer
+    dead = ArqRedis.from_url(url)
+    gone = settings.model_copy(update={"redis_url": SecretStr(url)})
+    stop = asyncio.Event()
+    ready.clear()
+    server = asyncio.create_task(
+        serve(Engine(gone, dead, {}), "t" * 32, stop=stop, on_ready=lambda *_: ready.set())
+    )
+    await asyncio.wait_for(ready.wait(), 10)
+    try:
+        assert await run_check(command, port) != 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, 10)
+        await dead.aclose()

@@ -219,3 +219,91 @@ def test_status_with_qbittorrent_down_still_lists_and_says_why(cli, monkeypatch)
     assert "B09GHD1R2R" in text and "1 marked uploaded to MAM" in text
     assert "Seeding duty: 1 release(s) marked uploaded; could not ask qBittorrent" in text
     assert "hunter2pass" not in result.output
+
+
+async def test_the_dashboard_shows_the_duty_and_asks_qbittorrent_at_most_every_30s(
+    make_services, qbit_server, qbit_admin, book
+):
+    """The web pages show the duty from the real qBittorrent (through a counting proxy):
+    one question for any number of pages and event ticks, a removed torrent named
+    missing at the next read, and a qBittorrent in trouble in plain words, not a 500."""
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from mamfast.engine.engine import Engine
+    from mamfast.web.app import create_app
+    from mamfast.web.context import SEEDING
+    from mamfast.web.security import Access
+    from tests.support.qbit_proxy import QbitProxy
+    from tests.test_web import next_event
+
+    res = await uploaded_and_seeding(make_services, qbit_server, book)
+    assert res.qbit is not None
+    await seeded_for(res.qbit, qbit_admin, book.infohash, 2)
+    asked: list[str] = []
+    broken: list[bool] = []
+
+    async def count(request: web.Request) -> None:
+        if request.path == "/api/v2/torrents/info":
+            asked.append(request.path)
+
+    async def maybe_fail(request: web.Request, _body: bytes) -> web.StreamResponse | None:
+        return web.Response(status=500, text="boom") if broken else None
+
+    proxy = QbitProxy(qbit_server.url, before_forward=count, intercept=maybe_fail)
+    await proxy.start()
+    settings = res.settings.model_copy(update={"qbit_url": proxy.url})
+    app = create_app(Engine(settings, res.redis, {}), Access("t" * 32, open_reads=True))
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        index = await (await client.get("/?view=all")).text()
+        assert f'<tr data-duty="{ASIN}"' in index and "Seeded Book" in index
+        assert "72 h of seeding within 30 days" in index and "0.00</td><td>stalledUP" in index
+        # One question (qbittorrent-api sends it twice the first time: refused, logs in).
+        first = len(asked)
+        page = await (await client.get(f"/release/{ASIN}")).text()
+        assert 'data-duty="seeded">0h 0' in page and "of 72h" in page
+        assert 'data-duty="left">7' in page and 'data-duty="state">stalledUP' in page
+        stream = await client.get("/events?view=all")
+        await next_event(stream, "release")
+        await asyncio.sleep(2)  # four ticks of the stream
+        stream.close()
+        assert len(asked) == first  # the other page and the ticks asked nothing
+
+        qbit_admin.torrents_delete(delete_files=False, torrent_hashes=book.infohash)
+        page = await (await client.get(f"/release/{ASIN}")).text()
+        assert "missing from qBittorrent" not in page and len(asked) == first  # kept 30 s
+        app[SEEDING].read_every = 0.0  # as if 30 s went by
+        page = await (await client.get(f"/release/{ASIN}")).text()
+        assert "missing from qBittorrent: it is not seeding" in page and len(asked) == first + 1
+
+        broken.append(True)
+        for path in ("/", f"/release/{ASIN}"):
+            response = await client.get(path)
+            text = await response.text()
+            assert response.status == 200, path
+            assert "Could not ask qBittorrent" in text and "server error" in text
+            assert qbit_server.password not in text
+    finally:
+        await client.close()
+        await proxy.stop()
+
+
+def test_the_dashboard_row_says_met_missed_and_unknown_in_words():
+    from mamfast.web.seeding import duty_row
+
+    uploaded = datetime.now(UTC).replace(microsecond=0) - timedelta(days=29)
+    record = Release(asin=ASIN, title="Seeded Book", stage=Stage.DONE, status=Status.COMPLETE)
+    record = record.model_copy(update={"mam_uploaded_at": uploaded, "infohash": "a" * 40})
+    completed = uploaded - timedelta(hours=1)
+    met = duty_row(duty_of(record, view_of(1 + 80, completed, ratio=1.234), datetime.now(UTC)))
+    assert met["met"] and not met["missed"] and met["left"] == "0h 00m"
+    assert met["ratio"] == "1.23" and met["state"] == "stalledUP" and met["uploaded"] == "29d ago"
+    late = duty_row(duty_of(record, view_of(1 + 12, completed), datetime.now(UTC)))
+    assert late["missed"] and late["seeded"] == "12h 00m" and late["left"] == "60h 00m"
+    gone = duty_row(duty_of(record, None, datetime.now(UTC)))
+    assert gone["missing"] and gone["state"].startswith("missing from qBittorrent")
+    unknown = record.model_copy(update={"infohash": None})
+    row = duty_row(duty_of(unknown, None, datetime.now(UTC)))
+    assert row["state"].startswith("no infohash recorded") and row["ratio"] == "-"

@@ -8,6 +8,8 @@ torrent folder, and the live stream following a record.
 from __future__ import annotations
 
 import json
+import os
+import re
 import stat
 import time
 from collections.abc import AsyncIterator
@@ -188,7 +190,8 @@ async def test_retry_and_mark_uploaded_with_the_token(client, engine, releases):
     record = await engine.store.get(READY)
     assert record is not None and record.mam_uploaded_at is not None
     ready = await (await client.get("/")).text()
-    assert "Ready Book" not in ready  # the ready list shrinks as the user works
+    # The ready list shrinks as the user works (the book moves to the seeding duty).
+    assert f'<tr data-asin="{READY}"' not in ready and f'<tr data-duty="{READY}"' in ready
     uploaded = await (await client.get("/?view=uploaded")).text()
     assert "Ready Book" in uploaded and "keep it seeding" in uploaded
     undone = await client.post(
@@ -292,6 +295,52 @@ async def test_no_secret_in_any_page_or_event(client, engine, releases):
     stream.close()
     for secret in secrets:
         assert not any(secret in body for body in bodies), secret
+
+
+async def test_metrics_and_healthz_answer_without_the_token_and_show_no_secret(engine, releases):
+    client = await client_for(engine, open_reads=False)  # off loopback: pages need the token
+    try:
+        assert (await client.get("/")).status == 401
+        metrics = await client.get("/metrics")
+        text = await metrics.text()
+        assert metrics.status == 200 and metrics.content_type == "text/plain"
+        assert 'mamfast_releases{stage="done",status="ready"} 2.0' in text
+        assert 'mamfast_releases{stage="metadata",status="needs_attention"} 1.0' in text
+        health = await client.get("/healthz")
+        assert health.status == 200 and await health.json() == {"status": "ok", "redis": "ok"}
+        seen = [text, str(dict(metrics.headers)), str(dict(health.headers))]
+        for secret in (PASSKEY, QBIT_PASSWORD, TOKEN, "Ready Book", "<script>", READY):
+            assert not any(secret in body for body in seen), secret
+    finally:
+        await client.close()
+
+
+async def test_seeding_duty_says_why_it_is_unknown_and_never_fails_the_page(engine, releases):
+    """qBittorrent down (the settings point at a closed port) or not configured: the
+    pages still open and say so in plain words, without the qBittorrent password."""
+    marked = finished(engine.settings, "B0WEBSEED1", "Seeded Book")
+    marked = marked.model_copy(update={"infohash": "ab" * 20, "mam_uploaded_at": utcnow()})
+    await engine.store.create(marked)
+    client = await client_for(engine)
+    try:
+        for path in ("/", "/release/B0WEBSEED1"):
+            response = await client.get(path)
+            text = await response.text()
+            assert response.status == 200, path
+            assert "Could not ask qBittorrent" in text and "cannot reach qBittorrent" in text
+            assert "What to do:" in text and QBIT_PASSWORD not in text
+        assert "Seeding duty" not in await (await client.get(f"/release/{READY}")).text()
+    finally:
+        await client.close()
+    engine.settings = engine.settings.model_copy(update={"qbit_url": None})
+    client = await client_for(engine)
+    try:
+        index = await (await client.get("/")).text()
+        assert "1 release(s) marked uploaded, but no qBittorrent is configured" in index
+        page = await (await client.get("/release/B0WEBSEED1")).text()
+        assert "No qBittorrent configured (MAMFAST_QBIT_URL is not set)" in page
+    finally:
+        await client.close()
 
 
 async def test_files_outside_the_torrent_folder_are_never_read(client, engine, tmp_path):
@@ -475,16 +524,39 @@ async def test_damaged_records_are_named_with_what_to_do(client, redis, releases
 
 async def test_the_workers_panel_shows_queues_heartbeats_health_and_the_breaker(client, redis):
     from mamfast.engine import keys
+    from mamfast.engine.liveness import Liveness
 
     await redis.zadd(keys.HASH_QUEUE, {"job-a": 1, "job-b": 2})
-    beat = {"host": "box<b>", "pid": 4242, "queue": keys.HASH_QUEUE, "started": 0}
-    await redis.set(keys.worker("box", 4242, keys.HASH_QUEUE), json.dumps(beat), ex=15)
+    # A worker beats as `mamfast worker` does (engine.liveness), running one stage job.
+    alive = Liveness(redis, [keys.HASH_QUEUE], started_at=time.time() - 7200)
+    alive.jobs.add("mamfast:B0WEBREADY:torrent:1")
+    await alive.beat()
+    # Another host's worker (its name is outside text) that stopped beating 10 s ago.
+    now_s, _ = await redis.time()
+    other = {"id": "w2", "host": "box<b>", "pid": 4242, "queues": ["default"], "started_at": 0}
+    await redis.hset(keys.ALIVE, "w2", json.dumps(other))
+    await redis.zadd(keys.ALIVE_BEATS, {"w2": (int(now_s) - 10) * 1000})
     await redis.set(keys.arq_health(keys.HASH_QUEUE, "box"), "j_complete=7 queued=2", ex=60)
     now_s, _ = await redis.time()
     await redis.hset(keys.AUDNEX_BREAKER, mapping={"failures": 5, "opened_at": int(now_s) * 1000})
     body = await (await client.get("/?view=all")).text()
     assert "hash: 2 waiting" in body
-    assert "hash · box&lt;b&gt; pid 4242" in body
+    host = keys.hostname()
+    assert re.search(
+        rf"hash · {re.escape(host)} pid {os.getpid()} · up 2h · last beat [0-4]s ago", body
+    )
+    assert "1 job(s) running: B0WEBREADY torrent" in body
+    assert "default · box&lt;b&gt; pid 4242" in body and "box<b>" not in body
+    assert re.search(
+        r"last beat 1\ds ago · 0 job\(s\) running · silent: its leases are freed", body
+    )
+    stream = await client.get("/events?view=all")
+    workers = (await next_event(stream, "pool"))["workers"]
+    stream.close()
+    assert [(w["host"], w["pid"], w["jobs"]) for w in workers] == [
+        ("box<b>", 4242, []),  # started first (epoch 0); the browser sets it as text
+        (host, os.getpid(), ["B0WEBREADY torrent"]),
+    ]
     assert "hash @ box: j_complete=7 queued=2" in body
     assert "open: Audnex failed 5 time(s) in a row" in body
 
@@ -516,6 +588,11 @@ async def test_redis_gone_is_one_plain_line_in_pages_and_events(web_settings, re
         problem = await next_event(stream, "problem")
         assert "cannot reach Redis" in problem["message"] and "hunter2" not in problem["message"]
         stream.close()
+        health = await client.get("/healthz")
+        assert health.status == 503 and (await health.json())["status"] == "unavailable"
+        metrics = await client.get("/metrics")
+        assert metrics.status == 503 and "Redis unavailable" in await metrics.text()
+        assert "hunter2" not in await health.text() + await metrics.text()
     finally:
         await client.close()
         await dead.aclose()

@@ -134,6 +134,7 @@ async def test_the_upload_day_in_a_real_browser(tmp_path, redis, redis_server, a
             page.on("dialog", lambda dialog: dialog.accept())
             page.set_default_timeout(WAIT_MS)
 
+            contents: list[str] = []
             await page.goto(f"{base}/login")
             await page.fill("input[name=token]", TOKEN)
             await page.click("button[type=submit]")
@@ -209,7 +210,19 @@ async def test_the_upload_day_in_a_real_browser(tmp_path, redis, redis_server, a
             await small.goto(f"{base}/?view=all")
             await small.wait_for_selector("#live.on")
             await small.screenshot(path=str(shots / "phone.png"), full_page=True)
-            contents = [await page.content(), await small.content()]
+            # Marked uploaded: the seeding duty panel says why its figures are unknown here.
+            duty = await small.inner_text("#seeding")
+            assert "1 release(s) marked uploaded, but no qBittorrent is configured" in duty
+            await page.reload()
+            assert "No qBittorrent configured" in await page.inner_text("#seeding")
+            # Prometheus and the healthcheck, from the same `mamfast web`, without the token.
+            for path, expected in (("/healthz", '"status": "ok"'), ("/metrics", "mamfast_")):
+                answer = await pw.request.new_context()
+                got = await answer.get(f"{base}{path}")
+                assert got.status == 200 and expected in await got.text(), path
+                contents.append(await got.text())
+                await answer.dispose()
+            contents += [await page.content(), await small.content()]
             await phone.close()
             await context.close()
             await browser.close()

@@ -9,13 +9,16 @@ from typing import Any
 import jinja2
 from aiohttp import web
 
+from mamfast.clients.qbit import QbitClient
 from mamfast.engine.connections import UNREACHABLE, unreachable
 from mamfast.engine.engine import Engine
 from mamfast.web import actions, live, views
-from mamfast.web.context import ACCESS, ENGINE, POOL, READER, STOPPING, TEMPLATES
+from mamfast.web.context import ACCESS, ENGINE, POOL, READER, SEEDING, STOPPING, TEMPLATES
+from mamfast.web.metrics import add_metrics_routes
 from mamfast.web.pool import PoolView
 from mamfast.web.reading import Reader
 from mamfast.web.security import Access, Handler, access_middleware, security_headers
+from mamfast.web.seeding import SeedingPanel
 
 HERE = Path(__file__).parent
 ASIN = "{asin:[0-9A-Za-z]{10}}"
@@ -38,14 +41,20 @@ def create_app(engine: Engine[Any], access: Access) -> web.Application:
     app[ENGINE] = engine
     app[READER] = Reader(engine)
     app[POOL] = PoolView(engine.redis)
+    # One qBittorrent client for the seeding panel (none when MAMFAST_QBIT_URL is unset);
+    # it logs in on first use, so a qBittorrent that is down does not stop the dashboard.
+    qbit = QbitClient.from_settings(engine.settings) if engine.settings.qbit_url else None
+    app[SEEDING] = SeedingPanel(engine, qbit)
+    if qbit is not None:
+        app.on_cleanup.append(lambda _app: qbit.close())
     app[ACCESS] = access
     app[TEMPLATES] = templates()
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_stop_streams)
     _pages(app)
     _actions(app)
-    # Metrics and health (`GET /metrics`, `GET /healthz`, public: see
-    # security.PUBLIC_PATHS) are added here: mamfast.web.metrics.add_metrics_routes(app, engine)
+    # Public (security.PUBLIC_PATHS): Prometheus and the container healthcheck carry no token.
+    add_metrics_routes(app, engine)
     app.router.add_static("/static/", HERE / "static")
     return app
 

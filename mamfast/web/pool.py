@@ -1,21 +1,20 @@
 """The workers and queues panel: what Redis says about the pool right now.
 
 Queue depths (arq's queue zsets), arq's per-queue health-check keys (one per host),
-the workers' own heartbeats (`mamfast health` reads the same keys), jobs in progress,
-and the shared Audnex breaker and rate-limit pause.
+each worker's liveness beat (`engine.liveness.workers`: host, pid, queues, last beat,
+the jobs it runs), jobs in progress, and the shared Audnex breaker and rate-limit pause.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 from redis.asyncio import Redis
 
 from mamfast.display import printable
-from mamfast.engine import keys
+from mamfast.engine import keys, liveness
 from mamfast.web.present import span
 from mamfast.web.reading import FRESH_FOR
 
@@ -49,7 +48,7 @@ async def snapshot(redis: Redis) -> dict[str, Any]:
     return {
         "queues": await _queues(redis),
         "health": await _arq_health(redis),
-        "workers": await _heartbeats(redis, now_ms / 1000),
+        "workers": await _workers(redis, now_ms / 1000),
         "in_progress": await _count(redis, ARQ_IN_PROGRESS),
         "audnex": await _audnex(redis, now_ms),
     }
@@ -72,27 +71,41 @@ async def _arq_health(redis: Redis) -> list[dict[str, str]]:
     return sorted(found, key=lambda h: (h["queue"], h["host"]))
 
 
-async def _heartbeats(redis: Redis, now: float) -> list[dict[str, Any]]:
+async def _workers(redis: Redis, now: float) -> list[dict[str, Any]]:
+    """Every worker's liveness beat (`engine.liveness`): host, pid, queues, last beat and
+    the jobs it runs. `now` is Redis's clock, the one the beats are timed by."""
     found = []
-    async for key in redis.scan_iter(match=keys.WORKER_PREFIX + "*", count=SCAN_COUNT):
-        raw, ttl = await redis.get(key), await redis.ttl(key)
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        started = body.get("started")
+    for beat in await liveness.workers(redis):
+        silent = max(0.0, now - beat.beat_at)
+        jobs = [_job(job) for job in beat.jobs]
+        queues = ", ".join(printable(q) for q in beat.queues) or "?"
+        host = printable(beat.host)
+        text = (
+            f"{queues} · {host} pid {beat.pid} · up {span(now - beat.started_at)}"
+            f" · last beat {span(silent)} ago · {len(jobs)} job(s) running"
+            + (f": {', '.join(jobs)}" if jobs else "")
+        )
+        if silent > liveness.DEAD_AFTER:
+            text += " · silent: its leases are freed at the next sweep"
         found.append(
             {
-                "host": printable(str(body.get("host", "?"))),
-                "pid": body.get("pid", "?"),
-                "queue": keys.queue_label(str(body.get("queue", "?"))),
-                "up": span(now - started) if isinstance(started, int | float) else "?",
-                "expires_in": int(ttl) if ttl and ttl > 0 else 0,
+                "host": host,
+                "pid": beat.pid,
+                "queues": queues,
+                "beat_ago": int(silent),  # whole seconds: the live event changes once a second
+                "jobs": jobs,
+                "text": text,
             }
         )
-    return sorted(found, key=lambda w: (w["queue"], w["host"], str(w["pid"])))
+    return found
+
+
+def _job(job_id: str) -> str:
+    """`B0ABCDEFGH torrent` for mamfast's own job ids (`models.job_id_for`)."""
+    prefix, _, rest = job_id.partition(":")
+    asin, _, tail = rest.partition(":")
+    stage = tail.partition(":")[0]
+    return printable(f"{asin} {stage}" if prefix == "mamfast" and stage else job_id)
 
 
 async def _count(redis: Redis, pattern: str) -> int:

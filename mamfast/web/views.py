@@ -18,8 +18,9 @@ from mamfast.errors import DamagedRecordError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import STAGE_ORDER, Release, Stage, Status
 from mamfast.web import present
-from mamfast.web.context import ACCESS, ENGINE, POOL, READER, TEMPLATES
+from mamfast.web.context import ACCESS, ENGINE, POOL, READER, SEEDING, TEMPLATES
 from mamfast.web.security import SESSION_COOKIE, set_session
+from mamfast.web.seeding import RULE as SEEDING_RULE
 
 MAX_SHOWN_FILE = 1_000_000  # bytes: a fast-fill JSON or a description is a few KB
 HTML = "text/html"
@@ -61,6 +62,8 @@ async def index(request: web.Request) -> web.Response:
         statuses=[s.value for s in Status],
         damaged=found.damaged,
         pool=await request.app[POOL].current(),
+        seeding=await request.app[SEEDING].current(found.records),
+        seeding_rule=SEEDING_RULE,
     )
 
 
@@ -71,6 +74,9 @@ async def release_page(request: web.Request) -> web.Response:
     fastfill, description = await asyncio.gather(
         shown_file(engine, release.json_path), shown_file(engine, release.description_path)
     )
+    # The panel reads every uploaded release's duty in one request and keeps it.
+    everything = await request.app[READER].everything()
+    seeding = await request.app[SEEDING].current(everything.records)
     return page(
         request,
         "release.html",
@@ -81,6 +87,9 @@ async def release_page(request: web.Request) -> web.Response:
         description=description,
         reset_stages=[s.value for s in STAGE_ORDER],
         mam_upload_page=present.MAM_UPLOAD_PAGE,
+        seeding=seeding,
+        duty=seeding.of(release.asin),
+        seeding_rule=SEEDING_RULE,
     )
 
 

@@ -70,9 +70,7 @@
   function showPool(pool) {
     list("queues", pool.queues.map(function (q) { return q.name + ": " + q.depth + " waiting"; })
       .concat([pool.in_progress + " job(s) running"]));
-    const workers = pool.workers.map(function (w) {
-      return w.queue + " · " + w.host + " pid " + w.pid + " · up " + w.up;
-    });
+    const workers = pool.workers.map(function (w) { return w.text; });
     list("workers", workers.length ? workers : ["no worker is running"]);
     const health = pool.health.map(function (h) { return h.queue + " @ " + h.host + ": " + h.status; });
     list("health", health.length ? health : ["no health record"]);
