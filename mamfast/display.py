@@ -12,6 +12,7 @@ that hold emoji and some scripts together.
 from __future__ import annotations
 
 import unicodedata
+from datetime import timedelta
 
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _JOINERS = frozenset({"\u200c", "\u200d"})  # zero-width (non-)joiner: part of the text
@@ -33,3 +34,19 @@ def _escaped(ch: str) -> str:
     if 0xDC80 <= code <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
         return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def span(seconds: float) -> str:
+    """`42s`, `5m`, `3h`, `2d`: the largest whole unit (the CLI and the dashboard alike)."""
+    whole = max(0, int(seconds))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if whole >= size:
+            return f"{whole // size}{unit}"
+    return f"{whole}s"
+
+
+def hours(length: timedelta, *, up: bool = False) -> str:
+    """`71h 05m`, read against MAM's 72 h; `up` rounds a part minute up (time still owed)."""
+    seconds = length.total_seconds()
+    minutes = int(-(-seconds // 60) if up else seconds // 60)
+    return f"{minutes // 60}h {minutes % 60:02d}m"

@@ -142,6 +142,14 @@ async def test_pages_open_without_the_token_on_loopback(client, releases):
     assert "check the cover" in await detail.text()
 
 
+async def test_a_page_asked_for_under_another_host_name_needs_the_token(client, releases):
+    # DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+    refused = await client.get("/", headers={"Host": "evil.example:8080", "Accept": "text/json"})
+    assert refused.status == 401
+    for host in ("localhost:8080", "127.0.0.1", "[::1]:8080"):
+        assert (await client.get("/", headers={"Host": host})).status == 200
+
+
 async def test_search_and_filters(client, releases):
     body = await (await client.get("/?view=all&q=writer")).text()
     assert "A Failed Book" in body and "Ready Book" not in body

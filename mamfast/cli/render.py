@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from mamfast.cli.common import shown
+from mamfast.display import hours, span
 from mamfast.lifecycle import Status, utcnow
 
 # Imported by every `mamfast` start (through the pipeline commands): tables, the
@@ -33,11 +34,7 @@ STATUS_STYLE = {
 def ago(when: datetime | None) -> str:
     if when is None:
         return "-"
-    seconds = max(0, int((utcnow() - when).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit} ago"
-    return f"{seconds}s ago"
+    return f"{span((utcnow() - when).total_seconds())} ago"
 
 
 def release_table(console: Console, records: list[Release], *, damaged: int = 0) -> None:
@@ -186,13 +183,6 @@ def seeding_unreadable(console: Console, uploaded: int, exc: MamfastError) -> No
         f"[yellow]could not ask qBittorrent[/]: {shown(exc)}",
         highlight=False,
     )
-
-
-def hours(span: timedelta, *, up: bool = False) -> str:
-    """`71h 05m`, read against the 72 h; `up` rounds a part minute up (time still owed)."""
-    seconds = span.total_seconds()
-    minutes = int(-(-seconds // 60) if up else seconds // 60)
-    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 def enqueue_report(console: Console, report: EnqueueReport) -> None:

@@ -13,9 +13,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from mamfast.display import printable
+from mamfast.display import printable, span
 from mamfast.engine import keys, liveness
-from mamfast.web.present import span
 from mamfast.web.reading import FRESH_FOR
 
 ARQ_IN_PROGRESS = "arq:in-progress:*"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from mamfast.display import span
 from mamfast.models import CHECKPOINT_FIELD, STAGE_ORDER, Release, Stage, Status, utcnow
 
 MAM_UPLOAD_PAGE = "https://www.myanonamouse.net/tor/upload.php"
@@ -99,15 +100,6 @@ def age(when: datetime | None, now: datetime | None = None) -> str:
         return "-"
     seconds = ((now or utcnow()) - when).total_seconds()
     return "<1m" if seconds < 60 else span(seconds)
-
-
-def span(seconds: float) -> str:
-    """`42s`, `5m`, `3h`, `2d`: the largest whole unit."""
-    whole = max(0, int(seconds))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if whole >= size:
-            return f"{whole // size}{unit}"
-    return f"{whole}s"
 
 
 def progress_text(progress: dict[bytes, bytes] | None, release: Release) -> str:

@@ -90,6 +90,16 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def addressed_to_loopback(request: web.Request) -> bool:
+    """The Host header names this machine. A page elsewhere can point its own host name
+    at 127.0.0.1 (DNS rebinding) and read what it loads: its Host is that name, not ours."""
+    try:
+        host = urlsplit(f"//{request.host}").hostname or ""
+    except ValueError:
+        return False
+    return is_loopback(host)
+
+
 def same_origin(request: web.Request) -> bool:
     """The browser says the request comes from a page of this server."""
     origin = request.headers.get("Origin")
@@ -152,7 +162,7 @@ async def _problem(request: web.Request, access: Access) -> tuple[int, str] | No
         if request.method != "GET" and not await csrf_ok(request, access):
             return 403, "refused: the request did not come from this dashboard's own page"
         return None
-    if access.open_reads or access.signed_in(request):
+    if access.open_reads and addressed_to_loopback(request) or access.signed_in(request):
         return None
     return 401, "this dashboard listens beyond this machine: sign in with its token"
 

@@ -15,16 +15,14 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 from mamfast.clients.qbit import QbitClient
-from mamfast.display import printable
+from mamfast.display import hours, printable, span
 from mamfast.engine.engine import Engine
 from mamfast.errors import MamfastError
 from mamfast.models import Release, utcnow
 from mamfast.ops.seeding import SEED_HOURS, WINDOW_DAYS, Duty, seeding_duty
-from mamfast.web.present import span
 
 log = logging.getLogger(__name__)
 
@@ -131,13 +129,6 @@ def duty_row(duty: Duty) -> dict[str, Any]:
         "missed": duty.missed,
         "missing": duty.missing or duty.infohash is None,
     }
-
-
-def hours(length: timedelta, *, up: bool = False) -> str:
-    """`71h 05m`, read against the 72 h; `up` rounds a part minute up (time still owed)."""
-    seconds = length.total_seconds()
-    minutes = int(-(-seconds // 60) if up else seconds // 60)
-    return f"{minutes // 60}h {minutes % 60:02d}m"
 
 
 def _since(monotonic: float) -> float:
