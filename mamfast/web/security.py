@@ -162,7 +162,7 @@ async def _problem(request: web.Request, access: Access) -> tuple[int, str] | No
         if request.method != "GET" and not await csrf_ok(request, access):
             return 403, "refused: the request did not come from this dashboard's own page"
         return None
-    if access.open_reads and addressed_to_loopback(request) or access.signed_in(request):
+    if (access.open_reads and addressed_to_loopback(request)) or access.signed_in(request):
         return None
     return 401, "this dashboard listens beyond this machine: sign in with its token"
 
