@@ -196,9 +196,7 @@ class LibraryScan:
                 found = group[0]
                 if asin in skip and found.cached is not None:
                     known.append(
-                        KnownRelease.model_construct(
-                            asin=asin, title=found.title, source_dir=found.folder
-                        )
+                        KnownRelease(asin=asin, title=found.title, source_dir=found.folder)
                     )
                 elif (candidate := self._candidate(found)) is not None:
                     releases.append(candidate)

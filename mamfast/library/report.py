@@ -43,7 +43,7 @@ class DuplicateAsin(BaseModel):
 class KnownRelease(BaseModel):
     """An unchanged folder whose release is already recorded and finished: not read again.
 
-    Built with `model_construct` from the scan cache (10,000s per scan): plain strings."""
+    Plain strings: built from the scan cache for 10,000s of folders per scan."""
 
     asin: str
     title: str
