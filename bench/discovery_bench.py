@@ -112,7 +112,8 @@ for _ in range(runs):
     report = rescan()
     samples.append((time.perf_counter() - started, time.process_time() - cpu))
 assert report.stats.examined == 0, report.stats
-print(json.dumps(samples))
+import mamfast
+print(json.dumps({"package": mamfast.__file__, "samples": samples}))
 """
 
 
@@ -134,15 +135,21 @@ def source_of(rev: str, dest: Path) -> Path:
 
 
 def rescans(source: Path, library: Path, data: Path, runs: int) -> list[tuple[float, float]]:
+    # Run from `source`: `python -c` puts the working folder first on sys.path, before
+    # PYTHONPATH, so run from the checkout both sides would time this tree's code.
     env = {**os.environ, "PYTHONPATH": str(source)}
     done = subprocess.run(
         [sys.executable, "-c", RESCAN, str(library), str(data), str(runs)],
         env=env,
+        cwd=source,
         check=True,
         capture_output=True,
         text=True,
     )
-    return [(wall, cpu) for wall, cpu in json.loads(done.stdout)]
+    result = json.loads(done.stdout)
+    imported = Path(result["package"]).resolve()
+    assert imported.is_relative_to(source.resolve()), f"timed {imported}, not {source}"
+    return [(wall, cpu) for wall, cpu in result["samples"]]
 
 
 def against(rev: str, work: Path, library: Path, runs: int) -> None:
