@@ -264,7 +264,7 @@ def test_damaged_cache_entries_are_read_again(settings, library):
     cache = json.loads(path.read_text())
     folders = sorted(cache["entries"])
     entries = cache["entries"]
-    entries[folders[0]]["candidate"] = {"asin": 5}  # damaged
+    entries[folders[0]]["reading"] = '{"asin": 5}'  # damaged: found when the reading is built
     entries[folders[1]] = 5  # not an entry at all
     entries[folders[2]] = {"signature": entries[folders[2]]["signature"]}  # says nothing
     path.write_text(json.dumps(cache))

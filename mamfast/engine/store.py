@@ -40,7 +40,7 @@ from mamfast.errors import (
     InfohashMismatchError,
     StaleJobError,
 )
-from mamfast.models import Release, utcnow
+from mamfast.models import Release, Status, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,24 @@ return 'ok'
 """
 
 
+# KEYS: release hashes. Per key: its status if the record is finished (complete or ready)
+# and knows its source folder, else ''. The doc is only searched on the server, so checking
+# thousands of records costs one round trip and no decoding here.
+_FINISHED = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local v = redis.call('hmget', key, 'status', 'doc')
+  out[i] = ''
+  if (v[1] == 'complete' or v[1] == 'ready') and v[2]
+     and string.find(v[2], '"source_dir":"', 1, true) then
+    out[i] = v[1]
+  end
+end
+return out
+"""
+_FINISHED_BATCH = 1000  # keys per script call: Redis stays responsive between them
+
+
 class DamagedRecord(BaseModel):
     """A record that cannot be read, and why (for `status`)."""
 
@@ -105,6 +123,7 @@ class ReleaseStore:
         self._redis = redis
         self._create = redis.register_script(_CREATE)
         self._commit = redis.register_script(_COMMIT)
+        self._finished = redis.register_script(_FINISHED)
         self._warned: set[str] = set()  # damaged records already logged by this process
 
     async def get(self, asin: str) -> Release | None:
@@ -143,6 +162,19 @@ class ReleaseStore:
             except DamagedRecordError as exc:
                 damaged.append(DamagedRecord(asin=asin, problem=exc.message, hint=exc.hint))
         return records, damaged
+
+    async def finished(self, asins: Sequence[str]) -> dict[str, Status]:
+        """Those of `asins` whose record exists, is complete or ready and knows its source
+        folder, with their status: a scan need not submit them again. A record that does
+        not say so plainly (damaged, written otherwise) is left out: it is submitted."""
+        found: dict[str, Status] = {}
+        for start in range(0, len(asins), _FINISHED_BATCH):
+            batch = list(asins[start : start + _FINISHED_BATCH])
+            statuses = await self._finished(keys=[keys.release(a) for a in batch])
+            for asin, status in zip(batch, statuses, strict=True):
+                if status:
+                    found[asin] = Status(_text(status))
+        return found
 
     async def asins(self) -> list[str]:
         return [_text(a) for a in await self._redis.zrange(keys.RELEASES, 0, -1)]

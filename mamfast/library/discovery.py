@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,9 +21,15 @@ from mamfast.config import Settings
 from mamfast.display import printable
 from mamfast.errors import ConfigError, MamfastError
 from mamfast.library.book import BookFolder, Candidate, read_book
-from mamfast.library.cache import CACHE_NAME, CacheEntry, ScanCache
+from mamfast.library.cache import CACHE_NAME, CachedReading, ScanCache, signature_of
 from mamfast.library.metadata import UnusableBookError, is_metadata_file
-from mamfast.library.report import DiscoveryReport, DuplicateAsin, Reject, ScanStats
+from mamfast.library.report import (
+    DiscoveryReport,
+    DuplicateAsin,
+    KnownRelease,
+    Reject,
+    ScanStats,
+)
 from mamfast.library.selection import missing_parts
 from mamfast.library.walk import FoundBook, LibraryWalk, list_folder
 
@@ -36,6 +42,12 @@ def discover(
     """Scan the library (or `paths` within it) and sort every book folder into the report.
 
     `save_cache=False` (a dry run) reads the scan cache but writes nothing."""
+    return scan_library(settings, paths).report(save_cache=save_cache)
+
+
+def scan_library(settings: Settings, paths: Sequence[Path] | None = None) -> LibraryScan:
+    """Walk the library (or `paths` within it): each settled book folder read, or answered
+    from the scan cache. `LibraryScan.report` then sorts them into the report."""
     started = time.monotonic()
     roots = [Path(p) for p in paths] if paths else []
     if not roots:
@@ -46,19 +58,11 @@ def discover(
         roots = [settings.library_dir]
     cache = ScanCache.load(settings.data_dir / CACHE_NAME)
     walk = LibraryWalk(settings, now=time.time())
-    reading = _Reading(settings, cache)
+    scan = LibraryScan(settings, cache, walk, roots, started)
     for root in roots:
         for found in walk.books(root):
-            reading.read(found)
-    report = reading.report(walk)
-    cache.keep_only([r.resolve() for r in roots if r.exists()], walk.seen)
-    try:
-        if save_cache:
-            cache.save()
-    except (OSError, MamfastError) as exc:  # the cache only saves time; the scan result stands
-        log.warning("could not save the discovery cache %s: %s", cache.path, exc)
-    report.stats.seconds = round(time.monotonic() - started, 3)
-    return report
+            scan.read(found)
+    return scan
 
 
 def read_folder(path: Path, settings: Settings) -> BookFolder:
@@ -84,14 +88,31 @@ def read_folder(path: Path, settings: Settings) -> BookFolder:
 
 
 @dataclass
-class _Reading:
+class _Found:
+    """A book folder read as a release: its reading now, or its cached one (built if used)."""
+
+    folder: str
+    asin: str
+    title: str
+    candidate: Candidate | None = None
+    cached: CachedReading | None = None
+
+
+@dataclass
+class LibraryScan:
     """Each found book folder read (or answered from the cache), then the report assembled."""
 
     settings: Settings
     cache: ScanCache
-    candidates: list[Candidate] = field(default_factory=list)
+    walk: LibraryWalk
+    roots: list[Path]
+    started: float
+    found: list[_Found] = field(default_factory=list)
     rejects: list[Reject] = field(default_factory=list)
     stats: ScanStats = field(default_factory=ScanStats)
+    # folder -> what it was found as and its signature: to read it again if its cached
+    # reading turns out damaged when it is built
+    _signatures: dict[str, tuple[FoundBook, str]] = field(default_factory=dict)
 
     @property
     def _settings_key(self) -> str:
@@ -99,46 +120,88 @@ class _Reading:
         # library root), so changing them re-reads the folder instead of trusting the cache.
         return ",".join(self.settings.allowed_extensions)
 
+    def unchanged(self) -> dict[str, str]:
+        """ASIN -> folder of the releases answered from the cache (their folders did not
+        change since the scan that read them)."""
+        return {f.asin: f.folder for f in self.found if f.cached is not None}
+
     def read(self, found: FoundBook) -> None:
         files_key = ";".join(
             f"{n}:{s}:{m}:{i}:{c}" for n, (s, m, i, c) in sorted(found.files.items())
         )
-        signature = f"{found.folder_mtime}|{found.boundary}|{self._settings_key}|{files_key}"
-        entry = self.cache.get(found.folder, signature)
-        if entry is None:
-            entry = self._read(Path(found.folder), found.boundary, sorted(found.files), signature)
-            self.cache.put(found.folder, entry)
-            self.stats.examined += 1
-        else:
+        signature = signature_of(
+            f"{found.folder_mtime}|{found.boundary}|{self._settings_key}|{files_key}"
+        )
+        cached = self.cache.get(found.folder, signature)
+        if cached is not None and cached.asin is not None:
             self.stats.from_cache += 1
-        if entry.candidate is not None:
-            self.candidates.append(entry.candidate)
+            self.found.append(_Found(found.folder, cached.asin, cached.title, None, cached))
+            self._signatures[found.folder] = (found, signature)
+            return
+        if cached is not None:
+            self.stats.from_cache += 1
+            outcome: Candidate | str = cached.reject or "unusable"
         else:
-            self.rejects.append(Reject(path=Path(found.folder), reason=entry.reject or "unusable"))
+            outcome = self._read_now(found, signature)
+        if isinstance(outcome, str):
+            self.rejects.append(Reject(path=Path(found.folder), reason=outcome))
+        else:
+            self.found.append(_Found(found.folder, outcome.asin, outcome.book.title, outcome))
 
-    def _read(self, folder: Path, boundary: Path, names: list[str], signature: str) -> CacheEntry:
+    def _read_now(self, found: FoundBook, signature: str) -> Candidate | str:
+        outcome = self._read(Path(found.folder), found.boundary, sorted(found.files))
+        self.cache.put(found.folder, signature, outcome)
+        self.stats.examined += 1
+        return outcome
+
+    def _read(self, folder: Path, boundary: Path, names: list[str]) -> Candidate | str:
+        """The folder's release, or why it is none."""
         try:
             allowed = self.settings.allowed_extensions
-            candidate = read_book(folder, names, allowed, boundary=boundary).candidate()
+            return read_book(folder, names, allowed, boundary=boundary).candidate()
         except UnusableBookError as exc:
-            return CacheEntry(signature=signature, reject=str(exc))
+            return str(exc)
         except Exception as exc:  # one folder must never stop the scan of the others
             log.exception("unexpected error reading %s", printable(str(folder)))
             reason = f"could not be read: unexpected {type(exc).__name__} ({exc}); please report it"
-            return CacheEntry(signature=signature, reject=printable(reason))
-        return CacheEntry(signature=signature, candidate=candidate)
+            return printable(reason)
 
-    def report(self, walk: LibraryWalk) -> DiscoveryReport:
-        by_asin: dict[str, list[Candidate]] = defaultdict(list)
-        for candidate in self.candidates:
-            by_asin[candidate.asin].append(candidate)
+    def _candidate(self, found: _Found) -> Candidate | None:
+        """The release's reading: built from the cache, or, if the cached reading is
+        damaged, the folder read again (a reject then is reported as one)."""
+        if found.candidate is None and found.cached is not None:
+            found.candidate = found.cached.candidate()
+            if found.candidate is None:
+                self.stats.from_cache -= 1
+                outcome = self._read_now(*self._signatures[found.folder])
+                if isinstance(outcome, str):
+                    self.rejects.append(Reject(path=Path(found.folder), reason=outcome))
+                else:
+                    found.candidate = outcome
+        return found.candidate
+
+    def report(self, skip: Collection[str] = (), *, save_cache: bool = True) -> DiscoveryReport:
+        """The scan sorted into a report; then the cache is saved (unless `save_cache` is False).
+
+        `skip`: ASINs whose unchanged folders are only listed in `known` (their release is
+        already recorded and finished): their readings are not built."""
+        by_asin: dict[str, list[_Found]] = defaultdict(list)
+        for found in self.found:
+            by_asin[found.asin].append(found)
         releases: list[Candidate] = []
+        known: list[KnownRelease] = []
         duplicates: list[DuplicateAsin] = []
         for asin, group in sorted(by_asin.items()):
             if len(group) == 1:
-                releases.append(group[0])
+                found = group[0]
+                if asin in skip and found.cached is not None:
+                    known.append(
+                        KnownRelease(asin=asin, title=found.title, source_dir=found.folder)
+                    )
+                elif (candidate := self._candidate(found)) is not None:
+                    releases.append(candidate)
                 continue
-            paths = sorted(c.source_dir for c in group)
+            paths = sorted(Path(f.folder) for f in group)
             duplicates.append(
                 DuplicateAsin(
                     asin=asin,
@@ -147,11 +210,22 @@ class _Reading:
                     "only one remains (delete or move the others, then scan again)",
                 )
             )
-        self.stats.folders = walk.folders
+        self.stats.folders = self.walk.folders
+        self._save(save_cache)
+        self.stats.seconds = round(time.monotonic() - self.started, 3)
         return DiscoveryReport(
             releases=sorted(releases, key=lambda c: str(c.source_dir)),
-            rejects=sorted([*walk.rejects, *self.rejects], key=lambda r: str(r.path)),
-            settling=sorted(walk.settling, key=lambda s: str(s.path)),
+            known=known,  # in ASIN order
+            rejects=sorted([*self.walk.rejects, *self.rejects], key=lambda r: str(r.path)),
+            settling=sorted(self.walk.settling, key=lambda s: str(s.path)),
             duplicates=duplicates,
             stats=self.stats,
         )
+
+    def _save(self, save_cache: bool) -> None:
+        self.cache.keep_only([r.resolve() for r in self.roots if r.exists()], self.walk.seen)
+        try:
+            if save_cache:
+                self.cache.save()
+        except (OSError, MamfastError) as exc:  # the cache only saves time; the result stands
+            log.warning("could not save the discovery cache %s: %s", self.cache.path, exc)

@@ -40,6 +40,16 @@ class DuplicateAsin(BaseModel):
     reason: str
 
 
+class KnownRelease(BaseModel):
+    """An unchanged folder whose release is already recorded and finished: not read again.
+
+    Plain strings: built from the scan cache for 10,000s of folders per scan."""
+
+    asin: str
+    title: str
+    source_dir: Annotated[str, PlainSerializer(printable, when_used="json")]
+
+
 class ScanStats(BaseModel):
     folders: int = 0
     from_cache: int = 0
@@ -49,6 +59,7 @@ class ScanStats(BaseModel):
 
 class DiscoveryReport(BaseModel):
     releases: list[Candidate] = Field(default_factory=list)
+    known: list[KnownRelease] = Field(default_factory=list)  # only when the caller asked
     rejects: list[Reject] = Field(default_factory=list)
     settling: list[Settling] = Field(default_factory=list)
     duplicates: list[DuplicateAsin] = Field(default_factory=list)

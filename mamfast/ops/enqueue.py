@@ -24,9 +24,9 @@ from mamfast.engine import control, keys, locks
 from mamfast.engine.dispatch import submit
 from mamfast.engine.engine import Engine
 from mamfast.errors import ConfigError, DamagedRecordError, LockBusyError, MamfastError
-from mamfast.library.discovery import discover
+from mamfast.library.discovery import scan_library
 from mamfast.library.report import DiscoveryReport
-from mamfast.models import Release
+from mamfast.models import Release, Status
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +92,42 @@ async def enqueue(
     if not paths:
         _check_library(engine.settings.library_dir)
     async with scan_lock(engine, enabled=run_lock and not dry_run):
-        report = await asyncio.to_thread(discover, engine.settings, list(paths) if paths else None)
+        report, finished = await _scan(engine, list(paths) if paths else None)
         wanted = {a.strip().upper() for a in asins}
-        releases = []
+        releases = [  # what submitting them would say: already there and finished
+            EnqueuedRelease(
+                asin=k.asin,
+                title=k.title,
+                source_dir=k.source_dir,
+                outcome=f"already-{finished[k.asin]}",
+            )
+            for k in report.known
+            if not wanted or k.asin in wanted
+        ]
         for candidate in report.releases:
             if wanted and candidate.asin not in wanted:
                 continue
             releases.append(await _submit_isolated(engine, candidate.to_release(), dry_run))
+        releases.sort(key=lambda r: r.source_dir)
         if not dry_run:
             submitted = [r.asin for r in releases if r.outcome in ("new", "queued")]
             await notify.record_batch(engine, submitted)
             if not paths and not wanted:  # a full scan: the schedule counts from here
                 await engine.redis.set(keys.LAST_SCAN, time.time())
     return EnqueueReport(releases=releases, discovery=report)
+
+
+async def _scan(
+    engine: Engine[Any], paths: list[Path] | None
+) -> tuple[DiscoveryReport, dict[str, Status]]:
+    """The library scanned; unchanged folders whose release is finished are not read again.
+
+    Whether a release is finished is asked of Redis on every scan, never assumed from the
+    cache: after Redis lost its data, every folder is submitted again."""
+    scan = await asyncio.to_thread(scan_library, engine.settings, paths)
+    finished = await engine.store.finished(list(scan.unchanged()))
+    report = await asyncio.to_thread(scan.report, finished)
+    return report, finished
 
 
 async def _submit_isolated(engine: Engine[Any], release: Release, dry_run: bool) -> EnqueuedRelease:
