@@ -31,6 +31,11 @@ STATUS_STYLE = {
 }
 
 
+# `uploaded_at` is the upload stage's checkpoint (qBittorrent took the torrent), easily
+# read as the user's own upload to MAM, which has its own row.
+CHECKPOINT_LABEL = {"uploaded_at": "added to qBittorrent"}
+
+
 def ago(when: datetime | None) -> str:
     if when is None:
         return "-"
@@ -101,9 +106,8 @@ def release_detail(console: Console, r: Release, progress: dict[bytes, bytes]) -
         ("uploaded to MAM", _uploaded_when(r)),
     ]
     for stage_field, when in r.checkpoints.model_dump().items():
-        rows.append(
-            (stage_field.replace("_", " "), when.isoformat(timespec="seconds") if when else "-")
-        )
+        label = CHECKPOINT_LABEL.get(stage_field, stage_field.replace("_", " "))
+        rows.append((label, when.isoformat(timespec="seconds") if when else "-"))
     if progress:
         done, total = int(progress.get(b"done", 0)), int(progress.get(b"total", 0) or 1)
         rows.append(
