@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,18 +27,26 @@ class ActionResult:
     message: str
 
 
+def held_release(
+    engine: Engine[S], asin: str, purpose: str, *, wait: float = ADMIN_LOCK_WAIT
+) -> AbstractAsyncContextManager[locks.Lease]:
+    """An operator's hold on one release: its lock, fenced, so a stage that held it before
+    can no longer commit over what the operator does. Raises LockBusyError after `wait`."""
+    return locks.held(
+        engine.redis,
+        keys.release_lock(asin),
+        ttl=engine.settings.lock_ttl,
+        purpose=purpose,
+        fence_key=keys.fence(asin),
+        wait=wait,
+    )
+
+
 async def _locked_update(
     engine: Engine[S], asin: str, purpose: str, change: _Change
 ) -> ActionResult:
     try:
-        async with locks.held(
-            engine.redis,
-            keys.release_lock(asin),
-            ttl=engine.settings.lock_ttl,
-            purpose=purpose,
-            fence_key=keys.fence(asin),
-            wait=ADMIN_LOCK_WAIT,
-        ) as lease:
+        async with held_release(engine, asin, purpose) as lease:
             record = await engine.store.get(asin)
             if record is None:
                 return ActionResult(asin, False, f"no release with ASIN {asin}")
@@ -202,14 +211,7 @@ async def forget_damaged(engine: Engine[S], asin: str) -> ActionResult:
     `reset` is the way to redo its work. Nothing on disk is touched.
     """
     try:
-        async with locks.held(
-            engine.redis,
-            keys.release_lock(asin),
-            ttl=engine.settings.lock_ttl,
-            purpose="mamfast state forget",
-            fence_key=keys.fence(asin),
-            wait=ADMIN_LOCK_WAIT,
-        ):
+        async with held_release(engine, asin, "mamfast state forget"):
             try:
                 record = await engine.store.get(asin)
             except DamagedRecordError:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from mamfast.engine import keys, locks
+from mamfast.engine import control, keys
 from mamfast.engine.engine import Engine
 from mamfast.errors import ConfigError, LockBusyError
 from mamfast.models import Release, Status
@@ -110,14 +110,7 @@ def _item(release: Release, action: Action, reason: str) -> PruneItem:
 async def _prune_one(engine: Engine[Any], asin: str) -> PruneItem:
     """Judge again under the release lock, then drop the record and its infohash claim."""
     try:
-        async with locks.held(
-            engine.redis,
-            keys.release_lock(asin),
-            ttl=engine.settings.lock_ttl,
-            purpose="mamfast state prune",
-            fence_key=keys.fence(asin),
-            wait=LOCK_WAIT,
-        ):
+        async with control.held_release(engine, asin, "mamfast state prune", wait=LOCK_WAIT):
             release = await engine.store.get(asin)
             if release is None:
                 return PruneItem(
