@@ -58,8 +58,10 @@ def main() -> None:
         book = root / "Tiny Book"
         book.mkdir()
         (book / "Tiny Book.m4b").write_bytes(os.urandom(4096))
+        # An installed package has its .pyc files (pip compiles them); with
+        # PYTHONDONTWRITEBYTECODE set, every run would compile mamfast from source.
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
             "MAMFAST_DATA_DIR": str(root / "data"),
             "MAMFAST_ANNOUNCE_URL": "http://127.0.0.1:9/announce/0123456789abcdef",
         }
