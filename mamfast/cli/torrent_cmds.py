@@ -108,7 +108,7 @@ def create(
     if not announce:
         err_console.print("[yellow]warning:[/] MAMFAST_ANNOUNCE_URL is not set; no tracker")
     if as_json:
-        console.print_json(json.dumps(result))
+        print(json.dumps(result, indent=2))
         return
     seconds = result["seconds"]
     console.print(f"Wrote [bold]{shown(str(dest))}[/]", highlight=False)
@@ -132,7 +132,7 @@ def inspect(
     except TorrentError as exc:
         fail(str(exc))
     if as_json:
-        console.print_json(json.dumps(info))
+        print(json.dumps(info, indent=2))
         return
     _print_summary(info)
 
@@ -158,7 +158,7 @@ def verify(
 
     meta, result = run_async(main())
     if as_json:
-        console.print_json(json.dumps(_verify_json(result)))
+        print(json.dumps(_verify_json(result), indent=2))
     else:
         _print_verify(meta, result)
     if not result.ok:
