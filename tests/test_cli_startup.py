@@ -41,6 +41,9 @@ ENGINE_LIBRARIES = {
 # Loaded by the commands that validate settings or print through Rich, never by `--help`
 # or by building the command tree (pydantic alone is ~50 ms, Rich ~30 ms).
 HEAVY_FOR_HELP = {"pydantic", "pydantic_core", "rich"}
+# Standard-library modules only the commands that run something need (~8 ms together):
+# logging (long-running commands), socket (Redis, the host name), thread pools (hashing).
+STDLIB_FOR_WORK = {"logging", "socket", "concurrent"}
 # What `mamfast health` needs besides the command tree: settings and one Redis call.
 HEALTH_NEEDS = {"redis", "hiredis", "pydantic_settings", "platformdirs"}
 
@@ -113,6 +116,7 @@ def test_help_loads_no_engine_library(tmp_path, argv):
     assert code == 0
     assert libraries(modules) & ENGINE_LIBRARIES == set()
     assert libraries(modules) & HEAVY_FOR_HELP == set()
+    assert libraries(modules) & STDLIB_FOR_WORK == set()
 
 
 def test_help_is_plain_text(tmp_path):

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -84,6 +83,8 @@ def create(
         dest = dest / f"{path.name}.torrent"
 
     async def main() -> dict[str, Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from mamfast.torrents import create_torrent, write_torrent_atomic
         from mamfast.torrents.disk import disk_turns_for
 
@@ -148,6 +149,8 @@ def verify(
     from mamfast.torrents import verify as verify_content
 
     async def main() -> tuple[TorrentMeta, VerifyResult]:
+        from concurrent.futures import ThreadPoolExecutor
+
         meta = read_torrent(file)
         with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
             async with _progress_bar(f"verifying {meta.name}", enabled=not as_json) as progress:
