@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-import platformdirs
 from pydantic import (
     AliasChoices,
     Field,
@@ -51,6 +50,9 @@ def _split_csv(value: Any) -> Any:
 
 
 def default_data_dir() -> Path:
+    # Imported here: a data folder set in the environment needs no platform lookup.
+    import platformdirs
+
     return Path(platformdirs.user_data_dir("mamfast", appauthor=False))
 
 

@@ -41,6 +41,9 @@ ENGINE_LIBRARIES = {
 # Loaded by the commands that validate settings or print through Rich, never by `--help`
 # or by building the command tree (pydantic alone is ~50 ms, Rich ~30 ms).
 HEAVY_FOR_HELP = {"pydantic", "pydantic_core", "rich"}
+# Standard-library modules only the commands that run something need (~8 ms together):
+# logging (long-running commands), socket (Redis, the host name), thread pools (hashing).
+STDLIB_FOR_WORK = {"logging", "socket", "concurrent"}
 # What `mamfast health` needs besides the command tree: settings and one Redis call.
 HEALTH_NEEDS = {"redis", "hiredis", "pydantic_settings", "platformdirs"}
 
@@ -113,6 +116,7 @@ def test_help_loads_no_engine_library(tmp_path, argv):
     assert code == 0
     assert libraries(modules) & ENGINE_LIBRARIES == set()
     assert libraries(modules) & HEAVY_FOR_HELP == set()
+    assert libraries(modules) & STDLIB_FOR_WORK == set()
 
 
 def test_help_is_plain_text(tmp_path):
@@ -130,17 +134,32 @@ def test_help_is_plain_text(tmp_path):
 
 
 def test_torrent_create_needs_no_engine_library(tmp_path):
-    """`torrent create` loads settings, the torrent code and Rich for its output: no Redis."""
+    """`torrent create` loads settings and the torrent code: no Redis, and with `--json`
+    (plain JSON, like every other command's) no Rich; a data folder set in the
+    environment needs no platform lookup (platformdirs)."""
     book = tmp_path / "Tiny Book"
     book.mkdir()
     (book / "Tiny Book.m4b").write_bytes(os.urandom(4096))
     out = tmp_path / "tiny.torrent"
     code, modules = loaded_modules(
-        tmp_path, RUN_CLI, "torrent", "create", str(book), "-o", str(out), "--json"
+        tmp_path,
+        RUN_CLI,
+        *("torrent", "create", str(book), "-o", str(out), "--json"),
+        env={"MAMFAST_ANNOUNCE_URL": "http://127.0.0.1:9/announce/0123456789abcdef"},
     )
     assert code == 0 and out.stat().st_size > 0
-    assert libraries(modules) & ENGINE_LIBRARIES <= {"pydantic_settings", "platformdirs"}
+    assert libraries(modules) & ENGINE_LIBRARIES == {"pydantic_settings"}
+    assert "rich" not in libraries(modules)
     assert "mamfast.models" not in modules and "mamfast.engine.keys" in modules
+    printed = subprocess.run(
+        [sys.executable, "-m", "mamfast", "torrent", "inspect", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MAMFAST_DATA_DIR": str(tmp_path / "data")},
+        timeout=60,
+    )
+    assert printed.returncode == 0
+    assert json.loads(printed.stdout)["name"] == "Tiny Book"
 
 
 def test_health_needs_only_settings_and_redis(tmp_path, redis_server: RedisServer):

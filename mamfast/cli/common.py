@@ -9,7 +9,6 @@ asyncio are imported inside the helpers that use them.
 from __future__ import annotations
 
 import contextlib
-import logging
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar, cast
@@ -166,6 +165,8 @@ def with_engine(settings: Settings, body: Callable[[Engine[Services]], Awaitable
 
 
 def setup_logging(level: str = "INFO") -> None:
+    import logging  # only the long-running commands log; `--help` never needs it
+
     numeric = getattr(logging, level.upper(), logging.INFO)
     logging.basicConfig(
         level=numeric,

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -84,6 +83,8 @@ def create(
         dest = dest / f"{path.name}.torrent"
 
     async def main() -> dict[str, Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
         from mamfast.torrents import create_torrent, write_torrent_atomic
         from mamfast.torrents.disk import disk_turns_for
 
@@ -108,7 +109,7 @@ def create(
     if not announce:
         err_console.print("[yellow]warning:[/] MAMFAST_ANNOUNCE_URL is not set; no tracker")
     if as_json:
-        console.print_json(json.dumps(result))
+        print(json.dumps(result, indent=2))
         return
     seconds = result["seconds"]
     console.print(f"Wrote [bold]{shown(str(dest))}[/]", highlight=False)
@@ -132,7 +133,7 @@ def inspect(
     except TorrentError as exc:
         fail(str(exc))
     if as_json:
-        console.print_json(json.dumps(info))
+        print(json.dumps(info, indent=2))
         return
     _print_summary(info)
 
@@ -148,6 +149,8 @@ def verify(
     from mamfast.torrents import verify as verify_content
 
     async def main() -> tuple[TorrentMeta, VerifyResult]:
+        from concurrent.futures import ThreadPoolExecutor
+
         meta = read_torrent(file)
         with ThreadPoolExecutor(workers or os.cpu_count()) as pool:
             async with _progress_bar(f"verifying {meta.name}", enabled=not as_json) as progress:
@@ -158,7 +161,7 @@ def verify(
 
     meta, result = run_async(main())
     if as_json:
-        console.print_json(json.dumps(_verify_json(result)))
+        print(json.dumps(_verify_json(result), indent=2))
     else:
         _print_verify(meta, result)
     if not result.ok:

@@ -7,7 +7,6 @@ names below (`mamfast:queue`, `mamfast:queue:hash`).
 from __future__ import annotations
 
 import os
-import socket
 
 PREFIX = "mamfast:"
 DEFAULT_QUEUE = "mamfast:queue"
@@ -63,6 +62,9 @@ def suspect(job_id: str) -> str:
 
 def hostname() -> str:
     # In a container HOSTNAME is the container id, which the healthcheck shares.
+    # socket is imported here: the command tree imports this module, `--help` included.
+    import socket
+
     return os.environ.get("HOSTNAME") or socket.gethostname()
 
 
