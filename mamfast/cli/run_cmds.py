@@ -67,7 +67,8 @@ def run(
             stages=default_pipeline(settings),
             serve=serve,
             workers=workers,
-            live=live_view(console),  # type: ignore[arg-type]
+            # No view off a terminal: the run then reads no records while it works.
+            live=live_view(console) if console.is_terminal else None,  # type: ignore[arg-type]
             run_libation=not no_libation,
             processes=processes.worker_processes if processes.supported() else None,
         )
