@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "mamfast" / "data" / "demo"
+
+
+CPU: list[float] = []  # CPU seconds of each run (its reaped children included)
 
 
 def write_library(root: Path, count: int) -> None:
@@ -67,6 +71,11 @@ def source_of(rev: str, dest: Path) -> Path:
     return dest
 
 
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(library: Path, data: Path, workers: int, source: Path = ROOT) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
     env["PYTHONPATH"] = str(source)
@@ -75,7 +84,7 @@ def run_once(library: Path, data: Path, workers: int, source: Path = ROOT) -> fl
         MAMFAST_AUDNEX_URL="http://127.0.0.1:9",
         MAMFAST_LOG_LEVEL="WARNING",
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     result = subprocess.run(
         [
             sys.executable,
@@ -94,6 +103,7 @@ def run_once(library: Path, data: Path, workers: int, source: Path = ROOT) -> fl
         timeout=3600,
     )
     elapsed = time.perf_counter() - start
+    CPU.append(children_cpu() - cpu)
     if result.returncode != 0:
         tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         raise SystemExit(f"mamfast run failed ({result.returncode}):\n{tail}")
@@ -115,6 +125,7 @@ def main() -> None:
         times: dict[tuple[str, int], list[float]] = {
             (name, w): [] for name in sources for w in counts
         }
+        cpu: dict[tuple[str, int], list[float]] = {key: [] for key in times}
         library = Path(tmp) / "library"
         write_library(library, args.releases)
         for round_ in range(args.rounds):
@@ -123,6 +134,7 @@ def main() -> None:
                 for workers in counts:
                     data = Path(tmp) / f"data-{round_}-{workers}"
                     times[name, workers].append(run_once(library, data, workers, sources[name]))
+                    cpu[name, workers].append(CPU[-1])
                     shutil.rmtree(data)
     print(f"releases={args.releases} rounds={args.rounds} cpus={os.cpu_count()}")
     for name in sources:
@@ -133,7 +145,8 @@ def main() -> None:
             print(
                 f"{name}: workers={workers}: {median:6.1f} s median  "
                 f"{args.releases / median:6.1f} releases/s  "
-                f"speed-up {base / median:.2f}x  (runs: {runs})"
+                f"speed-up {base / median:.2f}x  (runs: {runs})  "
+                f"CPU {statistics.median(cpu[name, workers]):.1f} s median"
             )
     if args.against:
         for workers in counts:
