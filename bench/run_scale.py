@@ -1,6 +1,7 @@
 """Throughput of `mamfast run` on many small releases, with 1, 2 and 4 workers per queue.
 
     .venv/bin/python bench/run_scale.py [--releases 200] [--workers 1,2,4] [--rounds 3]
+        [--against REV]
 
 Writes a Libation-shaped library of N books (a tiny m4b, a cover and a metadata
 dump each), then, per round and worker count (interleaved), runs
@@ -8,6 +9,11 @@ dump each), then, per round and worker count (interleaved), runs
 (private Redis, no qBittorrent, Audnex pointed at a closed loopback port, so
 the metadata stage falls back to Libation's data at once). Prints the median
 wall time and releases per second.
+
+--against REV (a git revision, e.g. main) also runs that revision's code
+(`mamfast` and `workers` from `git archive`) on the same library, rounds
+interleaved with this tree's, and prints each worker count's ratio: on a shared
+machine compare the ratios more than the absolute figures.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -25,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "mamfast" / "data" / "demo"
+
+
+CPU: list[float] = []  # CPU seconds of each run (its reaped children included)
 
 
 def write_library(root: Path, count: int) -> None:
@@ -49,14 +59,32 @@ def write_library(root: Path, count: int) -> None:
         os.utime(path, (past, past))
 
 
-def run_once(library: Path, data: Path, workers: int) -> float:
+def source_of(rev: str, dest: Path) -> Path:
+    """The `mamfast` and `workers` packages as they are at `rev`, extracted under dest."""
+    dest.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "mamfast", "workers"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_once(library: Path, data: Path, workers: int, source: Path = ROOT) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAMFAST_")}
+    env["PYTHONPATH"] = str(source)
     env.update(
         MAMFAST_DATA_DIR=str(data),
         MAMFAST_AUDNEX_URL="http://127.0.0.1:9",
         MAMFAST_LOG_LEVEL="WARNING",
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), children_cpu()
     result = subprocess.run(
         [
             sys.executable,
@@ -69,11 +97,13 @@ def run_once(library: Path, data: Path, workers: int) -> float:
             str(workers),
         ],
         env=env,
+        cwd=source,  # `-m mamfast` imports from the working directory first
         capture_output=True,
         text=True,
         timeout=3600,
     )
     elapsed = time.perf_counter() - start
+    CPU.append(children_cpu() - cpu)
     if result.returncode != 0:
         tail = f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         raise SystemExit(f"mamfast run failed ({result.returncode}):\n{tail}")
@@ -85,26 +115,44 @@ def main() -> None:
     parser.add_argument("--releases", type=int, default=200)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--against", default=None, help="git revision to compare with")
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
-    times: dict[int, list[float]] = {w: [] for w in counts}
     with tempfile.TemporaryDirectory() as tmp:
+        sources = {"this tree": ROOT}
+        if args.against:
+            sources[args.against] = source_of(args.against, Path(tmp) / "peer")
+        times: dict[tuple[str, int], list[float]] = {
+            (name, w): [] for name in sources for w in counts
+        }
+        cpu: dict[tuple[str, int], list[float]] = {key: [] for key in times}
         library = Path(tmp) / "library"
         write_library(library, args.releases)
         for round_ in range(args.rounds):
-            for workers in counts:
-                data = Path(tmp) / f"data-{round_}-{workers}"
-                times[workers].append(run_once(library, data, workers))
-                shutil.rmtree(data)
+            # Alternate which code goes first, so a load change hits both alike.
+            for name in sorted(sources, reverse=bool(round_ % 2)):
+                for workers in counts:
+                    data = Path(tmp) / f"data-{round_}-{workers}"
+                    times[name, workers].append(run_once(library, data, workers, sources[name]))
+                    cpu[name, workers].append(CPU[-1])
+                    shutil.rmtree(data)
     print(f"releases={args.releases} rounds={args.rounds} cpus={os.cpu_count()}")
-    base = statistics.median(times[counts[0]])
-    for workers in counts:
-        median = statistics.median(times[workers])
-        runs = ", ".join(f"{t:.1f}" for t in times[workers])
-        print(
-            f"workers={workers}: {median:6.1f} s median  {args.releases / median:6.1f} releases/s  "
-            f"speed-up {base / median:.2f}x  (runs: {runs})"
-        )
+    for name in sources:
+        base = statistics.median(times[name, counts[0]])
+        for workers in counts:
+            median = statistics.median(times[name, workers])
+            runs = ", ".join(f"{t:.1f}" for t in times[name, workers])
+            print(
+                f"{name}: workers={workers}: {median:6.1f} s median  "
+                f"{args.releases / median:6.1f} releases/s  "
+                f"speed-up {base / median:.2f}x  (runs: {runs})  "
+                f"CPU {statistics.median(cpu[name, workers]):.1f} s median"
+            )
+    if args.against:
+        for workers in counts:
+            ours = statistics.median(times["this tree", workers])
+            peer = statistics.median(times[args.against, workers])
+            print(f"workers={workers}: this tree / {args.against} wall ratio {ours / peer:.2f}")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,10 @@ def run(
         Path | None, typer.Option(help="Libation library to scan (default MAMFAST_LIBRARY_DIR).")
     ] = None,
     workers: Annotated[
-        int, typer.Option(min=1, max=32, help="Workers per queue in this process.")
+        int,
+        typer.Option(
+            min=1, max=32, help="Workers per queue (beyond the first: in worker processes)."
+        ),
     ] = 1,
     dry_run: Annotated[
         bool,
@@ -40,6 +43,7 @@ def run(
     from mamfast.cli.live import live_view
     from mamfast.ops.runner import run as run_pipeline
     from mamfast.stages import default_pipeline
+    from workers import processes
     from workers.serve import serve
 
     settings = settings_or_exit(library_dir=library)
@@ -63,8 +67,10 @@ def run(
             stages=default_pipeline(settings),
             serve=serve,
             workers=workers,
-            live=live_view(console),  # type: ignore[arg-type]
+            # No view off a terminal: the run then reads no records while it works.
+            live=live_view(console) if console.is_terminal else None,  # type: ignore[arg-type]
             run_libation=not no_libation,
+            processes=processes.worker_processes if processes.supported() else None,
         )
     )
     if result.libation is not None:

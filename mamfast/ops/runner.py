@@ -4,7 +4,9 @@ With no MAMFAST_REDIS_URL the run uses the data dir's private Redis
 (`private_redis`: started if no other command runs it, stopped at the end
 unless another command still uses it; its AOF keeps the state for the next
 run). The run lock keeps a second `mamfast run` off the same data dir. Workers
-for both queues run in-process until no release is left unfinished.
+for both queues run in-process until no release is left unfinished; with more
+than one worker per queue and `processes` given, the others run in worker
+processes (one event loop is one core) that end with the run.
 """
 
 from __future__ import annotations
@@ -52,6 +54,19 @@ class Serve(Protocol):
     ) -> Awaitable[int]: ...
 
 
+class Processes(Protocol):
+    """Runs `count` worker processes serving `queues` for the block's duration.
+
+    The command line passes `workers.processes.worker_processes` (on Linux): the
+    processes build the default stages themselves, so a run with other stages
+    passes none and keeps every worker in-process.
+    """
+
+    def __call__(
+        self, settings: Settings, queues: Sequence[str], count: int
+    ) -> contextlib.AbstractAsyncContextManager[None]: ...
+
+
 @dataclass
 class RunState:
     """What the live view shows: this run's releases and the scan report."""
@@ -83,6 +98,7 @@ async def run(
     workers: int = 1,
     live: LiveView | None = None,
     run_libation: bool = True,
+    processes: Processes | None = None,
 ) -> RunResult:
     if library is not None:
         settings = settings.model_copy(update={"library_dir": library})
@@ -113,9 +129,15 @@ async def run(
                         state.releases = await engine.store.get_many(state.asins)
                     return not await engine.redis.scard(keys.ACTIVE)  # type: ignore[misc]
 
-                queues = _queues(workers)
+                extra = workers - 1 if processes is not None else 0
+                queues = _queues(workers - extra)
                 view = live(engine, state) if live else contextlib.nullcontext()
-                async with view:
+                others: contextlib.AbstractAsyncContextManager[None] = (
+                    processes(ready, _queues(1), extra)
+                    if processes is not None and extra
+                    else contextlib.nullcontext()
+                )
+                async with view, others:
                     if not await finished():
                         await serve(
                             ready,
