@@ -19,7 +19,6 @@ machine compare the ratios more than the absolute figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -31,32 +30,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "mamfast" / "data" / "demo"
+sys.path.insert(0, str(ROOT))  # tests.support: the same tiny books the tests use
 
+from tests.support.library import tiny_books  # noqa: E402
 
 CPU: list[float] = []  # CPU seconds of each run (its reaped children included)
-
-
-def write_library(root: Path, count: int) -> None:
-    past = time.time() - 3600
-    for i in range(count):
-        asin = f"B0SCALE{i:03d}"
-        folder = root / f"Author {i % 20}" / f"Book {i} (2020) (Author {i % 20}) {{ASIN.{asin}}}"
-        folder.mkdir(parents=True)
-        data = (SAMPLE / "book.m4b").read_bytes() + i.to_bytes(4, "big")  # distinct content
-        (folder / f"{folder.name}.m4b").write_bytes(data)
-        shutil.copyfile(SAMPLE / "cover.jpg", folder / "cover.jpg")
-        meta = {
-            "asin": asin,
-            "title": f"Book {i}",
-            "authors": [{"name": f"Author {i % 20}"}],
-            "narrators": [{"name": "Narrator"}],
-            "release_date": "2020-01-01",
-            "language": "english",
-        }
-        (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
-    for path in [root, *root.rglob("*")]:
-        os.utime(path, (past, past))
 
 
 def source_of(rev: str, dest: Path) -> Path:
@@ -127,7 +105,7 @@ def main() -> None:
         }
         cpu: dict[tuple[str, int], list[float]] = {key: [] for key in times}
         library = Path(tmp) / "library"
-        write_library(library, args.releases)
+        tiny_books(library, args.releases, prefix="B0SCALE", authors=20)
         for round_ in range(args.rounds):
             # Alternate which code goes first, so a load change hits both alike.
             for name in sorted(sources, reverse=bool(round_ % 2)):

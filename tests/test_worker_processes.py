@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -17,34 +16,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import make_settings
+from tests.support.library import tiny_books
 from tests.support.processes import alive, run_cli, settings_env, start_cli
 
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "mamfast" / "data" / "demo"
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/environ"), reason="Linux only")
-
-
-def write_library(root: Path, count: int) -> None:
-    """`count` tiny, valid, distinct books, settled an hour ago."""
-    past = time.time() - 3600
-    for i in range(count):
-        asin = f"B0PROC{i:04d}"
-        folder = root / f"Author {i % 5}" / f"Book {i} (2020) (Author {i % 5}) {{ASIN.{asin}}}"
-        folder.mkdir(parents=True)
-        audio = (SAMPLE_DIR / "book.m4b").read_bytes() + i.to_bytes(4, "big")
-        (folder / f"{folder.name}.m4b").write_bytes(audio)
-        shutil.copyfile(SAMPLE_DIR / "cover.jpg", folder / "cover.jpg")
-        meta = {
-            "asin": asin,
-            "title": f"Book {i}",
-            "authors": [{"name": f"Author {i % 5}"}],
-            "narrators": [{"name": "Narrator"}],
-            "release_date": "2020-01-01",
-            "language": "english",
-        }
-        (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
-    for path in [root, *root.rglob("*")]:
-        os.utime(path, (past, past))
 
 
 def worker_processes(data_dir: Path) -> list[int]:
@@ -72,7 +49,7 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_two_workers_per_queue_finish_every_release_and_leave_no_process(tmp_path, env):
-    write_library(tmp_path / "library", 12)
+    tiny_books(tmp_path / "library", 12, prefix="B0PROC")
     result = run_cli("run", "--workers", "2", env=env, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     status = run_cli("status", "--json", env=env, cwd=tmp_path)
@@ -85,7 +62,7 @@ def test_two_workers_per_queue_finish_every_release_and_leave_no_process(tmp_pat
 
 
 def test_worker_processes_die_with_a_sigkilled_run_and_the_next_run_finishes(tmp_path, env):
-    write_library(tmp_path / "library", 60)
+    tiny_books(tmp_path / "library", 60, prefix="B0PROC")
     data = tmp_path / "data"
     run = start_cli("run", "--workers", "2", env=env, cwd=tmp_path)
     try:

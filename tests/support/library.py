@@ -110,6 +110,30 @@ def padded_books(
     return folders
 
 
+def tiny_books(root: Path, count: int, *, prefix: str, authors: int = 5) -> None:
+    """`count` tiny, valid, distinct books (the demo sample plus a counter), settled an hour
+    ago. ASINs are `prefix` followed by the zero-padded number, ten characters in all."""
+    sample, cover = SAMPLE_M4B.read_bytes(), SAMPLE_M4B.with_name("cover.jpg").read_bytes()
+    width = 10 - len(prefix)
+    for i in range(count):
+        asin = f"{prefix}{i:0{width}d}"
+        author = f"Author {i % authors}"
+        folder = root / author / f"Book {i} (2020) ({author}) {{ASIN.{asin}}}"
+        folder.mkdir(parents=True)
+        (folder / f"{folder.name}.m4b").write_bytes(sample + i.to_bytes(4, "big"))
+        (folder / "cover.jpg").write_bytes(cover)
+        meta = {
+            "asin": asin,
+            "title": f"Book {i}",
+            "authors": [{"name": author}],
+            "narrators": [{"name": "Narrator"}],
+            "release_date": "2020-01-01",
+            "language": "english",
+        }
+        (folder / f"{folder.name}.metadata.json").write_text(json.dumps(meta))
+    age(root)
+
+
 def age(root: Path, when: float = AN_HOUR_AGO) -> None:
     """Make everything under root look settled (written long ago)."""
     for dirpath, dirnames, filenames in os.walk(root):
