@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from revision import source_of  # bench/revision.py, beside this script
+
 TARGETS = {"mamfast --help": 0.12, "mamfast torrent create (4 KiB)": 0.15}
 
 
@@ -45,17 +47,6 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     started = time.perf_counter()
     subprocess.run(argv, env=env, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
-
-
-def source_of(rev: str, dest: Path) -> Path:
-    """The `mamfast` package as it is at `rev`, extracted under dest."""
-    root = Path(__file__).resolve().parent.parent
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", rev, "mamfast"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def main() -> None:

@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from revision import source_of  # bench/revision.py, beside this script
+
 from mamfast.config import Settings
 from mamfast.library.cache import CACHE_NAME
 from mamfast.library.discovery import discover, scan_library
@@ -121,17 +123,6 @@ def known_rescan(settings: Settings) -> DiscoveryReport:
     """An unchanged rescan as `mamfast enqueue` makes it when every release is finished."""
     scan = scan_library(settings)
     return scan.report(set(scan.unchanged()))
-
-
-def source_of(rev: str, dest: Path) -> Path:
-    """The `mamfast` package as it is at `rev`, extracted under dest."""
-    root = Path(__file__).resolve().parent.parent
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(root), "archive", rev, "mamfast"], check=True, capture_output=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def rescans(source: Path, library: Path, data: Path, runs: int) -> list[tuple[float, float]]:

@@ -29,24 +29,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from revision import source_of  # bench/revision.py, beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests.support: the same tiny books the tests use
 
 from tests.support.library import tiny_books  # noqa: E402
 
 CPU: list[float] = []  # CPU seconds of each run (its reaped children included)
-
-
-def source_of(rev: str, dest: Path) -> Path:
-    """The `mamfast` and `workers` packages as they are at `rev`, extracted under dest."""
-    dest.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", rev, "mamfast", "workers"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
 
 
 def children_cpu() -> float:
