@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mamfast.cli.common import console, fail, run_async, settings_or_exit, shown
+from mamfast.cli.common import console, fail, settings_or_exit, shown
+from mamfast.errors import MamfastError
 
 if TYPE_CHECKING:
     from mamfast.ops.check import CheckReport
@@ -29,21 +30,18 @@ def check(
 ) -> None:
     """Likely duplicates (one ASIN twice, one book under two ASINs) and cleaning results
     worth a second look. Reads only; exits 1 when it lists anything."""
-    import asyncio
-
     from mamfast.ops.check import check_library
-    from mamfast.release.naming.rules import load_rules
+    from mamfast.release.rules import naming_rules
 
     settings = settings_or_exit(library_dir=library)
     folder = settings.library_dir
     if folder is None or not folder.is_dir():
         fail(f"no library to check at {folder}: pass --library PATH or set MAMFAST_LIBRARY_DIR")
-
-    async def body() -> CheckReport:
-        rules = await asyncio.to_thread(load_rules, settings.naming_file)
-        return await asyncio.to_thread(check_library, settings, rules, max_words=max_words)
-
-    report = run_async(body())
+    try:
+        # The rules staging uses (MAMFAST_TITLE_CONVENTION applied), as `naming preview` does.
+        report = check_library(settings, naming_rules(settings), max_words=max_words)
+    except MamfastError as exc:
+        fail(str(exc), code=2)
     if as_json:
         print(report.model_dump_json(indent=2))
     else:
