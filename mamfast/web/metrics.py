@@ -37,12 +37,12 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from mamfast.clients.audnex.client import RetryPolicy
-from mamfast.clients.breaker import BreakerState, RedisBreaker
+from mamfast.clients.breaker import BreakerState
 from mamfast.engine import keys, stats
 from mamfast.engine.engine import Engine
 from mamfast.models import STAGE_ORDER, Stage, Status
 from mamfast.redact import scrub
+from mamfast.web import pool
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HEALTH_TIMEOUT = 2.0  # a container healthcheck waits no longer for Redis
@@ -80,8 +80,8 @@ async def read_metrics(redis: Redis) -> list[Metric]:
     """Every metric family, read from Redis (a few round trips, whatever the pool's size)."""
     releases = await _release_counts(redis)
     recorded = await stats.read_stats(redis, [s.value for s in STAGE_ORDER])
-    depths = await _queue_depths(redis)
-    breaker = await _breaker(redis).state()
+    depths = await pool.queue_depths(redis)
+    breaker = await pool.audnex_breaker(redis).state()
     return [
         _releases(releases),
         _durations(recorded),
@@ -128,22 +128,6 @@ async def _release_counts(redis: Redis) -> Counter[tuple[str, str]]:
                 if stage is not None and status is not None:  # vanished meanwhile
                     counts[_text(stage), _text(status)] += 1
     return counts
-
-
-async def _queue_depths(redis: Redis) -> dict[str, int]:
-    async with redis.pipeline(transaction=False) as pipe:
-        for queue in keys.QUEUES.values():
-            pipe.zcard(queue)
-        depths = await pipe.execute()
-    return {label: int(n) for label, n in zip(keys.QUEUES, depths, strict=True)}
-
-
-def _breaker(redis: Redis) -> RedisBreaker:
-    """The workers' breaker, read only (`state()` writes nothing)."""
-    policy = RetryPolicy()
-    return RedisBreaker(
-        redis, keys.AUDNEX_BREAKER, keys.AUDNEX_PROBE, cooldown=policy.breaker_cooldown
-    )
 
 
 def _releases(counts: Counter[tuple[str, str]]) -> Metric:

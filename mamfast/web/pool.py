@@ -11,15 +11,19 @@ import asyncio
 import time
 from typing import Any
 
+from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
+from mamfast.clients.audnex.client import RetryPolicy
+from mamfast.clients.breaker import BreakerState, RedisBreaker
 from mamfast.display import printable, span
 from mamfast.engine import keys, liveness
-from mamfast.web.reading import FRESH_FOR
 
-ARQ_IN_PROGRESS = "arq:in-progress:*"
+ARQ_IN_PROGRESS = in_progress_key_prefix + "*"
 SCAN_COUNT = 200
-BREAKER_COOLDOWN_MS = 60_000  # AudnexClient's default policy: after it, one probe may try
+# The panel SCANs the keyspace; its figures move once a second at most (the beats),
+# so every open page's 0.5 s tick need not read them again.
+FRESH_FOR = 2.0
 
 
 class PoolView:
@@ -53,10 +57,28 @@ async def snapshot(redis: Redis) -> dict[str, Any]:
     }
 
 
+async def queue_depths(redis: Redis) -> dict[str, int]:
+    """Jobs waiting per queue label (one round trip); the panel and /metrics read it."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in keys.QUEUES.values():
+            pipe.zcard(queue)
+        depths = await pipe.execute()
+    return {label: int(n) for label, n in zip(keys.QUEUES, depths, strict=True)}
+
+
+def audnex_breaker(redis: Redis) -> RedisBreaker:
+    """The workers' shared Audnex breaker with their cooldown, read only (`state()` writes
+    nothing); the panel and /metrics read it."""
+    policy = RetryPolicy()
+    return RedisBreaker(
+        redis, keys.AUDNEX_BREAKER, keys.AUDNEX_PROBE, cooldown=policy.breaker_cooldown
+    )
+
+
 async def _queues(redis: Redis) -> list[dict[str, Any]]:
+    depths = await queue_depths(redis)
     return [
-        {"name": label, "key": name, "depth": int(await redis.zcard(name))}
-        for label, name in keys.QUEUES.items()
+        {"name": label, "key": name, "depth": depths[label]} for label, name in keys.QUEUES.items()
     ]
 
 
@@ -112,22 +134,20 @@ async def _count(redis: Redis, pattern: str) -> int:
 
 
 async def _audnex(redis: Redis, now_ms: int) -> dict[str, Any]:
-    breaker = await redis.hgetall(keys.AUDNEX_BREAKER)  # type: ignore[misc]
-    failures = int(breaker.get(b"failures", 0))
-    opened = breaker.get(b"opened_at")
-    if opened is None:
-        state = "closed"
+    breaker = audnex_breaker(redis)
+    state = await breaker.state()
+    failures = int(await redis.hget(keys.AUDNEX_BREAKER, "failures") or 0)  # type: ignore[misc]
+    if state is BreakerState.CLOSED:
         text = "closed: Audnex answers" + (f" ({failures} recent failure(s))" if failures else "")
-    elif now_ms < int(opened) + BREAKER_COOLDOWN_MS:
-        state = "open"
-        wait = (int(opened) + BREAKER_COOLDOWN_MS - now_ms) // 1000
+    elif state is BreakerState.OPEN:
+        opened = int(await redis.hget(keys.AUDNEX_BREAKER, "opened_at") or now_ms)  # type: ignore[misc]
+        wait = (opened + int(RetryPolicy().breaker_cooldown * 1000) - now_ms) // 1000
         text = f"open: Audnex failed {failures} time(s) in a row; lookups wait about {wait}s"
     else:
-        state = "half_open"
         text = "half open: one lookup is trying Audnex again"
     pause_ms = int(await redis.pttl(keys.AUDNEX_PAUSE))
     pause = f"Audnex asked us to slow down: {pause_ms // 1000}s left" if pause_ms > 0 else ""
-    return {"state": state, "text": text, "pause": pause}
+    return {"state": state.value, "text": text, "pause": pause}
 
 
 def _text(value: bytes | str) -> str:
