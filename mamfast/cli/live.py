@@ -29,9 +29,6 @@ REFRESH = 0.5
 def live_view(console: Console) -> object:
     @contextlib.asynccontextmanager
     async def view(engine: Engine[Any], state: RunState) -> AsyncIterator[None]:
-        if not console.is_terminal:
-            yield
-            return
         with Live(console=rich_console(console), refresh_per_second=4, transient=True) as live:
             task = asyncio.create_task(_refresh(live, engine, state))
             try:

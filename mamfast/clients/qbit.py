@@ -247,13 +247,7 @@ class QbitClient:
 
     async def get(self, infohash: str) -> TorrentView | None:
         """The torrent with this v1 infohash, or None."""
-        found = await self._call(
-            "look up a torrent", self._client.torrents_info, torrent_hashes=infohash.lower()
-        )
-        for entry in found:
-            if str(entry.get("hash", "")).lower() == infohash.lower():
-                return TorrentView.model_validate(dict(entry))
-        return None
+        return (await self.many([infohash])).get(infohash.lower())
 
     async def many(self, infohashes: list[str]) -> dict[str, TorrentView]:
         """The torrents among these v1 infohashes, by lower-case hash, in one request

@@ -35,7 +35,6 @@ from mamfast.release.naming.rules import NamingRules
 from mamfast.release.naming.volumes import volume_from_title
 
 _NAME_SPLIT = re.compile(r"\s*[;/]\s*")
-_TRANSLATED_BY = re.compile(r"^\s*translated\s+by\s+", re.IGNORECASE)
 
 
 class SeriesEntry(BaseModel):
@@ -188,10 +187,10 @@ def _clean(asin: str, raw: _Raw, audio: AudioInfo, rules: NamingRules) -> BookFa
         parts.subtitle, rules, series=series[0].name if series else None, title=title
     )
     performers = _names(audio.tags.get("Album_Performer")) + _names(audio.tags.get("Performer"))
-    translators = _translators([*raw.authors, *performers], rules)
     # Someone the tags credit as illustrator, editor, translator... is not an author, even
     # where Audnex lists them plainly; an author who also narrates stays an author.
     credited = credited_people([*raw.authors, *performers], rules)
+    translators = [person for person, role in credited.items() if "translat" in role]
     not_authors = {p.casefold() for p, role in credited.items() if "narrat" not in role}
     authors = [
         a for a in filter_author_roles(raw.authors, rules) if a.casefold() not in not_authors
@@ -238,23 +237,6 @@ def _series(
     if guess is None:
         return [], False
     return [SeriesEntry(name=clean_series(guess[0], rules, title=title), number=guess[1])], True
-
-
-def _translators(names: list[str], rules: NamingRules) -> list[str]:
-    """Names credited as translators ("X - translator", "Translated by X"), role removed."""
-    suffix = rules.compiled.role_suffix
-    found: list[str] = []
-    for name in names:
-        match = suffix.search(name) if suffix else None
-        if match and "translat" in match.group(0).casefold():
-            person = name[: match.start()].strip()
-        elif _TRANSLATED_BY.match(name):
-            person = _TRANSLATED_BY.sub("", name).strip()
-        else:
-            continue
-        if person and person.casefold() not in {f.casefold() for f in found}:
-            found.append(person)
-    return found
 
 
 def _romanized(names: list[str], rules: NamingRules) -> list[str]:

@@ -47,6 +47,13 @@ NONFICTION: MainCat = 2
 _SPLIT = re.compile(r"\s+&\s+|,\s+|\s+and\s+")
 
 
+def _without_comments(value: Any) -> Any:
+    """A categories file's "_" keys are comments."""
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if not str(k).startswith("_")}
+    return value
+
+
 class _Section(BaseModel):
     """A section of a categories file: "_" keys are comments, any other unknown key an error."""
 
@@ -55,9 +62,7 @@ class _Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _drop_comments(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if not str(k).startswith("_")}
-        return value
+        return _without_comments(value)
 
 
 class _Reference(BaseModel):
@@ -72,9 +77,7 @@ class AudiobookCategoryRules(_Section):
     @field_validator("defaults", mode="before")
     @classmethod
     def _no_comments(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: v for k, v in value.items() if not str(k).startswith("_")}
-        return value
+        return _without_comments(value)
 
 
 class MainCatRules(_Section):
@@ -94,9 +97,7 @@ class CategoryRules(_Section):
     def _lowercase(cls, value: Any) -> Any:
         if not isinstance(value, dict):
             return value
-        return {
-            str(k).strip().casefold(): v for k, v in value.items() if not str(k).startswith("_")
-        }
+        return {str(k).strip().casefold(): v for k, v in _without_comments(value).items()}
 
 
 class MamCategory(_Reference):
@@ -187,7 +188,7 @@ def _as_our_format(raw: Any) -> dict[str, Any]:
         return {"audiobook_category": _from_upstream_audiobook(raw)}
     if keys & OUR_SECTIONS:
         return raw
-    entries = {k: v for k, v in raw.items() if not str(k).startswith("_")}
+    entries = _without_comments(raw)
     if entries and all(isinstance(v, int) and not isinstance(v, bool) for v in entries.values()):
         return {"genres": entries}  # upstream's flat categories.json
     wrong = sorted(k for k, v in entries.items() if not isinstance(v, int) or isinstance(v, bool))

@@ -247,7 +247,7 @@ def normalize_title_subtitle(
     sub = _WS.sub(" ", subtitle).strip() if subtitle else None
     names = _series_names(series_name, rules)
     if not names:
-        arc = sub if sub and not _is_generic(sub, rules) else None
+        arc = sub if sub and not is_genre_line(sub, rules) else None
         return TitleParts(title=head, subtitle=sub or None, arc=arc, swapped=False)
     normalization = rules.title_subtitle_normalization
     swapped = False
@@ -256,12 +256,12 @@ def normalize_title_subtitle(
             swap = _names_series(sub, names, series_position) and not _mentions(head, names)
         else:
             swap = _is_series_number(head, names, series_position) and not (
-                _mentions(sub, names) or _is_generic(sub, rules)
+                _mentions(sub, names) or is_genre_line(sub, rules)
             )
         if swap:
             head, sub, swapped = sub, head, True
     arc = next(
-        (t for t in (sub, head) if t and not _mentions(t, names) and not _is_generic(t, rules)),
+        (t for t in (sub, head) if t and not _mentions(t, names) and not is_genre_line(t, rules)),
         None,
     )
     if normalization.convention == "series":
@@ -343,6 +343,3 @@ def is_genre_line(text: str, rules: NamingRules) -> bool:
 
 def _is_generic_part(text: str, rules: NamingRules) -> bool:
     return any(p.search(text) for p in (*rules.compiled.subtitle_remove, *_READING_LINES))
-
-
-_is_generic = is_genre_line
