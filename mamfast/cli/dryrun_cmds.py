@@ -51,7 +51,7 @@ def show_plan(settings: Settings, *, as_json: bool = False) -> None:
         if never_ran(settings):
             return await plan(settings, None)
         async with opened_engine(settings) as engine:
-            return await plan(settings, engine.store.get)
+            return await plan(settings, engine.store.read_many)
 
     report = run_async(body())
     if as_json:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from mamfast.engine import keys
@@ -130,9 +131,11 @@ class Liveness:
     started_at: float = field(default_factory=time.time)
     every: float = BEAT_SECONDS
     _sent: str = ""
+    _beat: AsyncScript = field(init=False, repr=False)  # registered once, not per beat
 
     def __post_init__(self) -> None:
         self.id = self.id or new_worker_id(self.queues)
+        self._beat = self.redis.register_script(_BEAT)
 
     def beat_body(self) -> WorkerBeat:
         return WorkerBeat(
@@ -147,9 +150,7 @@ class Liveness:
     async def beat(self) -> None:
         body = self.beat_body().model_dump_json(exclude={"beat_at"})
         changed = "1" if body != self._sent else "0"
-        await self.redis.register_script(_BEAT)(
-            keys=[keys.ALIVE, keys.ALIVE_BEATS], args=[self.id, body, changed]
-        )
+        await self._beat(keys=[keys.ALIVE, keys.ALIVE_BEATS], args=[self.id, body, changed])
         self._sent = body
 
     async def run(self) -> None:

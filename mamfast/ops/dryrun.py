@@ -13,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from mamfast.config import Settings
-from mamfast.errors import ConfigError, DamagedRecordError, MamfastError
+from mamfast.engine.store import DamagedRecord
+from mamfast.errors import ConfigError, MamfastError
 from mamfast.library.discovery import discover
 from mamfast.library.report import DiscoveryReport
 from mamfast.models import Release, Status
@@ -68,7 +69,8 @@ class DryRunReport(BaseModel):
         return sum(r.outcome == outcome for r in self.releases)
 
 
-RecordLookup = Callable[[str], Awaitable[Release | None]]
+# The store's batch read (`ReleaseStore.read_many`): one round trip for the whole library.
+RecordLookup = Callable[[Sequence[str]], Awaitable[tuple[list[Release], list[DamagedRecord]]]]
 
 
 def never_ran(settings: Settings) -> bool:
@@ -90,14 +92,15 @@ async def plan(
     rules = await asyncio.to_thread(load_release_rules, settings)
     found = await asyncio.to_thread(discover, settings, paths, save_cache=False)
     report = DryRunReport(discovery=found, notes=_notes(settings))
+    known, damaged = await records([c.asin for c in found.releases]) if records else ([], [])
+    recorded = {r.asin: r for r in known}
+    unreadable = {d.asin: d for d in damaged}
     for candidate in found.releases:
         release = candidate.to_release()
-        try:
-            existing = await records(release.asin) if records else None
-        except DamagedRecordError as exc:
-            report.releases.append(_entry(release, "damaged", f"{exc.message} ({exc.hint})"))
+        if bad := unreadable.get(release.asin):
+            report.releases.append(_entry(release, "damaged", f"{bad.problem} ({bad.hint})"))
             continue
-        if existing is not None:
+        if (existing := recorded.get(release.asin)) is not None:
             report.releases.append(_recorded(release, existing))
             continue
         report.releases.append(await asyncio.to_thread(_planned, settings, release, rules.naming))
