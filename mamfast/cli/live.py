@@ -43,6 +43,8 @@ def live_view(console: Console) -> object:
 
 async def _refresh(live: Live, engine: Engine[Any], state: RunState) -> None:
     while True:
+        # Every record, decoded, twice a second: the view's own cost, paid only on a terminal.
+        state.releases = await engine.store.get_many(state.asins)
         hashed = await _hash_progress(engine, state.asins)
         live.update(render(state.releases, hashed))
         await asyncio.sleep(REFRESH)

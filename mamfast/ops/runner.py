@@ -12,7 +12,6 @@ processes (one event loop is one core) that end with the run.
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,6 @@ from mamfast.ops.runlock import run_lock
 LiveView = Callable[[Engine[Any], "RunState"], contextlib.AbstractAsyncContextManager[None]]
 StopWhen = Callable[[], Awaitable[bool]]
 FINISHED_CHECK_SECONDS = 0.2  # how soon the run notices its last release is done
-RECORDS_REFRESH_SECONDS = 0.5  # the live view's records (it redraws every 0.5 s)
 
 
 class Serve(Protocol):
@@ -117,16 +115,9 @@ async def run(
                 waiting = await engine.store.active_asins()
                 state.asins = list(dict.fromkeys([r.asin for r in state.scan.releases] + waiting))
 
-                shown_at = 0.0
-
                 async def finished() -> bool:
                     # One SCARD: cheap enough to ask often, so the run ends as soon as
-                    # its last release does. Reading every record for the live view is
-                    # not (thousands of decodes a second on a large run): twice a second.
-                    nonlocal shown_at
-                    if live and time.monotonic() - shown_at >= RECORDS_REFRESH_SECONDS:
-                        shown_at = time.monotonic()
-                        state.releases = await engine.store.get_many(state.asins)
+                    # its last release does. The live view reads the records itself.
                     return not await engine.redis.scard(keys.ACTIVE)  # type: ignore[misc]
 
                 extra = workers - 1 if processes is not None else 0
