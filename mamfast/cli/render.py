@@ -136,9 +136,6 @@ def _uploaded_when(r: Release) -> str:
     return f"{r.mam_uploaded_at.isoformat(timespec='seconds')} ({ago(r.mam_uploaded_at)})"
 
 
-DUTY_RULE = "MAM asks for 72 h of seeding within 30 days of upload"
-
-
 def seeding_duty(console: Console, duties: list[Duty], *, uploaded: int) -> None:
     """Uploaded releases that have not seeded 72 h yet: keep these seeding."""
     if not duties:
@@ -146,7 +143,9 @@ def seeding_duty(console: Console, duties: list[Duty], *, uploaded: int) -> None
         return
     from rich.table import Table
 
-    console.print(f"\n[bold]Seeding duty[/] ({DUTY_RULE}; keep these seeding)")
+    from mamfast.ops.seeding import RULE
+
+    console.print(f"\n[bold]Seeding duty[/] ({RULE}; keep these seeding)")
     table = Table(header_style="bold")
     for column in ("ASIN", "Title", "Uploaded", "Seeded", "Left", "Deadline", "Ratio", "State"):
         table.add_column(column, overflow="ellipsis")
@@ -175,9 +174,11 @@ def seeding_duty(console: Console, duties: list[Duty], *, uploaded: int) -> None
 
 
 def seeding_unknown(console: Console, uploaded: int) -> None:
+    from mamfast.ops.seeding import RULE
+
     console.print(
         f"\n[bold]Seeding duty[/]: {uploaded} release(s) marked uploaded, but no qBittorrent "
-        f"is configured (MAMFAST_QBIT_URL), so their seeding time is unknown; {DUTY_RULE}"
+        f"is configured (MAMFAST_QBIT_URL), so their seeding time is unknown; {RULE}"
     )
 
 

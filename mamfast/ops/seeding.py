@@ -29,6 +29,7 @@ SEED_HOURS = 72
 WINDOW_DAYS = 30
 REQUIRED = timedelta(hours=SEED_HOURS)
 WINDOW = timedelta(days=WINDOW_DAYS)
+RULE = f"MAM asks for {SEED_HOURS} h of seeding within {WINDOW_DAYS} days of upload"
 
 
 class Duty(BaseModel):

@@ -22,13 +22,12 @@ from mamfast.display import hours, printable, span
 from mamfast.engine.engine import Engine
 from mamfast.errors import MamfastError
 from mamfast.models import Release, utcnow
-from mamfast.ops.seeding import SEED_HOURS, WINDOW_DAYS, Duty, seeding_duty
+from mamfast.ops.seeding import Duty, seeding_duty
 
 log = logging.getLogger(__name__)
 
 READ_EVERY = 30.0  # seconds between questions to qBittorrent
 QBIT_WAIT = 10.0  # a page waits no longer for qBittorrent's answer
-RULE = f"MAM asks for {SEED_HOURS} h of seeding within {WINDOW_DAYS} days of the upload"
 NOT_CONFIGURED = (
     "no qBittorrent configured (MAMFAST_QBIT_URL is not set), so the seeding time of "
     "releases marked uploaded is unknown"

@@ -17,10 +17,10 @@ from mamfast.engine.engine import Engine
 from mamfast.errors import DamagedRecordError, NotOursError
 from mamfast.fs.containment import in_torrent_dir
 from mamfast.models import STAGE_ORDER, Release, Stage, Status
+from mamfast.ops.seeding import RULE as SEEDING_RULE
 from mamfast.web import present
 from mamfast.web.context import ACCESS, ENGINE, POOL, READER, SEEDING, TEMPLATES
 from mamfast.web.security import SESSION_COOKIE, set_session
-from mamfast.web.seeding import RULE as SEEDING_RULE
 
 MAX_SHOWN_FILE = 1_000_000  # bytes: a fast-fill JSON or a description is a few KB
 HTML = "text/html"
