@@ -381,6 +381,20 @@ async def test_the_stream_follows_a_record(client, engine, releases):
     stream.close()
 
 
+async def test_every_answer_carries_the_security_headers_event_streams_and_errors_too(
+    client, releases
+):
+    stream = await client.get(f"/events?asin={READY}")
+    missing = await client.get("/release/B0NOSUCH00")
+    refused = await client.post(f"/release/{READY}/retry")
+    for response in (stream, missing, refused, await client.get("/")):
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    assert stream.headers["Cache-Control"] == "no-store"
+    stream.close()
+
+
 async def test_the_list_stream_sends_the_rows_of_its_view_and_takes_leavers_away(
     client, engine, releases
 ):

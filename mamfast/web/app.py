@@ -37,7 +37,8 @@ def templates() -> jinja2.Environment:
 
 def create_app(engine: Engine[Any], access: Access) -> web.Application:
     """The dashboard on an open engine. The caller owns the engine (and closes it)."""
-    app = web.Application(middlewares=[security_headers, redis_down, access_middleware(access)])
+    app = web.Application(middlewares=[redis_down, access_middleware(access)])
+    app.on_response_prepare.append(security_headers)
     app[ENGINE] = engine
     app[READER] = Reader(engine)
     app[POOL] = PoolView(engine.redis)

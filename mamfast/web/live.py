@@ -21,7 +21,6 @@ from mamfast.asin import normalize
 from mamfast.engine.connections import unreachable
 from mamfast.web import present
 from mamfast.web.context import ENGINE, POOL, READER, STOPPING
-from mamfast.web.security import CONTENT_SECURITY_POLICY
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,6 @@ async def events(request: web.Request) -> web.StreamResponse:
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-store",
             "X-Accel-Buffering": "no",  # nginx: pass events on at once
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-            "X-Content-Type-Options": "nosniff",
         }
     )
     await response.prepare(request)

@@ -167,25 +167,20 @@ async def _problem(request: web.Request, access: Access) -> tuple[int, str] | No
     return 401, "this dashboard listens beyond this machine: sign in with its token"
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        _harden(exc)
-        raise
-    _harden(response)
-    return response
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
 
 
-def _harden(response: web.StreamResponse) -> None:
-    if response.prepared:  # a stream (server-sent events) sets its own before it starts
-        return
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Cache-Control", "no-store")
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """`on_response_prepare`: every answer, streams and error pages included, gets them just
+    before its headers are sent (a middleware only sees a stream once it has started)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
 
 
 def set_session(response: web.StreamResponse, access: Access, *, secure: bool) -> None:
